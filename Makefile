@@ -1,0 +1,31 @@
+# Thin wrapper: setup -> configure -> build. See README.md.
+BUILD_DIR ?= build
+BUILD_TYPE ?= RelWithDebInfo
+JOBS ?= $(shell nproc)
+CMAKE_ARGS ?=
+
+.PHONY: all setup configure build test run clean
+
+all: build
+
+setup:
+	@bash scripts/setup
+
+$(BUILD_DIR)/build.ninja:
+	cmake -S . -B $(BUILD_DIR) -G Ninja -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) $(CMAKE_ARGS)
+
+configure: $(BUILD_DIR)/build.ninja
+
+build: configure
+	cmake --build $(BUILD_DIR) -j $(JOBS)
+
+test: setup
+	@$(MAKE) --no-print-directory build
+	cd $(BUILD_DIR) && ctest --output-on-failure -j 1 --timeout 900
+
+run: setup
+	@$(MAKE) --no-print-directory build
+	$(BUILD_DIR)/mtpc --help
+
+clean:
+	rm -rf $(BUILD_DIR)
