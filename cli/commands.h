@@ -1,0 +1,18 @@
+// Subcommand registration. Each cli/<name>.cpp adds one subcommand to the app;
+// its callback calls a library function and ends by throwing CLI::RuntimeError
+// with the exit code (0 included) so main() has one exit path.
+#pragma once
+
+#include <CLI/CLI.hpp>
+#include <string>
+
+namespace mtpc::cli {
+
+// Options every subcommand honours; applied before any subcommand runs.
+struct GlobalOptions {
+  std::string device = "cpu";  // cpu | cuda
+  int threads = 0;             // 0: all cores
+};
+
+
+}  // namespace mtpc::cli

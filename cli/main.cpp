@@ -1,0 +1,40 @@
+#include <csignal>
+#include <cstdio>
+#include <exception>
+
+#include "cli/commands.h"
+#include "model/runtime.h"
+
+int main(int argc, char** argv) {
+  // A full disk or a file-size limit must surface as a write error with a
+  // message, not as a silent kill by SIGXFSZ.
+  std::signal(SIGXFSZ, SIG_IGN);
+
+  CLI::App app{"mtpc: multi-token prediction code completion"};
+  app.require_subcommand(1);
+  mtpc::cli::GlobalOptions global;
+  app.add_option("--device", global.device, "compute device: cpu or cuda")
+      ->check(CLI::IsMember({"cpu", "cuda"}));
+  app.add_option("--threads", global.threads, "compute threads (0: all cores)")
+      ->check(CLI::NonNegativeNumber);
+  app.parse_complete_callback([&global] {
+    mtpc::Status s = mtpc::configure_runtime(global.device, global.threads);
+    if (!s.ok()) throw CLI::RuntimeError("mtpc: " + s.message(), 2);
+  });
+
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::RuntimeError& e) {
+    if (e.get_exit_code() != 0 && std::string(e.what()) != "Runtime error")
+      std::fprintf(stderr, "%s\n", e.what());
+    return e.get_exit_code();
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  } catch (const std::exception& e) {
+    // Library calls return Status; reaching here is a bug, reported not crashed.
+    std::fprintf(stderr, "mtpc: internal error: %s\n", e.what());
+    return 70;
+  }
+  return 0;
+}

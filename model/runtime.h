@@ -1,0 +1,21 @@
+// Process-wide compute settings: device and thread count. Torch-free header.
+#pragma once
+
+#include <string>
+
+#include "model/status.h"
+
+namespace mtpc {
+
+// Sets LibTorch's intra-op threads (0: all cores; LibTorch's own default of 1
+// is ~2x slower on a 2-core machine) and checks that `device` ("cpu" or
+// "cuda") is usable. Call once, before any model work.
+Status configure_runtime(const std::string& device, int threads);
+
+// The device chosen by configure_runtime ("cpu" until it is called).
+const std::string& runtime_device();
+
+// Hardware threads of this machine (at least 1).
+int hardware_threads();
+
+}  // namespace mtpc
