@@ -15,4 +15,7 @@ struct GlobalOptions {
 };
 
 
+void add_train_command(CLI::App& app, GlobalOptions& global);
+void add_bench_command(CLI::App& app, GlobalOptions& global);
+
 }  // namespace mtpc::cli

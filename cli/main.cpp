@@ -23,6 +23,9 @@ int main(int argc, char** argv) {
   });
 
 
+  mtpc::cli::add_train_command(app, global);
+  mtpc::cli::add_bench_command(app, global);
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::RuntimeError& e) {

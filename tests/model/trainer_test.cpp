@@ -1,0 +1,208 @@
+// `mtpc train` driven through the real binary, as a user runs it.
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <chrono>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <thread>
+
+#include "model/checkpoint.h"
+#include "test_util.h"
+
+namespace fs = std::filesystem;
+
+namespace mtpc {
+namespace {
+
+using mtpc::testing::CommandResult;
+using mtpc::testing::read_file;
+using mtpc::testing::run_command;
+using mtpc::testing::TempDir;
+using mtpc::testing::write_file;
+using mtpc::testing::write_small_corpus;
+
+const std::string kBinary = MTPC_BINARY;
+
+// A config small enough that a step takes milliseconds.
+std::string write_config(const TempDir& dir, int64_t steps, int64_t ckpt_every,
+                         const std::string& extra_model = "") {
+  const std::string path = dir / "run.json";
+  write_file(path, R"({"preset": "tiny",
+    "model": {"dim": 32, "n_layers": 1, "n_heads": 2, "n_kv_heads": 1, "hidden_dim": 64,
+              "n_future": 3, "max_seq_len": 64)" + extra_model + R"(},
+    "train": {"steps": )" + std::to_string(steps) + R"(, "batch_size": 4, "seq_len": 32,
+              "lr": 0.003, "warmup_steps": 5, "log_every": 1, "eval_every": 0,
+              "checkpoint_every": )" + std::to_string(ckpt_every) + "}}");
+  return path;
+}
+
+std::string train_cmd(const std::string& config, const std::string& data, const std::string& out) {
+  return "'" + kBinary + "' --threads 2 train --config '" + config + "' --data '" + data +
+         "' --out '" + out + "'";
+}
+
+// step -> the log record's losses, checking each step appears once.
+std::map<int64_t, nlohmann::json> losses_by_step(const std::string& log_path) {
+  std::map<int64_t, nlohmann::json> out;
+  std::istringstream in(read_file(log_path));
+  std::string line;
+  while (std::getline(in, line)) {
+    auto j = nlohmann::json::parse(line);
+    if (!j.contains("loss")) continue;
+    int64_t step = j["step"];
+    EXPECT_EQ(out.count(step), 0u) << "step " << step << " logged twice";
+    out[step] = {j["loss"], j["head_loss"]};
+  }
+  return out;
+}
+
+int64_t last_logged_step(const std::string& log_path) {
+  std::istringstream in(read_file(log_path));
+  std::string line;
+  int64_t last = 0;
+  while (std::getline(in, line)) {
+    auto j = nlohmann::json::parse(line, nullptr, false);
+    if (!j.is_discarded() && j.contains("loss")) last = j["step"];
+  }
+  return last;
+}
+
+TEST(Train, LossFallsAndTheCheckpointLoads) {
+  TempDir dir;
+  write_small_corpus(dir / "data");
+  CommandResult r = run_command(train_cmd(write_config(dir, 60, 30), dir / "data", dir / "out"));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("step 60/60"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("bits/byte"), std::string::npos) << r.output;
+  auto losses = losses_by_step(dir / "out/train.jsonl");
+  ASSERT_EQ(losses.size(), 60u);
+  EXPECT_LT(losses[60][0].get<double>(), 0.6 * losses[1][0].get<double>());
+  auto loaded = load_model(dir / "out/checkpoint");
+  ASSERT_TRUE(loaded.ok()) << loaded.status().message();
+  EXPECT_EQ(loaded->model->config().n_future, 3);
+  EXPECT_EQ(loaded->provenance["step"], 60);
+  // Validation is logged in nats and bits per byte for every head.
+  auto log = read_file(dir / "out/train.jsonl");
+  EXPECT_NE(log.find("\"val_bpb\""), std::string::npos);
+}
+
+TEST(Train, ResumeAfterSigkillLogsTheSameLossesAsAnUninterruptedRun) {
+  TempDir dir;
+  write_small_corpus(dir / "data");
+  const std::string config = write_config(dir, 120, 20);
+  CommandResult whole = run_command(train_cmd(config, dir / "data", dir / "whole"));
+  ASSERT_EQ(whole.exit_code, 0) << whole.output;
+
+  // Start the same run, kill it hard past a checkpoint and between two.
+  const std::string out = dir / "killed";
+  pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    execl("/bin/sh", "sh", "-c", ("exec " + train_cmd(config, dir / "data", out) + " >/dev/null 2>&1").c_str(),
+          nullptr);
+    _exit(127);
+  }
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
+  while (last_logged_step(out + "/train.jsonl") < 50 && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  kill(pid, SIGKILL);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  ASSERT_TRUE(WIFSIGNALED(status)) << "the run finished before it could be killed";
+  const int64_t reached = last_logged_step(out + "/train.jsonl");
+  ASSERT_LT(reached, 120);
+
+  CommandResult resumed = run_command(train_cmd(config, dir / "data", out) + " --resume");
+  ASSERT_EQ(resumed.exit_code, 0) << resumed.output;
+  auto a = losses_by_step(dir / "whole/train.jsonl"), b = losses_by_step(out + "/train.jsonl");
+  ASSERT_EQ(a.size(), 120u);
+  ASSERT_EQ(b.size(), 120u);
+  for (auto& [step, loss] : a) EXPECT_EQ(loss, b[step]) << "step " << step << " (killed at " << reached << ")";
+  // And the final weights are identical.
+  auto wa = load_model(dir / "whole/checkpoint"), wb = load_model(out + "/checkpoint");
+  ASSERT_TRUE(wa.ok() && wb.ok());
+  auto pa = named_parameters_sorted(*wa->model), pb = named_parameters_sorted(*wb->model);
+  for (size_t i = 0; i < pa.size(); ++i) EXPECT_TRUE(torch::equal(pa[i].second, pb[i].second)) << pa[i].first;
+}
+
+TEST(Train, SigtermCheckpointsAndExitsThenResumeFinishes) {
+  TempDir dir;
+  write_small_corpus(dir / "data");
+  const std::string config = write_config(dir, 100000, 0);
+  const std::string out = dir / "out";
+  pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    execl("/bin/sh", "sh", "-c", ("exec " + train_cmd(config, dir / "data", out) + " >/dev/null 2>&1").c_str(),
+          nullptr);
+    _exit(127);
+  }
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
+  while (last_logged_step(out + "/train.jsonl") < 5 && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  kill(pid, SIGTERM);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 130);
+  auto loaded = load_model(out + "/checkpoint");
+  ASSERT_TRUE(loaded.ok()) << loaded.status().message();
+  const int64_t saved = loaded->provenance["step"];
+  EXPECT_EQ(saved, last_logged_step(out + "/train.jsonl"));
+  CommandResult resumed = run_command(train_cmd(config, dir / "data", out) + " --resume --steps " +
+                                      std::to_string(saved + 3));
+  ASSERT_EQ(resumed.exit_code, 0) << resumed.output;
+  EXPECT_EQ(last_logged_step(out + "/train.jsonl"), saved + 3);
+}
+
+TEST(Train, FullDiskKeepsThePreviousCheckpointAndLeavesNothingHalfWritten) {
+  TempDir dir;
+  write_small_corpus(dir / "data");
+  const std::string config = write_config(dir, 4, 2);
+  ASSERT_EQ(run_command(train_cmd(config, dir / "data", dir / "out")).exit_code, 0);
+  // Continue to step 8 with files capped at 20 kB: the next checkpoint cannot be written.
+  CommandResult r = run_command("prlimit --fsize=20000 " + train_cmd(config, dir / "data", dir / "out") +
+                                " --resume --steps 8");
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  EXPECT_NE(r.output.find("File too large"), std::string::npos) << r.output;
+  auto loaded = load_model(dir / "out/checkpoint");
+  ASSERT_TRUE(loaded.ok()) << loaded.status().message();
+  EXPECT_EQ(loaded->provenance["step"], 4);
+  for (auto& entry : fs::directory_iterator(dir / "out"))
+    EXPECT_EQ(entry.path().filename().string().find(".tmp"), std::string::npos)
+        << "left behind: " << entry.path();
+}
+
+TEST(Train, BadInputGivesOneClearErrorAndNonZeroExit) {
+  TempDir dir;
+  write_small_corpus(dir / "data");
+  // Missing data directory.
+  CommandResult r = run_command(train_cmd(write_config(dir, 5, 0), dir / "nothing", dir / "o1"));
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.output.find("nothing/train.bin"), std::string::npos) << r.output;
+  // Empty corpus.
+  fs::create_directories(dir / "empty");
+  write_file(dir / "empty/train.bin", "");
+  write_file(dir / "empty/val.bin", "");
+  r = run_command(train_cmd(write_config(dir, 5, 0), dir / "empty", dir / "o2"));
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.output.find("train.bin"), std::string::npos) << r.output;
+  // Out-of-range config values name the field.
+  r = run_command(train_cmd(write_config(dir, 5, 0, R"(, "n_future": 0)"), dir / "data", dir / "o3"));
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.output.find("n_future"), std::string::npos) << r.output;
+  r = run_command(train_cmd(write_config(dir, 5, 0, R"(, "head_kind": "rnn")"), dir / "data", dir / "o4"));
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.output.find("head_kind"), std::string::npos) << r.output;
+  // A second run into the same directory without --resume is refused, work kept.
+  ASSERT_EQ(run_command(train_cmd(write_config(dir, 2, 0), dir / "data", dir / "o5")).exit_code, 0);
+  r = run_command(train_cmd(write_config(dir, 2, 0), dir / "data", dir / "o5"));
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.output.find("--resume"), std::string::npos) << r.output;
+  EXPECT_FALSE(r.output.find("terminate called") != std::string::npos);
+}
+
+}  // namespace
+}  // namespace mtpc
