@@ -14,5 +14,6 @@ struct GlobalOptions {
   int threads = 0;             // 0: all cores
 };
 
+void add_corpus_command(CLI::App& app, GlobalOptions& global);
 
 }  // namespace mtpc::cli
