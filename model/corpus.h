@@ -21,9 +21,10 @@
 // informative when it holds at least `ngram_min_words` identifier/keyword
 // tokens of two or more characters. Without that filter literal data such as
 // `[[1, 2], [3, 4]]` or `['a', 'b', 'c']` (common in benchmark tests and in
-// library tests) matched 11.8% of the Python 3.11 stdlib + numpy files; with
-// it 1.2% match, while 1128 of 1138 HumanEval prompt+solution / MBPP code
-// copies are still caught (the rest are shorter than one n-gram).
+// library tests) dropped 120 of 1026 Debian Python 3.11 stdlib + numpy 1.24
+// files (33% of bytes); with it 11 files (3.6% of bytes) are dropped, while
+// 1128 of 1138 HumanEval prompt+solution / MBPP code copies are still caught
+// (the rest are shorter than one n-gram).
 //
 // Thread-safety: build_corpus touches only its arguments and the filesystem;
 // concurrent calls must use different out_dirs. Errors are returned, never
