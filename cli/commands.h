@@ -14,6 +14,7 @@ struct GlobalOptions {
   int threads = 0;             // 0: all cores
 };
 
+void add_corpus_command(CLI::App& app, GlobalOptions& global);
 
 void add_train_command(CLI::App& app, GlobalOptions& global);
 void add_bench_command(CLI::App& app, GlobalOptions& global);

@@ -22,6 +22,7 @@ int main(int argc, char** argv) {
     if (!s.ok()) throw CLI::RuntimeError("mtpc: " + s.message(), 2);
   });
 
+  mtpc::cli::add_corpus_command(app, global);
 
   mtpc::cli::add_train_command(app, global);
   mtpc::cli::add_bench_command(app, global);
