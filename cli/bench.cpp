@@ -103,6 +103,27 @@ void add_bench_command(CLI::App& app, GlobalOptions& global) {
     throw CLI::RuntimeError("", 0);
   });
 
+  auto* load = bench->add_subcommand("load", "time to load a checkpoint of a preset's size");
+  auto load_bf16 = std::make_shared<bool>(false);
+  auto load_n = std::make_shared<int>(0);  // 0: the preset's
+  load->add_option("--preset", args->preset, "model preset")->check(CLI::IsMember({"tiny", "small", "base"}));
+  load->add_option("--n-future", *load_n, "output heads (default: the preset's)")->check(CLI::Range(1, 32));
+  load->add_flag("--bf16", *load_bf16, "bf16 weights instead of fp32");
+  load->add_flag("--json", args->json, "print only the JSON object (the default output anyway)");
+  load->callback([args, load_bf16, load_n, &global] {
+    auto config = model_preset(args->preset);
+    if (!config.ok()) throw CLI::RuntimeError(config.status().message(), 2);
+    if (*load_n > 0) config->n_future = *load_n;
+    auto b = benchmark_checkpoint_load(*config, *load_bf16, 5);
+    if (!b.ok()) throw CLI::RuntimeError("mtpc bench load: " + b.status().message(), 1);
+    nlohmann::json j = {{"benchmark", "load"}, {"preset", args->preset}, {"n_future", config->n_future},
+                        {"parameters", config->parameter_count()}, {"dtype", *load_bf16 ? "BF16" : "F32"},
+                        {"file_bytes", b->file_bytes}, {"load_seconds", b->load_seconds},
+                        {"min_load_seconds", b->min_load_seconds}, {"machine", machine_description(global)}};
+    std::printf("%s\n", j.dump(2).c_str());
+    throw CLI::RuntimeError("", 0);
+  });
+
   auto* step = bench->add_subcommand("train-step", "one configuration, in this process (used by bench train)");
   step->group("");  // internal: hidden from --help
   step->add_option("--preset", args->preset)->check(CLI::IsMember({"tiny", "small", "base"}));

@@ -110,6 +110,12 @@ Status Trainer::load_data() {
   const int64_t window = run_.train.seq_len + run_.model.n_future;
   for (auto [name, slot] : {std::pair{"train.bin", &train_data_}, {"val.bin", &val_data_}}) {
     const std::string path = (fs::path(o_.data_dir) / name).string();
+    std::error_code ec;
+    if (slot == &val_data_ && (!fs::exists(path, ec) || fs::file_size(path, ec) == 0)) {
+      // Small corpora can have no validation file at all (split by hash).
+      say(path + " is missing or empty: training without validation");
+      continue;
+    }
     auto tokens = read_token_file(path);
     if (!tokens.ok()) return tokens.status();
     for (uint16_t id : *tokens)
@@ -119,6 +125,10 @@ Status Trainer::load_data() {
     auto s = WindowSampler::create(std::move(*tokens), window, run_.train.seed,
                                    std::string(name) == "train.bin" ? run_.train.fim_rate : 0.0,
                                    tok.specials(), path);
+    if (!s.ok() && slot == &val_data_) {
+      say(s.status().message() + ": training without validation");
+      continue;
+    }
     if (!s.ok()) return s.status();
     slot->emplace(std::move(*s));
   }
@@ -322,7 +332,7 @@ Result<TrainSummary> Trainer::run() {
       window_start = Clock::now();
       window_steps = 0;
     }
-    if ((t.eval_every > 0 && done % t.eval_every == 0) || done == t.steps) {
+    if (val_data_ && ((t.eval_every > 0 && done % t.eval_every == 0) || done == t.steps)) {
       summary.val_loss = validate();
       nlohmann::json bpb = nlohmann::json::array();
       std::ostringstream line;
@@ -402,6 +412,41 @@ Result<StepBenchmark> benchmark_train_steps(const RunConfig& run, int64_t steps,
     b.step_seconds = secs / steps;
     b.tokens_per_second = static_cast<double>(t.batch_size) * t.accum_steps * t.seq_len / b.step_seconds;
     b.peak_rss_bytes = peak_rss_bytes();
+    return b;
+  } catch (const std::exception& e) {
+    return Status::Error(std::string("benchmark failed: ") + e.what());
+  }
+}
+
+Result<LoadBenchmark> benchmark_checkpoint_load(const ModelConfig& config, bool bf16, int repeats) {
+  try {
+    if (Status s = config.validate(); !s.ok()) return s;
+    char tmpl[] = "/tmp/mtpc-bench-load-XXXXXX";
+    if (!mkdtemp(tmpl)) return Status::Error("cannot create a temporary directory");
+    const std::string dir = tmpl;
+    std::error_code ec;
+    MtpModel model(config);
+    if (Status s = write_model_files(dir, *model, {}, bf16 ? DType::BF16 : DType::F32); !s.ok()) {
+      fs::remove_all(dir, ec);
+      return s;
+    }
+    LoadBenchmark b;
+    b.file_bytes = static_cast<int64_t>(fs::file_size(fs::path(dir) / "model.safetensors", ec));
+    double total = 0;
+    b.min_load_seconds = 1e9;
+    for (int i = 0; i < repeats; ++i) {
+      const auto start = Clock::now();
+      auto loaded = load_model(dir);
+      const double secs = std::chrono::duration<double>(Clock::now() - start).count();
+      if (!loaded.ok()) {
+        fs::remove_all(dir, ec);
+        return loaded.status();
+      }
+      total += secs;
+      b.min_load_seconds = std::min(b.min_load_seconds, secs);
+    }
+    fs::remove_all(dir, ec);
+    b.load_seconds = total / repeats;
     return b;
   } catch (const std::exception& e) {
     return Status::Error(std::string("benchmark failed: ") + e.what());

@@ -39,4 +39,13 @@ struct StepBenchmark {
 Result<StepBenchmark> benchmark_train_steps(const RunConfig& run, int64_t steps,
                                             const std::string& device);
 
+// For `mtpc bench load`: writes a randomly initialised `model` checkpoint to a
+// temporary directory and times load_model over `repeats` loads.
+struct LoadBenchmark {
+  int64_t file_bytes = 0;         // model.safetensors
+  double load_seconds = 0;        // mean
+  double min_load_seconds = 0;
+};
+Result<LoadBenchmark> benchmark_checkpoint_load(const ModelConfig& model, bool bf16, int repeats);
+
 }  // namespace mtpc

@@ -206,3 +206,36 @@ TEST(Train, BadInputGivesOneClearErrorAndNonZeroExit) {
 
 }  // namespace
 }  // namespace mtpc
+
+namespace mtpc {
+namespace {
+
+TEST(Train, CorpusWithoutValidationFileTrainsWithoutValidation) {
+  TempDir dir;
+  write_small_corpus(dir / "data");
+  write_file(dir / "data/val.bin", "");
+  CommandResult r = run_command(train_cmd(write_config(dir, 3, 0), dir / "data", dir / "out"));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("training without validation"), std::string::npos) << r.output;
+  EXPECT_EQ(read_file(dir / "out/train.jsonl").find("val_loss"), std::string::npos);
+  EXPECT_TRUE(load_model(dir / "out/checkpoint").ok());
+}
+
+TEST(Train, CorpusFromTheCorpusCommandTrains) {
+  // The whole user path: source tree -> mtpc corpus build -> mtpc train.
+  TempDir dir;
+  fs::create_directories(dir / "src/pkg");
+  for (int i = 0; i < 30; ++i)
+    write_file(dir / ("src/pkg/m" + std::to_string(i) + ".py"),
+               "import os\n\n\ndef helper_" + std::to_string(i) + "(path):\n    return os.path.join(path, '" +
+                   std::to_string(i * 7) + "')\n");
+  CommandResult c = run_command("'" + kBinary + "' corpus build --from '" + (dir / "src") + "' --out '" +
+                                (dir / "data") + "' --val-permille 200");
+  ASSERT_EQ(c.exit_code, 0) << c.output;
+  CommandResult r = run_command(train_cmd(write_config(dir, 4, 0), dir / "data", dir / "out"));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_TRUE(load_model(dir / "out/checkpoint").ok());
+}
+
+}  // namespace
+}  // namespace mtpc
