@@ -136,7 +136,14 @@ Status Trainer::load_data() {
 }
 
 nlohmann::json Trainer::provenance(int64_t step) const {
+  // The corpus manifest's checksums identify the data, wherever it moves.
+  nlohmann::json data_sha256 = nullptr;
+  std::ifstream manifest(fs::path(o_.data_dir) / "manifest.json");
+  auto m = nlohmann::json::parse(manifest, nullptr, false);
+  if (manifest && m.is_object() && m.contains("train") && m["train"].is_object())
+    data_sha256 = m["train"].value("sha256", nlohmann::json(nullptr));
   return {{"trained_by", "mtpc train"},
+          {"train_bin_sha256", data_sha256},
           {"step", step},
           {"tokens_seen", step * run_.train.batch_size * run_.train.accum_steps * run_.train.seq_len},
           {"data_dir", fs::absolute(o_.data_dir).string()},

@@ -234,7 +234,11 @@ TEST(Train, CorpusFromTheCorpusCommandTrains) {
   ASSERT_EQ(c.exit_code, 0) << c.output;
   CommandResult r = run_command(train_cmd(write_config(dir, 4, 0), dir / "data", dir / "out"));
   ASSERT_EQ(r.exit_code, 0) << r.output;
-  EXPECT_TRUE(load_model(dir / "out/checkpoint").ok());
+  auto loaded = load_model(dir / "out/checkpoint");
+  ASSERT_TRUE(loaded.ok()) << loaded.status().message();
+  // Provenance ties the weights to the exact corpus.
+  auto manifest = nlohmann::json::parse(read_file(dir / "data/manifest.json"));
+  EXPECT_EQ(loaded->provenance["train_bin_sha256"], manifest["train"]["sha256"]);
 }
 
 }  // namespace
