@@ -174,18 +174,24 @@ torch::Tensor MtpModelImpl::trunk(const torch::Tensor& tokens, int64_t start_pos
   return h;
 }
 
-torch::Tensor MtpModelImpl::head_logits(int index, const torch::Tensor& hidden, int64_t start_pos,
+torch::Tensor MtpModelImpl::head_states(int index, const torch::Tensor& hidden, int64_t start_pos,
                                         KvCache* cache) {
   TORCH_CHECK(index >= 0 && index < config_.n_future, "head ", index, " out of range");
-  torch::Tensor z;
   if (config_.head_kind == HeadKind::kTransformer) {
     auto [cos, sin] = rope(start_pos, hidden.size(1));
-    z = heads[index]->as<BlockImpl>()->forward(hidden, cos, sin, start_pos, cache,
-                                               config_.n_layers + index);
-  } else {
-    z = heads[index]->as<MlpHeadImpl>()->forward(hidden);
+    return heads[index]->as<BlockImpl>()->forward(hidden, cos, sin, start_pos, cache,
+                                                  config_.n_layers + index);
   }
-  return unembedding(final_norm(z));
+  return heads[index]->as<MlpHeadImpl>()->forward(hidden);
+}
+
+torch::Tensor MtpModelImpl::logits(const torch::Tensor& states) {
+  return unembedding(final_norm(states));
+}
+
+torch::Tensor MtpModelImpl::head_logits(int index, const torch::Tensor& hidden, int64_t start_pos,
+                                        KvCache* cache) {
+  return logits(head_states(index, hidden, start_pos, cache));
 }
 
 std::vector<torch::Tensor> MtpModelImpl::forward_all(const torch::Tensor& tokens) {

@@ -101,6 +101,17 @@ class MtpModelImpl : public torch::nn::Module {
   // final norm and unembedding -> logits [B, T, vocab].
   torch::Tensor head_logits(int index, const torch::Tensor& hidden, int64_t start_pos = 0,
                             KvCache* cache = nullptr);
+  // The head's output before the shared final norm and unembedding; with a
+  // cache this also fills the head's KV rows (the decoder uses it to bring a
+  // head's cache up to date without computing logits).
+  torch::Tensor head_states(int index, const torch::Tensor& hidden, int64_t start_pos = 0,
+                            KvCache* cache = nullptr);
+  // Shared final norm and unembedding.
+  torch::Tensor logits(const torch::Tensor& head_states);
+  // KV cache slot of head `index` (-1 for MLP heads, which keep no cache).
+  int head_cache_layer(int index) const {
+    return config_.head_kind == HeadKind::kTransformer ? config_.n_layers + index : -1;
+  }
   // Training/analysis: every head at every position; one tensor per head.
   std::vector<torch::Tensor> forward_all(const torch::Tensor& tokens);
   // Incremental decoding: trunk plus heads [0, n_heads) with the cache.

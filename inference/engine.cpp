@@ -1,0 +1,215 @@
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+
+#include "inference/session_state.h"
+#include "model/checkpoint.h"
+#include "model/config.h"
+
+namespace mtpc {
+
+using Clock = std::chrono::steady_clock;
+
+const char* decode_mode_name(DecodeMode mode) {
+  switch (mode) {
+    case DecodeMode::kGreedy: return "greedy";
+    case DecodeMode::kSpeculative: return "speculative";
+    case DecodeMode::kSampling: return "sampling";
+  }
+  return "?";
+}
+
+const char* stop_reason_name(StopReason reason) {
+  switch (reason) {
+    case StopReason::kMaxTokens: return "max_tokens";
+    case StopReason::kEos: return "eos";
+    case StopReason::kStopString: return "stop_string";
+    case StopReason::kPredicate: return "predicate";
+    case StopReason::kDeadline: return "deadline";
+    case StopReason::kCancelled: return "cancelled";
+    case StopReason::kContextFull: return "context_full";
+  }
+  return "?";
+}
+
+Session::Session(std::unique_ptr<State> state) : state_(std::move(state)) {}
+Session::~Session() = default;
+Session::Session(Session&&) noexcept = default;
+Session& Session::operator=(Session&&) noexcept = default;
+int64_t Session::cached_tokens() const { return static_cast<int64_t>(state_->tokens.size()); }
+
+Engine::Engine(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Engine::~Engine() = default;
+const ModelConfig& Engine::config() const { return impl_->model->config(); }
+const Tokenizer& Engine::tokenizer() const { return *impl_->tokenizer; }
+
+Result<std::shared_ptr<Engine>> Engine::load(const std::string& model_dir, const EngineOptions& options) {
+  if (options.device != "cpu" && options.device != "cuda")
+    return Status::Error("device must be cpu or cuda, got '" + options.device + "'");
+  if (options.dtype != "fp32" && options.dtype != "bf16")
+    return Status::Error("dtype must be fp32 or bf16, got '" + options.dtype + "'");
+  try {
+    auto impl = std::make_unique<Impl>();
+    impl->options = options;
+    impl->device = options.device == "cuda" ? torch::Device(torch::kCUDA) : torch::Device(torch::kCPU);
+    impl->dtype = options.dtype == "bf16" ? torch::kBFloat16 : torch::kFloat32;
+    auto loaded = load_model(model_dir, impl->device);
+    if (!loaded.ok()) return loaded.status();
+    impl->model = loaded->model;
+    impl->model->to(impl->dtype);
+    impl->model->eval();
+    auto tok = make_tokenizer(impl->model->config().tokenizer);
+    if (!tok.ok()) return tok.status();
+    impl->tokenizer = *tok;
+    return std::shared_ptr<Engine>(new Engine(std::move(impl)));
+  } catch (const std::exception& e) {
+    return Status::Error(model_dir + ": cannot load model: " + e.what());
+  }
+}
+
+Result<Session> Engine::new_session() const {
+  try {
+    const ModelConfig& c = impl_->model->config();
+    auto state = std::make_unique<Session::State>();
+    state->cache = KvCache::create(c, 1, c.max_seq_len, impl_->dtype, impl_->device);
+    state->hidden = torch::zeros({1, c.max_seq_len, c.dim},
+                                 torch::TensorOptions().dtype(impl_->dtype).device(impl_->device));
+    return Session(std::move(state));
+  } catch (const std::exception& e) {
+    return Status::Error(std::string("cannot allocate a session: ") + e.what());
+  }
+}
+
+torch::Tensor Engine::Impl::feed(Session::State& s, const std::vector<int32_t>& tokens, int64_t start) {
+  s.truncate(start);
+  auto ids = torch::empty({1, static_cast<int64_t>(tokens.size())}, torch::kLong);
+  std::copy(tokens.begin(), tokens.end(), ids.data_ptr<int64_t>());
+  auto hidden = model->trunk(ids.to(device), start, &s.cache);
+  s.hidden.narrow(1, start, hidden.size(1)).copy_(hidden);
+  s.tokens.insert(s.tokens.end(), tokens.begin(), tokens.end());
+  return hidden;
+}
+
+torch::Tensor Engine::Impl::head(Session::State& s, int i, const torch::Tensor& hidden, int64_t start) {
+  const int layer = model->head_cache_layer(i);
+  if (layer >= 0 && s.cache.lengths[layer] < start) {
+    const int64_t from = s.cache.lengths[layer];
+    model->head_states(i, s.hidden.narrow(1, from, start - from), from, &s.cache);
+  }
+  return model->head_states(i, hidden, start, &s.cache);
+}
+
+Result<torch::Tensor> Engine::Impl::logits(const torch::Tensor& states, int64_t position) {
+  auto l = model->logits(states).to(torch::kCPU, torch::kFloat32).reshape({-1, model->config().vocab_size});
+  if (!torch::isfinite(l).all().item<bool>())
+    return Status::Error("the model produced NaN or Inf logits at position " + std::to_string(position) +
+                         " (a corrupt or diverged checkpoint?)");
+  return l;
+}
+
+namespace {
+
+class BusyGuard {
+ public:
+  explicit BusyGuard(std::atomic<bool>& busy) : busy_(busy), owned_(!busy.exchange(true)) {}
+  ~BusyGuard() {
+    if (owned_) busy_.store(false);
+  }
+  bool owned() const { return owned_; }
+
+ private:
+  std::atomic<bool>& busy_;
+  bool owned_;
+};
+
+}  // namespace
+
+Result<GenerationResult> Engine::generate(Session& session, const GenerationRequest& request) {
+  Session::State& s = *session.state_;
+  BusyGuard guard(s.busy);
+  if (!guard.owned()) return Status::Error("session is in use by another thread; request refused");
+  const ModelConfig& c = impl_->model->config();
+  const int max_draft = c.n_future - 1;
+
+  if (request.draft_length < 0 || request.draft_length > max_draft)
+    return Status::Error("draft_length " + std::to_string(request.draft_length) +
+                         " exceeds this model's n_future - 1 = " + std::to_string(max_draft));
+  if (request.mode == DecodeMode::kSampling) {
+    const auto& sp = request.sampling;
+    if (!(sp.temperature > 0) || !std::isfinite(sp.temperature))
+      return Status::Error("temperature must be > 0 (use greedy decoding for 0)");
+    if (!(sp.top_p > 0 && sp.top_p <= 1)) return Status::Error("top_p must be in (0, 1]");
+    if (sp.top_k < 0) return Status::Error("top_k must be >= 0");
+  }
+  std::vector<int32_t> prompt = request.prompt;
+  if (prompt.empty()) prompt.push_back(impl_->tokenizer->specials().bos);
+  for (size_t i = 0; i < prompt.size(); ++i)
+    if (prompt[i] < 0 || prompt[i] >= c.vocab_size)
+      return Status::Error("prompt token " + std::to_string(prompt[i]) + " at position " +
+                           std::to_string(i) + " is outside the vocabulary [0, " +
+                           std::to_string(c.vocab_size) + ")");
+
+  GenerationResult result;
+  // Left truncation: keep room for the answer (up to half the context).
+  const int64_t reserve = std::min<int64_t>(std::max(request.max_new_tokens, 0) + c.n_future,
+                                            c.max_seq_len / 2);
+  const int64_t max_prompt = c.max_seq_len - reserve;
+  if (static_cast<int64_t>(prompt.size()) > max_prompt) {
+    prompt.erase(prompt.begin(), prompt.end() - max_prompt);
+    result.prompt_truncated = true;
+  }
+
+  StopRules rules(request, *impl_->tokenizer);
+  GenerationStats& stats = result.stats;
+  stats.proposed.assign(max_draft, 0);
+  stats.accepted.assign(max_draft, 0);
+  try {
+    torch::NoGradGuard no_grad;
+    if (!rules.stopped()) {
+      const auto t0 = Clock::now();
+      // Prefix reuse: keep the rows the previous request left for a shared
+      // prefix; the last prompt token is always recomputed for its logits.
+      size_t common = 0;
+      while (common < s.tokens.size() && common < prompt.size() && s.tokens[common] == prompt[common])
+        ++common;
+      common = std::min(common, prompt.size() - 1);
+      stats.reused_tokens = static_cast<int64_t>(common);
+      stats.prefill_tokens = static_cast<int64_t>(prompt.size() - common);
+      auto hidden = impl_->feed(s, std::vector<int32_t>(prompt.begin() + common, prompt.end()),
+                                static_cast<int64_t>(common));
+      auto last = hidden.narrow(1, hidden.size(1) - 1, 1);
+      const auto t1 = Clock::now();
+      stats.prefill_ms = std::chrono::duration<double, std::milli>(t1 - t0).count();
+      DecodeContext ctx{*impl_, s, request, rules, stats};
+      Status st;
+      int k = request.draft_length == 0 ? max_draft : request.draft_length;
+      switch (request.mode) {
+        case DecodeMode::kGreedy: st = decode_greedy(ctx, last); break;
+        case DecodeMode::kSpeculative:
+          st = max_draft == 0 ? decode_greedy(ctx, last) : decode_speculative(ctx, last, k);
+          break;
+        case DecodeMode::kSampling:
+          st = decode_sampling(ctx, last, request.draft_length == 0 ? 0 : k);
+          break;
+      }
+      stats.decode_ms = std::chrono::duration<double, std::milli>(Clock::now() - t1).count();
+      if (!st.ok()) {
+        s.truncate(0);  // never leave a half-updated cache behind
+        return st;
+      }
+      // Whatever was held back for stop strings.
+      if (request.on_chunk && rules.text().size() > ctx.streamed)
+        request.on_chunk(std::string_view(rules.text()).substr(ctx.streamed));
+    }
+  } catch (const std::exception& e) {
+    s.truncate(0);
+    return Status::Error(std::string("decoding failed: ") + e.what());
+  }
+  result.tokens = rules.tokens();
+  result.text = rules.text();
+  result.reason = rules.reason();
+  stats.tokens = static_cast<int64_t>(result.tokens.size());
+  return result;
+}
+
+}  // namespace mtpc

@@ -1,0 +1,159 @@
+// The decoding engine: loads a model, keeps per-sequence sessions, decodes.
+// Torch-free header: lsp/ and eval/ include it without LibTorch.
+//
+// Decoders (DecodeMode):
+//   kGreedy       next-token greedy, one token per forward pass: the reference.
+//   kSpeculative  self-speculative greedy: heads 2..k+1 draft, head 1
+//                 verifies in the same pass; output identical to kGreedy.
+//   kSampling     temperature / top-k / top-p sampling; with draft_length > 0
+//                 speculative sampling, which keeps head 1's distribution.
+// Stop rules are applied token by token in emission order, so every decoder
+// stops at exactly the same token for the same rules.
+//
+// Threads: an Engine may be shared; a Session is used by one thread at a
+// time (a second concurrent generate() on it is refused with an error, the
+// session untouched). A CancellationToken may be set from any thread; the
+// loop checks it, and the deadline, between forward passes.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "model/status.h"
+
+namespace mtpc {
+
+class Tokenizer;
+struct ModelConfig;
+
+enum class DecodeMode { kGreedy, kSpeculative, kSampling };
+const char* decode_mode_name(DecodeMode mode);
+
+enum class StopReason {
+  kMaxTokens,     // max_new_tokens emitted (also for max_new_tokens = 0)
+  kEos,           // the model emitted EOS (not included in the output)
+  kStopString,    // output cut before the first stop string
+  kPredicate,     // the caller's predicate asked to stop
+  kDeadline,      // the deadline passed; output is what was decoded by then
+  kCancelled,     // the cancellation token was set
+  kContextFull,   // the sequence reached the model's max_seq_len
+};
+const char* stop_reason_name(StopReason reason);
+
+class CancellationToken {
+ public:
+  void cancel() { cancelled_.store(true, std::memory_order_relaxed); }
+  bool cancelled() const { return cancelled_.load(std::memory_order_relaxed); }
+
+ private:
+  std::atomic<bool> cancelled_{false};
+};
+
+struct SamplingParams {
+  double temperature = 1.0;  // > 0
+  int top_k = 0;             // 0: no top-k cut
+  double top_p = 1.0;        // (0, 1]
+  uint64_t seed = 0;
+};
+
+struct GenerationRequest {
+  std::vector<int32_t> prompt;  // empty: decoding starts from BOS
+  int max_new_tokens = 128;
+  DecodeMode mode = DecodeMode::kSpeculative;
+  // Drafted tokens per pass (<= n_future - 1). 0 means the largest; for
+  // kSampling 0 means plain sampling without drafts.
+  int draft_length = 0;
+  bool adaptive_draft = true;   // shrink/grow k with the observed acceptance
+  SamplingParams sampling;
+  bool stop_at_eos = true;
+  std::vector<std::string> stop_strings;
+  // Called with the text decoded so far after each token; returning a length
+  // stops decoding and keeps that many bytes of the text (the language
+  // server's end-of-block rule). nullopt continues.
+  std::function<std::optional<size_t>(std::string_view text)> stop_predicate;
+  std::optional<std::chrono::steady_clock::time_point> deadline;
+  std::shared_ptr<const CancellationToken> cancel;
+  // Streaming: called once per accepted chunk with the chunk's text.
+  std::function<void(std::string_view chunk)> on_chunk;
+};
+
+struct GenerationStats {
+  int64_t forward_passes = 0;      // model passes, the prompt's (prefill) included
+  int64_t prefill_tokens = 0;      // prompt tokens computed (reused ones excluded)
+  int64_t reused_tokens = 0;       // prompt tokens served from the session cache
+  int64_t tokens = 0;              // tokens emitted
+  // Head i+1's drafts: proposed while all earlier drafts in the pass were
+  // accepted, and accepted; acceptance = accepted / proposed (conditional).
+  std::vector<int64_t> proposed, accepted;
+  double prefill_ms = 0, decode_ms = 0;
+  double tokens_per_forward() const {
+    return forward_passes == 0 ? 0.0 : static_cast<double>(tokens) / forward_passes;
+  }
+};
+
+struct GenerationResult {
+  std::vector<int32_t> tokens;  // emitted tokens, after stop rules
+  std::string text;             // their text, cut at a stop string / predicate
+  StopReason reason = StopReason::kMaxTokens;
+  bool prompt_truncated = false;  // the prompt was cut from the left to fit
+  GenerationStats stats;
+};
+
+class Engine;
+
+// A sequence's tokens and KV cache, kept between requests so that a prompt
+// sharing a prefix with the previous one recomputes only the rest.
+class Session {
+ public:
+  ~Session();
+  Session(Session&&) noexcept;
+  Session& operator=(Session&&) noexcept;
+  int64_t cached_tokens() const;  // tokens whose KV rows are valid
+  struct State;  // opaque: inference/session_state.h
+
+ private:
+  friend class Engine;
+  friend struct SessionAccess;
+  explicit Session(std::unique_ptr<State> state);
+  std::unique_ptr<State> state_;
+};
+
+struct EngineOptions {
+  std::string device = "cpu";  // cpu | cuda
+  std::string dtype = "fp32";  // fp32 | bf16
+  // Draft acceptance below which adaptive drafting stops drafting further:
+  // k is the longest run of heads whose cumulative acceptance estimate is
+  // at least this.
+  double adaptive_min_acceptance = 0.3;
+};
+
+class Engine {
+ public:
+  // Loads a checkpoint directory (config.json + model.safetensors).
+  static Result<std::shared_ptr<Engine>> load(const std::string& model_dir,
+                                              const EngineOptions& options = {});
+  ~Engine();
+
+  const ModelConfig& config() const;
+  const Tokenizer& tokenizer() const;
+  // A session with its KV cache preallocated for max_seq_len tokens.
+  Result<Session> new_session() const;
+  // Decodes one request on `session`. Errors: bad prompt ids, bad options,
+  // session busy, NaN/Inf logits, device errors. Never throws.
+  Result<GenerationResult> generate(Session& session, const GenerationRequest& request);
+
+  struct Impl;
+
+ private:
+  explicit Engine(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace mtpc

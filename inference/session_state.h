@@ -1,0 +1,71 @@
+// Engine and session internals (LibTorch). Included by inference/ sources and
+// tests only.
+#pragma once
+
+#include <torch/torch.h>
+
+#include <atomic>
+#include <memory>
+#include <vector>
+
+#include "inference/engine.h"
+#include "inference/stop_rules.h"
+#include "model/network.h"
+#include "model/tokenizer.h"
+
+namespace mtpc {
+
+struct Session::State {
+  KvCache cache;
+  torch::Tensor hidden;          // [1, capacity, dim]: trunk output per position
+  std::vector<int32_t> tokens;   // tokens whose trunk rows (and hidden) are valid
+  std::atomic<bool> busy{false};
+
+  // Rolls back to the first `length` tokens: lengths only, no copies.
+  void truncate(int64_t length) {
+    if (static_cast<int64_t>(tokens.size()) > length) tokens.resize(length);
+    cache.truncate(length);
+  }
+};
+
+// For tests and the engine: the state behind a Session handle.
+struct SessionAccess {
+  static Session::State& state(Session& s) { return *s.state_; }
+};
+
+struct Engine::Impl {
+  MtpModel model{nullptr};
+  std::shared_ptr<const Tokenizer> tokenizer;
+  EngineOptions options;
+  torch::Device device{torch::kCPU};
+  torch::Dtype dtype = torch::kFloat32;
+
+  // Runs the trunk on `tokens` at positions start.., after rolling the
+  // session back to `start`; stores hidden rows. Returns hidden [1, T, dim].
+  torch::Tensor feed(Session::State& s, const std::vector<int32_t>& tokens, int64_t start);
+  // Head `i` on hidden rows for positions start..start+T-1, first bringing
+  // the head's cache up to `start` from the stored trunk output. Returns
+  // the head's states [1, T, dim] (feed them to model->logits).
+  torch::Tensor head(Session::State& s, int i, const torch::Tensor& hidden, int64_t start);
+  // Float logits [T, vocab] with a NaN/Inf check.
+  Result<torch::Tensor> logits(const torch::Tensor& states, int64_t position);
+};
+
+// The decoding loops (decoders.cpp). Each starts after the prompt is in the
+// session (last prompt row at `n - 1`, its hidden row `last_hidden`) and
+// feeds tokens to `rules` until it stops.
+struct DecodeContext {
+  Engine::Impl& engine;
+  Session::State& session;
+  const GenerationRequest& request;
+  StopRules& rules;
+  GenerationStats& stats;
+  size_t streamed = 0;  // bytes of rules.text() already passed to on_chunk
+};
+// Passes newly settled text to the request's on_chunk.
+void stream_settled(DecodeContext& ctx);
+Status decode_greedy(DecodeContext& ctx, torch::Tensor last_hidden);
+Status decode_speculative(DecodeContext& ctx, torch::Tensor last_hidden, int max_draft);
+Status decode_sampling(DecodeContext& ctx, torch::Tensor last_hidden, int max_draft);
+
+}  // namespace mtpc

@@ -1,0 +1,178 @@
+#include "inference/engine.h"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <random>
+#include <thread>
+
+#include "inference/session_state.h"
+#include "model/checkpoint.h"
+#include "model/config.h"
+#include "model/mtp_loss.h"
+#include "model/tokenizer.h"
+#include "model/test_util.h"
+
+namespace mtpc {
+namespace {
+
+using mtpc::testing::TempDir;
+
+ModelConfig small_config(HeadKind kind, int n_future = 4) {
+  ModelConfig c = *model_preset("tiny");
+  c.dim = 64; c.n_heads = 4; c.n_kv_heads = 2; c.hidden_dim = 128; c.n_layers = 2;
+  c.n_future = n_future; c.head_kind = kind; c.max_seq_len = 128;
+  return c;
+}
+
+// A model that has learnt a repetitive text, so drafts are often right.
+void train_briefly(MtpModelImpl& m, int steps) {
+  std::string text;
+  for (int i = 0; i < 40; ++i) text += "def f(x):\n    return x + " + std::to_string(i % 5) + "\n";
+  ByteTokenizer tok;
+  auto ids = tok.encode(text);
+  torch::optim::Adam opt(m.parameters(), torch::optim::AdamOptions(3e-3));
+  const int64_t L = 48 + m.config().n_future;
+  std::mt19937 rng(1);
+  for (int step = 0; step < steps; ++step) {
+    auto window = torch::empty({8, L}, torch::kLong);
+    for (int b = 0; b < 8; ++b) {
+      size_t off = rng() % (ids.size() - L);
+      for (int64_t j = 0; j < L; ++j) window[b][j] = ids[off + j];
+    }
+    opt.zero_grad();
+    mtp_loss_backward(m, window);
+    opt.step();
+  }
+}
+
+std::shared_ptr<Engine> make_engine(const TempDir& dir, HeadKind kind, int train_steps = 0,
+                                    int n_future = 4) {
+  torch::manual_seed(17);
+  MtpModel m(small_config(kind, n_future));
+  if (train_steps > 0) train_briefly(*m, train_steps);
+  EXPECT_TRUE(write_model_files(dir.path(), *m, {}).ok());
+  auto e = Engine::load(dir.path());
+  EXPECT_TRUE(e.ok()) << e.status().message();
+  return *e;
+}
+
+std::vector<int32_t> random_prompt(std::mt19937& rng, int max_len = 40) {
+  std::vector<int32_t> p(1 + rng() % max_len);
+  for (auto& t : p) t = static_cast<int32_t>(32 + rng() % 90);
+  return p;
+}
+
+GenerationResult run(Engine& e, const GenerationRequest& r) {
+  auto s = e.new_session();
+  EXPECT_TRUE(s.ok());
+  auto out = e.generate(*s, r);
+  EXPECT_TRUE(out.ok()) << out.status().message();
+  return out.ok() ? *out : GenerationResult{};
+}
+
+struct Case {
+  HeadKind kind;
+  int train_steps;
+};
+
+class Equivalence : public ::testing::TestWithParam<Case> {};
+
+TEST_P(Equivalence, SpeculativeGreedyEqualsNextTokenGreedyOnRandomPrompts) {
+  TempDir dir;
+  auto engine = make_engine(dir, GetParam().kind, GetParam().train_steps);
+  std::mt19937 rng(99);
+  int64_t drafts_accepted = 0;
+  for (int i = 0; i < 50; ++i) {
+    GenerationRequest r;
+    r.prompt = random_prompt(rng);
+    r.max_new_tokens = 24;
+    r.stop_at_eos = false;
+    r.mode = DecodeMode::kGreedy;
+    auto reference = run(*engine, r);
+    ASSERT_EQ(reference.tokens.size(), 24u);
+    r.mode = DecodeMode::kSpeculative;
+    for (int k : {1, 2, 3}) {
+      for (bool adaptive : {false, true}) {
+        r.draft_length = k;
+        r.adaptive_draft = adaptive;
+        auto fast = run(*engine, r);
+        ASSERT_EQ(fast.tokens, reference.tokens) << "prompt " << i << " k=" << k << " adaptive=" << adaptive;
+        EXPECT_LE(fast.stats.forward_passes, reference.stats.forward_passes);
+        for (auto a : fast.stats.accepted) drafts_accepted += a;
+      }
+    }
+  }
+  if (GetParam().train_steps > 0) {
+    EXPECT_GT(drafts_accepted, 1000) << "a trained model's drafts should often be accepted";
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Inference, Equivalence,
+    ::testing::Values(Case{HeadKind::kTransformer, 0}, Case{HeadKind::kMlp, 0},
+                      Case{HeadKind::kTransformer, 150}, Case{HeadKind::kMlp, 150}),
+    [](const auto& info) {
+      return std::string(head_kind_name(info.param.kind)) + (info.param.train_steps ? "_trained" : "_random");
+    });
+
+TEST(Session, CacheAfterRollbacksEqualsACacheBuiltFromScratch) {
+  TempDir dir;
+  auto engine = make_engine(dir, HeadKind::kTransformer, 150);
+  std::mt19937 rng(5);
+  GenerationRequest r;
+  r.prompt = random_prompt(rng);
+  r.max_new_tokens = 40;
+  r.stop_at_eos = false;
+  r.mode = DecodeMode::kSpeculative;
+  auto spec = engine->new_session();
+  auto out = engine->generate(*spec, r);
+  ASSERT_TRUE(out.ok());
+  auto& a = SessionAccess::state(*spec);
+  // Rebuild from scratch: the same tokens prefilled in one pass.
+  auto fresh = engine->new_session();
+  GenerationRequest g;
+  g.prompt = a.tokens;
+  g.max_new_tokens = 1;
+  g.mode = DecodeMode::kGreedy;
+  ASSERT_TRUE(engine->generate(*fresh, g).ok());
+  auto& b = SessionAccess::state(*fresh);
+  ASSERT_EQ(a.tokens, b.tokens);
+  const int64_t n = static_cast<int64_t>(a.tokens.size());
+  for (size_t layer = 0; layer < a.cache.k.size(); ++layer) {
+    const int64_t rows = std::min({a.cache.lengths[layer], b.cache.lengths[layer], n});
+    // Layers 0-1 are the trunk, 2 is head 1: both cover every token.
+    if (layer <= 2) ASSERT_EQ(rows, n) << "layer " << layer;
+    if (rows == 0) continue;  // a draft head the fresh session never ran
+    auto dk = (a.cache.k[layer].narrow(2, 0, rows) - b.cache.k[layer].narrow(2, 0, rows)).abs().max();
+    auto dv = (a.cache.v[layer].narrow(2, 0, rows) - b.cache.v[layer].narrow(2, 0, rows)).abs().max();
+    EXPECT_LT(dk.item<double>(), 1e-4) << "layer " << layer;
+    EXPECT_LT(dv.item<double>(), 1e-4) << "layer " << layer;
+  }
+}
+
+TEST(Session, PrefixReuseGivesTheSameOutputAsAColdStart) {
+  TempDir dir;
+  auto engine = make_engine(dir, HeadKind::kTransformer, 150);
+  std::mt19937 rng(8);
+  auto session = engine->new_session();
+  for (int i = 0; i < 10; ++i) {
+    GenerationRequest r;
+    r.prompt = random_prompt(rng, 30);
+    r.max_new_tokens = 16;
+    auto first = engine->generate(*session, r);
+    ASSERT_TRUE(first.ok());
+    // A keystroke later: the same prompt plus what was typed.
+    r.prompt.push_back('x');
+    r.prompt.push_back('(');
+    auto warm = engine->generate(*session, r);
+    ASSERT_TRUE(warm.ok());
+    EXPECT_GE(warm->stats.reused_tokens, static_cast<int64_t>(r.prompt.size()) - 2);
+    EXPECT_LE(warm->stats.prefill_tokens, 2);
+    auto cold = run(*engine, r);
+    EXPECT_EQ(warm->tokens, cold.tokens) << "prompt " << i;
+  }
+}
+
+}  // namespace
+}  // namespace mtpc
