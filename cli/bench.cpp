@@ -14,9 +14,8 @@
 #include "model/trainer.h"
 
 namespace mtpc::cli {
-namespace {
 
-std::string cpu_model() {
+std::string cpu_description() {
   std::ifstream in("/proc/cpuinfo");
   std::string line;
   while (std::getline(in, line))
@@ -24,10 +23,12 @@ std::string cpu_model() {
   return "unknown";
 }
 
+namespace {
+
 nlohmann::json machine_description(const GlobalOptions& global) {
   struct utsname u {};
   uname(&u);
-  return {{"cpu", cpu_model()},
+  return {{"cpu", cpu_description()},
           {"cores", hardware_threads()},
           {"threads", global.threads == 0 ? hardware_threads() : global.threads},
           {"device", global.device},
@@ -102,6 +103,8 @@ void add_bench_command(CLI::App& app, GlobalOptions& global) {
     std::printf("%s\n", out.dump(2).c_str());
     throw CLI::RuntimeError("", 0);
   });
+
+  add_bench_decode_command(*bench, global);
 
   auto* load = bench->add_subcommand("load", "time to load a checkpoint of a preset's size");
   auto load_bf16 = std::make_shared<bool>(false);

@@ -18,5 +18,7 @@ void add_corpus_command(CLI::App& app, GlobalOptions& global);
 
 void add_train_command(CLI::App& app, GlobalOptions& global);
 void add_bench_command(CLI::App& app, GlobalOptions& global);
+void add_bench_decode_command(CLI::App& bench, GlobalOptions& global);
+void add_complete_command(CLI::App& app, GlobalOptions& global);
 
 }  // namespace mtpc::cli

@@ -37,6 +37,13 @@ int32_t argmax_row(const torch::Tensor& logits, int64_t row) {
 
 int64_t capacity(const DecodeContext& ctx) { return ctx.session.cache.capacity; }
 
+// Argmax of every row of CPU float logits [rows, vocab], in one call.
+std::vector<int32_t> argmax_rows(const torch::Tensor& logits) {
+  auto best = logits.argmax(-1).contiguous();
+  const int64_t* p = best.data_ptr<int64_t>();
+  return std::vector<int32_t>(p, p + best.numel());
+}
+
 }  // namespace
 
 void stream_settled(DecodeContext& ctx) {
@@ -109,11 +116,13 @@ class DraftingDecoder {
 
       int accepted = 0;
       int32_t next = -1;
+      std::vector<int32_t> best;  // head 1's argmax per fed position (greedy)
+      if (greedy_) best = argmax_rows(*verify);
       for (int j = 0; j < kk; ++j) {
         ++ctx_.stats.proposed[j];
         bool ok;
         if (greedy_) {
-          ok = argmax_row(*verify, j) == drafts_[j];
+          ok = best[j] == drafts_[j];
         } else {
           auto p = distribution(*verify, j);
           SpeculativeOutcome out = speculative_accept(p, draft_dists_[j], drafts_[j], rng_);
@@ -125,7 +134,7 @@ class DraftingDecoder {
         ++ctx_.stats.accepted[j];
         ++accepted;
       }
-      if (next < 0) next = pick(*verify, accepted);
+      if (next < 0) next = greedy_ ? best[accepted] : pick(*verify, accepted);
       s_.truncate(n + accepted + 1);  // rows of t and the accepted drafts stay
       const int64_t pass_start = n;
       n += accepted + 1;
@@ -155,17 +164,21 @@ class DraftingDecoder {
   Status draft(const torch::Tensor& hidden, int64_t start, int k) {
     drafts_.clear();
     draft_dists_.clear();
+    if (k == 0) return Status::Ok();
     const int64_t last = hidden.size(1) - 1;
-    for (int i = 1; i <= k; ++i) {
-      auto states = e_.head(s_, i, hidden, start);
-      auto l = e_.logits(states.narrow(1, last, 1), start + last);
-      if (!l.ok()) return l.status();
-      if (greedy_) {
-        drafts_.push_back(argmax_row(*l, 0));
-      } else {
-        draft_dists_.push_back(distribution(*l, 0));
-        drafts_.push_back(sample_index(draft_dists_.back(), rng_));
-      }
+    // Every head runs on all rows (their caches need them); one shared
+    // unembedding call then covers the last row of each.
+    std::vector<torch::Tensor> rows;
+    for (int i = 1; i <= k; ++i) rows.push_back(e_.head(s_, i, hidden, start).narrow(1, last, 1));
+    auto l = e_.logits(torch::cat(rows, 1), start + last);
+    if (!l.ok()) return l.status();
+    if (greedy_) {
+      drafts_ = argmax_rows(*l);
+      return Status::Ok();
+    }
+    for (int i = 0; i < k; ++i) {
+      draft_dists_.push_back(distribution(*l, i));
+      drafts_.push_back(sample_index(draft_dists_.back(), rng_));
     }
     return Status::Ok();
   }

@@ -1,5 +1,7 @@
 #include "model/overlap_index.h"
 
+#include "model/gzip_file.h"
+
 #include <zlib.h>
 
 #include <cerrno>
@@ -42,30 +44,10 @@ uint64_t mix(uint64_t h, uint64_t v) {
   return z ^ (z >> 31);
 }
 
-// Reads a whole file, gunzipping when it is gzip (zlib passes plain files
-// through unchanged).
 Result<std::string> read_maybe_gz(const std::string& path) {
-  std::error_code ec;
-  if (!std::filesystem::exists(path, ec))
-    return Status::Error("exclude file " + path + ": does not exist");
-  gzFile f = gzopen(path.c_str(), "rb");
-  if (f == nullptr)
-    return Status::Error("exclude file " + path + ": cannot open: " + std::strerror(errno));
-  std::string out;
-  char buf[1 << 16];
-  for (;;) {
-    int n = gzread(f, buf, sizeof buf);
-    if (n < 0) {
-      int err = 0;
-      std::string msg = gzerror(f, &err);
-      gzclose(f);
-      return Status::Error("exclude file " + path + ": read error: " + msg);
-    }
-    if (n == 0) break;
-    out.append(buf, static_cast<size_t>(n));
-  }
-  gzclose(f);
-  return out;
+  auto text = read_file_maybe_gz(path);
+  if (!text.ok()) return text.status().wrap("exclude file");
+  return text;
 }
 
 }  // namespace

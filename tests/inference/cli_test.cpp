@@ -1,0 +1,82 @@
+// mtpc complete and mtpc bench decode through the real binary.
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include "model/checkpoint.h"
+#include "model/config.h"
+#include "model/test_util.h"
+
+namespace mtpc {
+namespace {
+
+using mtpc::testing::CommandResult;
+using mtpc::testing::run_command;
+using mtpc::testing::TempDir;
+using mtpc::testing::write_file;
+
+const std::string kBinary = MTPC_BINARY;
+
+std::string random_checkpoint(const TempDir& dir) {
+  ModelConfig c = *model_preset("tiny");
+  c.dim = 32; c.n_heads = 2; c.n_kv_heads = 1; c.hidden_dim = 64; c.n_layers = 1; c.n_future = 3;
+  torch::manual_seed(4);
+  MtpModel m(c);
+  EXPECT_TRUE(write_model_files(dir / "model", *m, {}).ok());
+  return dir / "model";
+}
+
+TEST(CompleteCommand, PrintsACompletionAndItsStatistics) {
+  TempDir dir;
+  std::filesystem::create_directories(dir / "model");
+  const std::string model = random_checkpoint(dir);
+  write_file(dir / "prompt.py", "def add(a, b):\n    ");
+  CommandResult r = run_command("'" + kBinary + "' complete --model '" + model + "' --prompt-file '" +
+                                (dir / "prompt.py") + "' --max-new-tokens 12 --json");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  auto j = nlohmann::json::parse(r.output.substr(r.output.find('{')));
+  EXPECT_EQ(j["tokens"], 12);
+  EXPECT_EQ(j["stop"], "max_tokens");
+  EXPECT_GE(j["tokens_per_forward"].get<double>(), 1.0);
+  EXPECT_EQ(j["acceptance_per_head"].size(), 2u);
+  EXPECT_TRUE(j["completion"].is_string());
+
+  r = run_command("'" + kBinary + "' complete --model '" + (dir / "missing") + "' --prompt x");
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.output.find("missing"), std::string::npos) << r.output;
+}
+
+TEST(BenchDecode, ReportsSpeedupAndIdenticalOutputs) {
+  TempDir dir;
+  std::filesystem::create_directories(dir / "model");
+  const std::string model = random_checkpoint(dir);
+  write_file(dir / "prompts.jsonl", "{\"prompt\": \"import os\\n\"}\n{\"prompt\": \"def f(x):\\n\"}\n");
+  CommandResult r = run_command("'" + kBinary + "' bench decode --model '" + model + "' --prompts '" +
+                                (dir / "prompts.jsonl") + "' --max-new-tokens 16 --k 1 --k 2");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  auto j = nlohmann::json::parse(r.output.substr(r.output.find("{\n")));
+  EXPECT_TRUE(j["identical"].get<bool>());
+  ASSERT_EQ(j["runs"].size(), 3u);
+  EXPECT_EQ(j["runs"][0]["tokens"], 32);
+  EXPECT_TRUE(j["speedup"].is_number());
+
+  write_file(dir / "bad.jsonl", "{\"prompt\": \"ok\"}\n{\"text\": 3}\n");
+  r = run_command("'" + kBinary + "' bench decode --model '" + model + "' --prompts '" + (dir / "bad.jsonl") + "'");
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.output.find("bad.jsonl:2"), std::string::npos) << r.output;
+}
+
+TEST(BenchDecode, RunsOnTheHumanEvalPromptsFile) {
+  TempDir dir;
+  std::filesystem::create_directories(dir / "model");
+  const std::string model = random_checkpoint(dir);
+  CommandResult r = run_command("'" + kBinary + "' bench decode --model '" + model + "' --prompts '" +
+                                MTPC_SHARED_DATASETS "/HumanEval.jsonl.gz' --limit 3 --max-new-tokens 8");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  auto j = nlohmann::json::parse(r.output.substr(r.output.find("{\n")));
+  EXPECT_EQ(j["prompts"], 3);
+  EXPECT_TRUE(j["identical"].get<bool>());
+}
+
+}  // namespace
+}  // namespace mtpc
