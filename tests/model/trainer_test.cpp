@@ -69,6 +69,24 @@ int64_t last_logged_step(const std::string& log_path) {
   return last;
 }
 
+// Starts `cmd`, sends `sig` once OUT/train.jsonl has logged `step` (or after
+// two minutes), and returns the wait status.
+int signal_when_logged(const std::string& cmd, const std::string& out, int64_t step, int sig) {
+  pid_t pid = fork();
+  if (pid < 0) return -1;
+  if (pid == 0) {
+    execl("/bin/sh", "sh", "-c", ("exec " + cmd + " >/dev/null 2>&1").c_str(), nullptr);
+    _exit(127);
+  }
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
+  while (last_logged_step(out + "/train.jsonl") < step && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  kill(pid, sig);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  return status;
+}
+
 TEST(Train, LossFallsAndTheCheckpointLoads) {
   TempDir dir;
   write_small_corpus(dir / "data");
@@ -97,19 +115,7 @@ TEST(Train, ResumeAfterSigkillLogsTheSameLossesAsAnUninterruptedRun) {
 
   // Start the same run, kill it hard past a checkpoint and between two.
   const std::string out = dir / "killed";
-  pid_t pid = fork();
-  ASSERT_GE(pid, 0);
-  if (pid == 0) {
-    execl("/bin/sh", "sh", "-c", ("exec " + train_cmd(config, dir / "data", out) + " >/dev/null 2>&1").c_str(),
-          nullptr);
-    _exit(127);
-  }
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
-  while (last_logged_step(out + "/train.jsonl") < 50 && std::chrono::steady_clock::now() < deadline)
-    std::this_thread::sleep_for(std::chrono::milliseconds(2));
-  kill(pid, SIGKILL);
-  int status = 0;
-  waitpid(pid, &status, 0);
+  const int status = signal_when_logged(train_cmd(config, dir / "data", out), out, 50, SIGKILL);
   ASSERT_TRUE(WIFSIGNALED(status)) << "the run finished before it could be killed";
   const int64_t reached = last_logged_step(out + "/train.jsonl");
   ASSERT_LT(reached, 120);
@@ -132,19 +138,7 @@ TEST(Train, SigtermCheckpointsAndExitsThenResumeFinishes) {
   write_small_corpus(dir / "data");
   const std::string config = write_config(dir, 100000, 0);
   const std::string out = dir / "out";
-  pid_t pid = fork();
-  ASSERT_GE(pid, 0);
-  if (pid == 0) {
-    execl("/bin/sh", "sh", "-c", ("exec " + train_cmd(config, dir / "data", out) + " >/dev/null 2>&1").c_str(),
-          nullptr);
-    _exit(127);
-  }
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
-  while (last_logged_step(out + "/train.jsonl") < 5 && std::chrono::steady_clock::now() < deadline)
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  kill(pid, SIGTERM);
-  int status = 0;
-  waitpid(pid, &status, 0);
+  const int status = signal_when_logged(train_cmd(config, dir / "data", out), out, 5, SIGTERM);
   ASSERT_TRUE(WIFEXITED(status));
   EXPECT_EQ(WEXITSTATUS(status), 130);
   auto loaded = load_model(out + "/checkpoint");
