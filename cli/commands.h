@@ -18,5 +18,6 @@ void add_corpus_command(CLI::App& app, GlobalOptions& global);
 
 void add_train_command(CLI::App& app, GlobalOptions& global);
 void add_bench_command(CLI::App& app, GlobalOptions& global);
+void add_eval_command(CLI::App& app, GlobalOptions& global);
 
 }  // namespace mtpc::cli

@@ -1,8 +1,10 @@
 #include "eval/sandbox.h"
 
 #include <fcntl.h>
+#include <limits.h>
 #include <poll.h>
 #include <signal.h>
+#include <spawn.h>
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -195,12 +197,88 @@ const char* signal_name(int sig) {
   return abbrev ? abbrev : "?";
 }
 
+const char* helper_mode_arg(Isolation mode) {
+  switch (mode) {
+    case Isolation::kNamespaces: return "namespaces";
+    case Isolation::kUserNamespaces: return "user-namespaces";
+    default: return "process-group";
+  }
+}
+
+// Where mtpc-sandbox is: next to the running executable, else where this
+// build put it. "" when neither has it.
+std::string find_helper() {
+  char self[PATH_MAX];
+  ssize_t n = ::readlink("/proc/self/exe", self, sizeof self - 1);
+  if (n > 0) {
+    std::string exe(self, static_cast<size_t>(n));
+    std::string beside = exe.substr(0, exe.rfind('/') + 1) + "mtpc-sandbox";
+    if (::access(beside.c_str(), X_OK) == 0) return beside;
+  }
+#ifdef MTPC_SANDBOX_HELPER
+  if (::access(MTPC_SANDBOX_HELPER, X_OK) == 0) return MTPC_SANDBOX_HELPER;
+#endif
+  return "";
+}
+
 ChildMode child_mode(Isolation mode) {
   switch (mode) {
     case Isolation::kNamespaces: return ChildMode::kNamespaces;
     case Isolation::kUserNamespaces: return ChildMode::kUserNamespaces;
     default: return ChildMode::kProcessGroup;
   }
+}
+
+// posix_spawn (vfork + exec) of mtpc-sandbox with the plan on its command
+// line and the five pipe ends at descriptors 1-5. Returns "" or the error.
+std::string spawn_helper(const std::string& helper, const detail::ChildPlan& plan, Isolation mode,
+                         const std::vector<std::string>& python_args, std::vector<char*>& envp, pid_t& pid) {
+  std::vector<std::string> args = {helper,
+                                   helper_mode_arg(mode),
+                                   plan.switch_uid ? "1" : "0",
+                                   std::to_string(plan.uid),
+                                   plan.dir,
+                                   std::to_string(plan.cpu_seconds),
+                                   std::to_string(plan.address_space_bytes),
+                                   std::to_string(plan.file_size_bytes),
+                                   std::to_string(plan.processes),
+                                   std::to_string(plan.open_files)};
+  args.insert(args.end(), python_args.begin(), python_args.end());
+  std::vector<char*> argv;
+  for (std::string& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+
+  // Copies above any target number, so one dup2 cannot clobber the source of
+  // a later one.
+  const int src[5] = {plan.fd_stdout, plan.fd_stderr, plan.fd_nonce, plan.fd_report, plan.fd_status};
+  int high[5] = {-1, -1, -1, -1, -1};
+  std::string error;
+  for (int i = 0; i < 5 && error.empty(); ++i) {
+    high[i] = ::fcntl(src[i], F_DUPFD_CLOEXEC, 16);
+    if (high[i] < 0) error = std::string("dup: ") + errno_text(errno);
+  }
+  if (error.empty()) {
+    posix_spawn_file_actions_t actions;
+    posix_spawnattr_t attr;
+    posix_spawn_file_actions_init(&actions);
+    posix_spawnattr_init(&attr);
+    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
+    for (int i = 0; i < 5; ++i) posix_spawn_file_actions_adddup2(&actions, high[i], i + 1);
+    sigset_t none, all;
+    sigemptyset(&none);
+    sigfillset(&all);
+    posix_spawnattr_setsigmask(&attr, &none);
+    posix_spawnattr_setsigdefault(&attr, &all);
+    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+    int rc = ::posix_spawn(&pid, helper.c_str(), &actions, &attr, argv.data(), envp.data());
+    if (rc != 0) error = "cannot start " + helper + ": " + errno_text(rc);
+    posix_spawn_file_actions_destroy(&actions);
+    posix_spawnattr_destroy(&attr);
+  }
+  for (int fd : high) {
+    if (fd >= 0) ::close(fd);
+  }
+  return error;
 }
 
 }  // namespace
@@ -322,9 +400,15 @@ ExecutionResult SandboxRunner::run_in_mode(std::string_view program, Isolation m
   plan.fd_report = report.w;
   plan.fd_status = status.w;
 
-  const pid_t supervisor = ::fork();
-  if (supervisor < 0) return harness_error(std::string("fork: ") + errno_text(errno));
-  if (supervisor == 0) detail::run_supervisor(plan);  // never returns
+  pid_t supervisor = -1;
+  if (helper_.empty()) {
+    supervisor = ::fork();
+    if (supervisor < 0) return harness_error(std::string("fork: ") + errno_text(errno));
+    if (supervisor == 0) detail::run_supervisor(plan);  // never returns
+  } else {
+    std::string spawn_error = spawn_helper(helper_, plan, mode, arg_strings, envp, supervisor);
+    if (!spawn_error.empty()) return harness_error(spawn_error);
+  }
 
   Pipe::close_fd(out.w);
   Pipe::close_fd(err.w);
@@ -435,6 +519,15 @@ Result<std::unique_ptr<SandboxRunner>> SandboxRunner::create(SandboxOptions opti
     if (ec) parent = "/tmp";
   }
   std::unique_ptr<SandboxRunner> runner(new SandboxRunner(std::move(options)));
+  const std::string& launcher = runner->options_.launcher;
+  if (launcher.empty()) {
+    runner->helper_ = find_helper();
+  } else if (launcher != "fork") {
+    if (::access(launcher.c_str(), X_OK) != 0)
+      return Status::Error("sandbox: launcher " + launcher + " is not executable: " + errno_text(errno));
+    runner->helper_ = launcher;
+  }
+  runner->isolation_.launcher = runner->helper_.empty() ? "fork" : runner->helper_;
   std::string tmpl = parent + "/mtpc-sandbox-XXXXXX";
   if (!::mkdtemp(tmpl.data())) return Status::Error("sandbox: cannot create a directory in " + parent + ": " + errno_text(errno));
   runner->work_root_ = tmpl;
@@ -462,6 +555,7 @@ Result<std::unique_ptr<SandboxRunner>> SandboxRunner::create(SandboxOptions opti
     iso.network_isolated = iso.filesystem_read_only = iso.pid_namespace = mode != Isolation::kProcessGroup;
     iso.unique_uid = ::geteuid() == 0;
     iso.fallback_reason = refused;
+    iso.launcher = runner->helper_.empty() ? "fork" : runner->helper_;
     if (probe.outcome != Outcome::kPassed) {
       runner->interpreter_status_ =
           Status::Error("the interpreter did not run an empty program: " + probe.summary());

@@ -12,6 +12,10 @@
 //   subdirectory per running sample; each is removed when its run ends, the
 //   root when the runner is destroyed.
 //
+// Each sample's supervisor is the small mtpc-sandbox executable, started
+// with posix_spawn so the (possibly LibTorch-sized) harness is never forked;
+// see SandboxOptions::launcher.
+//
 // Isolation (what `isolation()` reports), strongest first:
 // - kNamespaces (harness is root): the sample gets new pid, network, mount,
 //   IPC and UTS namespaces. Its network namespace has only a loopback device
@@ -102,6 +106,12 @@ struct SandboxOptions {
   size_t max_output_bytes = 64 * 1024;
   Isolation isolation = Isolation::kAuto;
   std::string work_root_parent;  // "" = TMPDIR or /tmp
+  // How the per-sample supervisor starts. "" (default): posix_spawn of the
+  // small mtpc-sandbox executable, found next to the running executable or
+  // in the build tree, else "fork". "fork": fork() the harness itself, which
+  // copies its whole address space (slow when LibTorch is loaded). Any other
+  // value: the path of an mtpc-sandbox executable.
+  std::string launcher;
 };
 
 enum class Outcome { kPassed, kFailed, kTimedOut, kError };
@@ -131,6 +141,7 @@ struct IsolationReport {
   bool pid_namespace = false;
   bool unique_uid = false;
   std::string fallback_reason;  // why a stronger mode was not used; "" if none
+  std::string launcher;         // the mtpc-sandbox path, or "fork"
   // One line for reports, e.g. "namespaces (pid, net, mount read-only, ipc,
   // uts), unique uid per sample" or "process group only: NOT network-isolated ...".
   std::string describe() const;
@@ -157,6 +168,7 @@ class SandboxRunner {
  private:
   explicit SandboxRunner(SandboxOptions options) : options_(std::move(options)) {}
   ExecutionResult run_in_mode(std::string_view program, Isolation mode) const;
+  std::string helper_;  // mtpc-sandbox path; "" = fork
 
   SandboxOptions options_;
   std::string work_root_;

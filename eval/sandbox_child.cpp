@@ -168,6 +168,7 @@ const char* stage_name(int32_t stage) {
     case kStageRlimits: return "setrlimit";
     case kStageChdir: return "chdir to the sample directory";
     case kStageFork: return "fork";
+    case kStageArguments: return "parsing the mtpc-sandbox command line";
     default: return "unknown stage";
   }
 }

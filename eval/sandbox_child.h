@@ -6,7 +6,7 @@
 // before fork() and only read here.
 //
 // Process tree of one sample (see sandbox.h for the why):
-//   harness ──fork──> supervisor (setsid; namespaces and mounts are set up here)
+//   harness ──posix_spawn of mtpc-sandbox (or fork)──> supervisor (setsid; namespaces and mounts are set up here)
 //                        └─fork─> reaper (pid 1 of the sample's pid namespace;
 //                                  drops to the sample uid, sets rlimits)
 //                                    └─fork─> python (own process group, execve)
@@ -47,6 +47,7 @@ enum SetupStage : int32_t {
   kStageRlimits,
   kStageChdir,
   kStageFork,
+  kStageArguments,  // mtpc-sandbox could not parse its command line
 };
 
 const char* stage_name(int32_t stage);

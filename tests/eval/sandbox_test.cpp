@@ -186,6 +186,26 @@ TEST(Sandbox, ParallelRunsKeepTheirResultsApart) {
   }
 }
 
+TEST(Sandbox, LaunchersGiveTheSameJudgement) {
+  SandboxOptions o;
+  o.timeout_s = 2;
+  auto spawned = SandboxRunner::create(o);
+  o.launcher = "fork";  // the fallback when mtpc-sandbox is not installed
+  auto forked = SandboxRunner::create(o);
+  ASSERT_TRUE(spawned.ok() && forked.ok());
+  EXPECT_NE(spawned.value()->isolation().launcher, "fork") << "mtpc-sandbox was not found";
+  EXPECT_EQ(forked.value()->isolation().launcher, "fork");
+  for (const auto* runner : {spawned.value().get(), forked.value().get()}) {
+    EXPECT_EQ(runner->run("assert 1 == 1\n").summary(), "passed");
+    EXPECT_EQ(runner->run("assert 1 == 2\n").summary(), "failed: AssertionError");
+    EXPECT_EQ(runner->run("import os\nos._exit(0)\n").summary(),
+              "failed: exited with status 0 before the tests completed");
+    EXPECT_EQ(runner->run("while True:\n    pass\n").summary(), "timed out");
+  }
+  o.launcher = "/nonexistent/mtpc-sandbox";
+  EXPECT_FALSE(SandboxRunner::create(o).ok());
+}
+
 TEST(Sandbox, ScoresHundredsOfSmallProgramsQuickly) {
   auto runner = make_runner();
   ASSERT_TRUE(runner);
