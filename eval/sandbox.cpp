@@ -231,7 +231,7 @@ ChildMode child_mode(Isolation mode) {
 
 // posix_spawn (vfork + exec) of mtpc-sandbox with the plan on its command
 // line and the five pipe ends at descriptors 1-5. Returns "" or the error.
-std::string spawn_helper(const std::string& helper, const detail::ChildPlan& plan, Isolation mode,
+std::string spawn_helper(const std::string& helper, const detail::ChildPlan& plan, const std::string& hidden, Isolation mode,
                          const std::vector<std::string>& python_args, std::vector<char*>& envp, pid_t& pid) {
   std::vector<std::string> args = {helper,
                                    helper_mode_arg(mode),
@@ -242,7 +242,8 @@ std::string spawn_helper(const std::string& helper, const detail::ChildPlan& pla
                                    std::to_string(plan.address_space_bytes),
                                    std::to_string(plan.file_size_bytes),
                                    std::to_string(plan.processes),
-                                   std::to_string(plan.open_files)};
+                                   std::to_string(plan.open_files),
+                                   hidden};
   args.insert(args.end(), python_args.begin(), python_args.end());
   std::vector<char*> argv;
   for (std::string& a : args) argv.push_back(a.data());
@@ -382,6 +383,7 @@ ExecutionResult SandboxRunner::run_in_mode(std::string_view program, Isolation m
   plan.uid = uid;
   plan.gid = uid;
   plan.dir = dir.c_str();
+  plan.hidden_dirs = hidden_ptrs_.data();
   plan.python = options_.python.c_str();
   plan.argv = argv.data();
   plan.envp = envp.data();
@@ -406,7 +408,7 @@ ExecutionResult SandboxRunner::run_in_mode(std::string_view program, Isolation m
     if (supervisor < 0) return harness_error(std::string("fork: ") + errno_text(errno));
     if (supervisor == 0) detail::run_supervisor(plan);  // never returns
   } else {
-    std::string spawn_error = spawn_helper(helper_, plan, mode, arg_strings, envp, supervisor);
+    std::string spawn_error = spawn_helper(helper_, plan, hidden_joined_, mode, arg_strings, envp, supervisor);
     if (!spawn_error.empty()) return harness_error(spawn_error);
   }
 
@@ -531,6 +533,20 @@ Result<std::unique_ptr<SandboxRunner>> SandboxRunner::create(SandboxOptions opti
   std::string tmpl = parent + "/mtpc-sandbox-XXXXXX";
   if (!::mkdtemp(tmpl.data())) return Status::Error("sandbox: cannot create a directory in " + parent + ": " + errno_text(errno));
   runner->work_root_ = tmpl;
+  // Host directories that hold unix sockets and shared memory, covered in
+  // the namespace modes unless the samples live below one of them.
+  for (const char* d : {"/run", "/var/run", "/dev/shm", "/var/tmp", "/tmp"}) {
+    std::error_code dir_ec;
+    if (fs::is_symlink(d, dir_ec) || !fs::is_directory(d, dir_ec)) continue;
+    std::string prefix = std::string(d) + "/";
+    if (tmpl.rfind(prefix, 0) == 0) continue;
+    runner->hidden_dirs_.push_back(d);
+  }
+  for (const std::string& d : runner->hidden_dirs_) {
+    runner->hidden_ptrs_.push_back(d.c_str());
+    runner->hidden_joined_ += (runner->hidden_joined_.empty() ? "" : ":") + d;
+  }
+  runner->hidden_ptrs_.push_back(nullptr);
   // The sample uid must be able to reach its own directory inside.
   ::chmod(tmpl.c_str(), 0711);
 

@@ -22,7 +22,10 @@
 //   that is down, so no connection to the host (127.0.0.1 included) or
 //   beyond is possible. Every mount is read-only in its mount namespace
 //   except a bind mount of its own directory, so no file outside that
-//   directory can change. Pid 1 of its pid namespace is our reaper; when the
+//   directory can change; /run, /dev/shm, /var/tmp and /tmp (unless the
+//   samples live there) are covered by an empty tmpfs, hiding the host's
+//   unix sockets (docker, dbus, X11), which a read-only mount alone would
+//   leave connectable. Pid 1 of its pid namespace is our reaper; when the
 //   reaper exits, the kernel kills everything left in the namespace, so a
 //   daemon that double-forks and calls setsid() dies with it, and the
 //   sample's os.kill(os.getppid(), 9) hits a pid 1 that ignores it.
@@ -80,6 +83,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "model/status.h"
 
@@ -164,11 +168,18 @@ class SandboxRunner {
   const IsolationReport& isolation() const { return isolation_; }
   const Status& interpreter_status() const { return interpreter_status_; }
   const SandboxOptions& options() const { return options_; }
+  // Where the samples' directories are made; a sample's processes run there.
+  const std::string& work_root() const { return work_root_; }
+  // Covered by an empty tmpfs in the namespace modes (see below).
+  const std::vector<std::string>& hidden_dirs() const { return hidden_dirs_; }
 
  private:
   explicit SandboxRunner(SandboxOptions options) : options_(std::move(options)) {}
   ExecutionResult run_in_mode(std::string_view program, Isolation mode) const;
   std::string helper_;  // mtpc-sandbox path; "" = fork
+  std::vector<std::string> hidden_dirs_;
+  std::vector<const char*> hidden_ptrs_;  // into hidden_dirs_, nullptr-terminated
+  std::string hidden_joined_;             // ':'-separated, for mtpc-sandbox
 
   SandboxOptions options_;
   std::string work_root_;

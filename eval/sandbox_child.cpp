@@ -92,8 +92,12 @@ void drop_privileges(const ChildPlan& p) {
 // In the new mount namespace: every mount read-only and nosuid, except a
 // bind mount of the sample's own directory. mount_setattr changes only this
 // namespace's copies of the mounts, never the superblocks the host uses.
-void make_filesystem_read_only(const char* dir) {
+void make_filesystem_read_only(const char* dir, const char* const* hidden) {
   if (::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) fail(kStageMountPrivate);
+  for (int i = 0; hidden && hidden[i] && i < kMaxHiddenDirs; ++i) {
+    if (::mount("tmpfs", hidden[i], "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=4k,mode=755") != 0)
+      fail(kStageHideDir);
+  }
   if (::mount(dir, dir, nullptr, MS_BIND, nullptr) != 0) fail(kStageBindDir);
   MountAttr ro{kMountAttrReadOnly | kMountAttrNoSuid, 0, 0, 0};
   if (::syscall(SYS_mount_setattr, AT_FDCWD, "/", kAtRecursive, &ro, sizeof ro) != 0)
@@ -169,6 +173,7 @@ const char* stage_name(int32_t stage) {
     case kStageChdir: return "chdir to the sample directory";
     case kStageFork: return "fork";
     case kStageArguments: return "parsing the mtpc-sandbox command line";
+    case kStageHideDir: return "covering a host directory with an empty tmpfs";
     default: return "unknown stage";
   }
 }
@@ -184,14 +189,14 @@ void run_supervisor(const ChildPlan& p) {
   switch (p.mode) {
     case ChildMode::kNamespaces:
       if (::unshare(kSampleNamespaces) != 0) fail(kStageUnshare);
-      make_filesystem_read_only(p.dir);
+      make_filesystem_read_only(p.dir, p.hidden_dirs);
       break;
     case ChildMode::kUserNamespaces:
       // Switch first, so the user namespace belongs to the unique sample uid
       // and RLIMIT_NPROC counts that uid's processes only.
       if (p.switch_uid) drop_privileges(p);
       if (::unshare(CLONE_NEWUSER | kSampleNamespaces) != 0) fail(kStageUnshare);
-      make_filesystem_read_only(p.dir);
+      make_filesystem_read_only(p.dir, p.hidden_dirs);
       break;
     case ChildMode::kProcessGroup:
       break;

@@ -48,7 +48,10 @@ enum SetupStage : int32_t {
   kStageChdir,
   kStageFork,
   kStageArguments,  // mtpc-sandbox could not parse its command line
+  kStageHideDir,
 };
+
+constexpr int kMaxHiddenDirs = 8;
 
 const char* stage_name(int32_t stage);
 
@@ -64,6 +67,10 @@ struct ChildPlan {
   uid_t uid = 0;
   gid_t gid = 0;
   const char* dir = nullptr;     // the sample's working directory (absolute)
+  // Namespace modes: directories covered by an empty read-only tmpfs, so
+  // the unix sockets and shared memory of the host in them (docker, dbus,
+  // X11) are out of reach; nullptr-terminated, at most kMaxHiddenDirs.
+  const char* const* hidden_dirs = nullptr;
   const char* python = nullptr;  // interpreter path for execve
   char* const* argv = nullptr;
   char* const* envp = nullptr;

@@ -6,9 +6,10 @@
 // The child code is the same (eval/sandbox_child.cpp); only the way the plan
 // arrives differs. Not meant to be run by hand.
 //
-//   mtpc-sandbox MODE SWITCH_UID UID DIR CPU_S AS_BYTES FSIZE_BYTES NPROC NOFILE PYTHON [ARGS...]
+//   mtpc-sandbox MODE SWITCH_UID UID DIR CPU_S AS_BYTES FSIZE_BYTES NPROC NOFILE HIDE PYTHON [ARGS...]
 //
-// MODE is namespaces | user-namespaces | process-group. Descriptors 1-5 are
+// MODE is namespaces | user-namespaces | process-group; HIDE is a
+// ':'-separated list of directories to cover (ChildPlan::hidden_dirs), or "". Descriptors 1-5 are
 // the pipes described in sandbox_child.h; the environment is the sample's.
 #include <unistd.h>
 
@@ -34,7 +35,7 @@ bool parse_u64(const char* s, unsigned long long& out) {
 
 int main(int argc, char** argv) {
   using namespace mtpc::eval::detail;
-  constexpr int kFixedArgs = 10;  // PYTHON is argv[10]
+  constexpr int kFixedArgs = 11;  // PYTHON is argv[11]
   ChildPlan plan;
   unsigned long long v[7] = {};  // SWITCH_UID UID CPU_S AS FSIZE NPROC NOFILE
   bool ok = argc >= kFixedArgs + 1;
@@ -62,6 +63,17 @@ int main(int argc, char** argv) {
   plan.file_size_bytes = v[4];
   plan.processes = v[5];
   plan.open_files = v[6];
+  // Split HIDE in place: no allocation needed.
+  const char* hidden[kMaxHiddenDirs + 1] = {};
+  int n_hidden = 0;
+  for (char* p = argv[10]; *p && n_hidden < kMaxHiddenDirs;) {
+    hidden[n_hidden++] = p;
+    char* colon = std::strchr(p, ':');
+    if (!colon) break;
+    *colon = '\0';
+    p = colon + 1;
+  }
+  plan.hidden_dirs = hidden;
   plan.python = argv[kFixedArgs];
   plan.argv = argv + kFixedArgs;
   plan.envp = environ;

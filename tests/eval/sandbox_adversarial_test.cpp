@@ -7,6 +7,7 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 
 #include <atomic>
 #include <chrono>
@@ -54,7 +55,7 @@ class Adversarial : public ::testing::TestWithParam<Isolation> {
     double took = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     EXPECT_LT(took, max_seconds) << "the harness did not finish in time";
     EXPECT_TRUE(processes_with_cmdline(marker_).empty()) << "a process of the sample survived";
-    EXPECT_TRUE(processes_with_cmdline("_mtpc_run").empty()) << "a sample interpreter survived";
+    EXPECT_TRUE(mtpc::testing::processes_under(runner_->work_root()).empty()) << "a sample process survived";
     return r;
   }
 
@@ -218,6 +219,31 @@ TEST_P(Adversarial, CannotOpenANetworkConnection) {
 
   ExecutionResult outside = run("import socket\nsocket.create_connection(('1.1.1.1', 53), timeout=1)\n");
   EXPECT_EQ(outside.outcome, Outcome::kFailed) << outside.summary();
+}
+
+TEST_P(Adversarial, CannotReachTheHostsUnixSockets) {
+  if (!runner_->isolation().network_isolated)
+    GTEST_SKIP() << "not network-isolated here: " << runner_->isolation().describe();
+  // A socket anyone may connect to, where daemons keep theirs.
+  const std::string path = "/run/mtpc-test-" + marker_ + ".sock";
+  int listener = ::socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0);
+  ASSERT_GE(listener, 0);
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::snprintf(addr.sun_path, sizeof addr.sun_path, "%s", path.c_str());
+  if (::bind(listener, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+    ::close(listener);
+    GTEST_SKIP() << "cannot create " << path;
+  }
+  ::chmod(path.c_str(), 0777);
+  ASSERT_EQ(::listen(listener, 8), 0);
+  ExecutionResult r = run("import socket\ns = socket.socket(socket.AF_UNIX)\ns.connect('" + path + "')\n");
+  EXPECT_EQ(r.outcome, Outcome::kFailed) << r.summary();
+  int accepted = ::accept(listener, nullptr, nullptr);
+  EXPECT_LT(accepted, 0) << "the sample reached a host unix socket";
+  if (accepted >= 0) ::close(accepted);
+  ::close(listener);
+  ::unlink(path.c_str());
 }
 
 TEST_P(Adversarial, ExitingWithStatusZeroBeforeTheAssertsFails) {

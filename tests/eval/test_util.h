@@ -85,4 +85,20 @@ inline std::vector<int> processes_with_cmdline(const std::string& marker) {
   return pids;
 }
 
+// Pids of live processes whose working directory is `dir` or below it.
+inline std::vector<int> processes_under(const std::string& dir) {
+  std::vector<int> pids;
+  DIR* proc = opendir("/proc");
+  if (!proc) return pids;
+  while (dirent* e = readdir(proc)) {
+    int pid = std::atoi(e->d_name);
+    if (pid <= 0) continue;
+    std::error_code ec;
+    std::string cwd = std::filesystem::read_symlink(std::string("/proc/") + e->d_name + "/cwd", ec).string();
+    if (!ec && cwd.rfind(dir, 0) == 0) pids.push_back(pid);
+  }
+  closedir(proc);
+  return pids;
+}
+
 }  // namespace mtpc::testing
