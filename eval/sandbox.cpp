@@ -50,10 +50,12 @@ constexpr char kRunnerScript[] =
 // How long to keep reading after a timeout kill before giving up on the
 // status pipe's end (it comes within milliseconds unless the kernel stalls).
 constexpr int kKillGraceMs = 2000;
-// Sample uids are drawn from [2^30, 2^31 - 2]: far above distribution and
-// container ranges, and a collision between concurrent samples is unlikely.
-constexpr uint32_t kSampleUidBase = 1u << 30;
-constexpr uint32_t kSampleUidSpan = (1u << 30) - 2;
+// Sample uids are drawn from [0x70000000, 0x7ffe0000): above the ranges
+// distributions use and above systemd's container allocator (which stops at
+// 0x6fff0000); a uid that any process holds at the moment is redrawn.
+constexpr uint32_t kSampleUidBase = 0x70000000u;
+constexpr uint32_t kSampleUidSpan = 0x0ffe0000u;
+constexpr int kUidDraws = 8;
 
 class StreamCapture {
  public:
@@ -83,7 +85,9 @@ class StreamCapture {
 
   // The last non-blank line: for a traceback, the exception.
   std::string last_line() const {
-    const std::string& s = tail_.empty() ? head_ : tail_;
+    // Head and tail are one piece unless bytes were dropped between them.
+    const bool contiguous = total_ == head_.size() + tail_.size();
+    const std::string s = contiguous ? head_ + tail_ : tail_;
     size_t end = s.find_last_not_of(" \t\r\n");
     if (end == std::string::npos) return "";
     size_t begin = s.rfind('\n', end);
@@ -355,7 +359,10 @@ ExecutionResult SandboxRunner::run_in_mode(std::string_view program, Isolation m
   const bool switch_uid = ::geteuid() == 0;
   uid_t uid = ::geteuid();
   if (switch_uid) {
-    uid = kSampleUidBase + static_cast<uint32_t>(random_u64() % kSampleUidSpan);
+    for (int draw = 0; draw < kUidDraws; ++draw) {
+      uid = kSampleUidBase + static_cast<uint32_t>(random_u64() % kSampleUidSpan);
+      if (count_processes_of_uid(uid) == 0) break;
+    }
     if (::chown(dir.c_str(), uid, uid) != 0) return harness_error("chown " + dir + ": " + errno_text(errno));
   }
 

@@ -36,7 +36,7 @@
 //   sample's session (and, as root, of its uid) and those are killed. Not
 //   network-isolated and the filesystem is only protected by file
 //   permissions; the report says so.
-// As root the sample always runs as a unique, random uid (>= 2^30) with no
+// As root the sample always runs as a unique, random uid (>= 0x70000000) with no
 // supplementary groups, no capabilities and PR_SET_NO_NEW_PRIVS. RLIMIT_NPROC
 // counts processes per uid, so it caps a fork bomb at `max_processes` for
 // this sample alone (RLIMIT_NPROC does not bind root, hence the switch), and
