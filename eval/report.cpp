@@ -1,5 +1,7 @@
 #include "eval/report.h"
 
+#include <algorithm>
+#include <cctype>
 #include <cstdio>
 
 #include "model/atomic_file.h"
@@ -51,6 +53,12 @@ std::string failure_kind(const std::string& result) {
   if (detail.rfind("killed by signal ", 0) == 0) return "killed by " + detail.substr(17);
   std::string head = detail.substr(0, detail.find(':'));
   return identifier_like(head) ? head : "other";
+}
+
+std::vector<std::pair<std::string, int>> kinds_by_count(const EvalSummary& s) {
+  std::vector<std::pair<std::string, int>> kinds(s.failure_kinds.begin(), s.failure_kinds.end());
+  std::stable_sort(kinds.begin(), kinds.end(), [](const auto& a, const auto& b) { return a.second > b.second; });
+  return kinds;
 }
 
 std::vector<std::string> EvalSummary::caveats() const {
@@ -144,7 +152,7 @@ std::string render_markdown(const std::vector<EvalSummary>& runs) {
           " |\n";
     if (!s.failure_kinds.empty()) {
       md += "\n| result kind | samples |\n| --- | --- |\n";
-      for (const auto& [kind, n] : s.failure_kinds) md += "| " + md_escape(kind) + " | " + std::to_string(n) + " |\n";
+      for (const auto& [kind, n] : kinds_by_count(s)) md += "| " + md_escape(kind) + " | " + std::to_string(n) + " |\n";
     }
 
     md += "\n### Generation speed\n\n";

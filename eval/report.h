@@ -78,6 +78,9 @@ std::string render_html(const std::vector<EvalSummary>& runs);
 // summary.json, report.md, report.html in `out_dir`, each replaced atomically.
 Status write_reports(const std::string& out_dir, const EvalSummary& summary);
 
+// failure_kinds as (kind, count), most frequent first.
+std::vector<std::pair<std::string, int>> kinds_by_count(const EvalSummary& s);
+
 // The kind of a result string, for the breakdown: "passed", "timed out",
 // the exception name of "failed: NameError: ..." ("NameError"), "exited 0
 // early", "killed by signal", "error".

@@ -1,4 +1,5 @@
 // render_html: one self-contained page, charts as inline SVG.
+#include <algorithm>
 #include <cstdio>
 
 #include "eval/report.h"
@@ -108,7 +109,7 @@ std::string run_section(const EvalSummary& s) {
     std::vector<Bar> kinds;
     int max_kind = 1;
     for (const auto& [kind, n] : s.failure_kinds) max_kind = std::max(max_kind, n);
-    for (const auto& [kind, n] : s.failure_kinds) {
+    for (const auto& [kind, n] : kinds_by_count(s)) {
       const char* color = kind == "passed" ? kGreen : kind == "timed out" ? kAmber : kind == "harness error" ? kGrey : kRed;
       kinds.push_back({kind, double(n), std::to_string(n), color});
     }

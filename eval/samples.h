@@ -20,7 +20,6 @@
 // Never throws.
 #pragma once
 
-#include <cstdio>
 #include <map>
 #include <memory>
 #include <mutex>
