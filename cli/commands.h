@@ -20,5 +20,6 @@ void add_train_command(CLI::App& app, GlobalOptions& global);
 void add_bench_command(CLI::App& app, GlobalOptions& global);
 void add_bench_decode_command(CLI::App& bench, GlobalOptions& global);
 void add_complete_command(CLI::App& app, GlobalOptions& global);
+void add_eval_command(CLI::App& app, GlobalOptions& global);
 
 }  // namespace mtpc::cli
