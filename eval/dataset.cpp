@@ -1,35 +1,15 @@
 #include "eval/dataset.h"
 
-#include <zlib.h>
 
 #include <cerrno>
 #include <cstring>
+
+#include "model/gzip_file.h"
 
 namespace mtpc::eval {
 namespace {
 
 using nlohmann::json;
-
-// Reads a whole file; zlib passes plain files through unchanged.
-Result<std::string> read_maybe_gz(const std::string& path) {
-  gzFile f = gzopen(path.c_str(), "rb");
-  if (!f) return Status::Error(path + ": cannot open: " + std::strerror(errno));
-  std::string out;
-  char buf[1 << 16];
-  for (;;) {
-    int n = gzread(f, buf, sizeof buf);
-    if (n < 0) {
-      int err = 0;
-      std::string msg = gzerror(f, &err);
-      gzclose(f);
-      return Status::Error(path + ": read error: " + msg);
-    }
-    if (n == 0) break;
-    out.append(buf, static_cast<size_t>(n));
-  }
-  gzclose(f);
-  return out;
-}
 
 bool blank(std::string_view line) { return line.find_first_not_of(" \t\r\n") == std::string_view::npos; }
 
@@ -106,7 +86,7 @@ const Task* Dataset::find_number(int number) const {
 }
 
 Result<Dataset> load_dataset(Benchmark benchmark, const std::string& path) {
-  Result<std::string> bytes = read_maybe_gz(path);
+  Result<std::string> bytes = read_file_maybe_gz(path);
   if (!bytes.ok()) return bytes.status();
   Dataset d;
   d.benchmark_ = benchmark;

@@ -3,36 +3,17 @@
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#include <zlib.h>
 
 #include <cerrno>
 #include <cstring>
 #include <set>
 
+#include "model/gzip_file.h"
+
 namespace mtpc::eval {
 namespace {
 
 using nlohmann::json;
-
-Result<std::string> read_maybe_gz(const std::string& path) {
-  gzFile f = gzopen(path.c_str(), "rb");
-  if (!f) return Status::Error(path + ": cannot open: " + std::strerror(errno));
-  std::string out;
-  char buf[1 << 16];
-  for (;;) {
-    int n = gzread(f, buf, sizeof buf);
-    if (n < 0) {
-      int err = 0;
-      std::string msg = gzerror(f, &err);
-      gzclose(f);
-      return Status::Error(path + ": read error: " + msg);
-    }
-    if (n == 0) break;
-    out.append(buf, static_cast<size_t>(n));
-  }
-  gzclose(f);
-  return out;
-}
 
 std::string dump_line(const json& j) {
   return j.dump(-1, ' ', false, json::error_handler_t::replace) + "\n";
@@ -46,7 +27,7 @@ std::string utf8_sanitized(const std::string& s) {
 
 Result<SamplesFile> read_samples(const std::string& path, const Dataset& dataset,
                                  const std::vector<const Task*>& tasks) {
-  Result<std::string> bytes = read_maybe_gz(path);
+  Result<std::string> bytes = read_file_maybe_gz(path);
   if (!bytes.ok()) return bytes.status();
   std::set<std::string> in_split;
   for (const Task* t : tasks) in_split.insert(t->id);
