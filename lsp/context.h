@@ -1,0 +1,111 @@
+// Editor context for one completion: documents with their tree-sitter trees,
+// the prompt built around the cursor, and where the completion should end.
+// Torch-free and engine-free: the server (lsp/server.*) turns a
+// CompletionPlan into a GenerationRequest and the result back into an item.
+//
+// All offsets are UTF-8 byte offsets into the document text. Converting LSP
+// positions (utf-16 or utf-8 code units) to bytes is the server's job
+// (lsp/text.h).
+#pragma once
+
+#include <cstddef>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace mtpc::lsp {
+
+enum class Language { kPlain, kPython, kJavaScript, kTypeScript, kTsx, kC, kCpp, kGo, kRust, kJava };
+const char* language_name(Language language);
+// From an LSP languageId ("python", "typescriptreact", "cpp", ...); unknown
+// ids give kPlain (plain-text windows, no tree).
+Language language_from_id(std::string_view language_id);
+// From a file name's extension (.py, .tsx, .h, ...), for `mtpc complete`.
+Language language_from_path(std::string_view path);
+
+// One open document: its text and, for languages with a grammar, its syntax
+// tree, reparsed incrementally on every edit.
+class Document {
+ public:
+  Document(Language language, std::string text);
+  ~Document();
+  Document(Document&&) noexcept;
+  Document& operator=(Document&&) noexcept;
+
+  Language language() const;
+  const std::string& text() const;
+  bool has_tree() const;  // false for kPlain or when parsing failed
+
+  // Replaces bytes [start, end) with `replacement` (clamped to the text) and
+  // reparses incrementally.
+  void edit(size_t start, size_t end, std::string_view replacement);
+  // Replaces the whole text (full sync) and reparses.
+  void set_text(std::string text);
+
+  struct Impl;  // lsp/context.cpp: the TSParser and TSTree
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
+
+struct ContextOptions {
+  size_t token_budget = 1536;   // prompt tokens (bytes: the model is byte-level)
+  double suffix_share = 0.25;   // share of the budget for the suffix (FIM)
+  bool fim = true;              // use fill-in-the-middle when the model has it
+  int max_lines = 8;            // longest multi-line completion, in lines
+};
+
+// Where a completion ends (see the issue): kLine, the rest of the current
+// line; kBlock, a multi-line body that stops where the block ends.
+enum class CompletionScope { kLine, kBlock };
+
+struct CompletionPlan {
+  // The prompt: prefix is the text the model continues (imports, enclosing
+  // signature and snippets from other documents kept at its start when the
+  // window is cut); suffix is the text after the cursor, non-empty only in
+  // FIM mode. The server tokenizes them as
+  //   FIM:   <FIM_PRE> prefix <FIM_SUF> suffix <FIM_MID>
+  //   plain: prefix
+  std::string prefix;
+  std::string suffix;
+  bool fim = false;
+  CompletionScope scope = CompletionScope::kLine;
+  // Nothing sensible to complete (e.g. the cursor is inside a string that
+  // the suffix closes on the same line and the line is already complete).
+  bool skip = false;
+};
+
+// Builds the prompt and scope for a completion at byte `cursor` of `doc`.
+// `others` are the other open documents (snippets while budget remains).
+CompletionPlan plan_completion(const Document& doc, size_t cursor,
+                               const std::vector<const Document*>& others,
+                               const ContextOptions& options);
+
+// The stop rule, run inside the decoding loop as the engine's predicate:
+// called with the completion text decoded so far, it returns the number of
+// bytes to keep once the completion should end (end of line in kLine scope;
+// end of block in kBlock scope, judged with tree-sitter on the document with
+// the text inserted at the cursor; max_lines), nullopt to go on.
+class StopRule {
+ public:
+  StopRule(const Document& doc, size_t cursor, const CompletionPlan& plan,
+           const ContextOptions& options);
+  ~StopRule();
+  StopRule(StopRule&&) noexcept;
+  std::optional<size_t> operator()(std::string_view completion) const;
+
+  struct Impl;
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
+
+// Post-processing of the final text: drops what the suffix already has
+// (never repeat the rest of the line or the next lines), trims trailing
+// whitespace-only lines, and cuts unbalanced closing brackets.
+std::string finalize_completion(const Document& doc, size_t cursor, const CompletionPlan& plan,
+                                std::string completion);
+
+}  // namespace mtpc::lsp
