@@ -4,7 +4,7 @@ BUILD_TYPE ?= RelWithDebInfo
 JOBS ?= $(shell nproc)
 CMAKE_ARGS ?=
 
-.PHONY: all setup configure build test run clean
+.PHONY: all setup configure build test run model clean
 
 all: build
 
@@ -26,6 +26,12 @@ test: setup
 run: setup
 	@$(MAKE) --no-print-directory build
 	$(BUILD_DIR)/mtpc --help
+
+# The shipped model's recipe: corpus from pinned Debian packages, then training
+# (hours on 2 cores; resumable). See model/MODEL_CARD.md.
+model: setup
+	@$(MAKE) --no-print-directory build
+	scripts/make-model
 
 clean:
 	rm -rf $(BUILD_DIR)
