@@ -100,6 +100,26 @@ namespace {
 using detail::line_end;
 using detail::line_start;
 
+// The definitions around the cursor, outermost first. Python's definition
+// nodes end at their last statement, so a blank line below it (where the
+// body continues) is looked up from the code above it, and indentation says
+// which definitions the cursor is still in.
+std::vector<TSNode> enclosing_at_cursor(const Document& doc, TSNode root, const detail::CursorSite& site) {
+  std::string_view text = doc.text();
+  if (!detail::uses_indent_blocks(doc.language())) return detail::enclosing_definitions(root, site.cursor);
+  size_t pos = site.cursor;
+  while (pos > 0 && (text[pos - 1] == ' ' || text[pos - 1] == '\t' || text[pos - 1] == '\n' ||
+                     text[pos - 1] == '\r'))
+    --pos;
+  size_t indent = detail::indent_width(text.substr(line_start(text, site.cursor)));
+  std::vector<TSNode> out;
+  for (TSNode def : detail::enclosing_definitions(root, pos > 0 ? pos - 1 : 0)) {
+    size_t start = ts_node_start_byte(def);
+    if (detail::indent_width(text.substr(line_start(text, start))) < indent) out.push_back(def);
+  }
+  return out;
+}
+
 // The suffix window: at most `cap` bytes after the cursor, ending at a line
 // end when one is in reach, never inside a UTF-8 sequence.
 std::string_view suffix_window(std::string_view rest, size_t cap) {
@@ -197,7 +217,7 @@ CompletionPlan plan_completion(const Document& doc, size_t cursor,
       TSNode root = ts_tree_root_node(tree);
       size_t used = 0;
       // Innermost signature first: it says most about the code at the cursor.
-      auto defs = detail::enclosing_definitions(root, site.cursor);
+      auto defs = enclosing_at_cursor(doc, root, site);
       std::vector<std::string> kept;
       for (auto it = defs.rbegin(); it != defs.rend(); ++it) {
         std::string sig = detail::signature_text(text, *it) + "\n";
