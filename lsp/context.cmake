@@ -9,39 +9,27 @@
 #
 # All versions are grammar ABI 14: Debian's libtree-sitter 0.20.7 accepts 13-14.
 
-enable_language(C)
-
-find_package(PkgConfig QUIET)
-if(PkgConfig_FOUND)
-  pkg_check_modules(TREE_SITTER IMPORTED_TARGET tree-sitter)
-endif()
-if(TARGET PkgConfig::TREE_SITTER)
-  set(MTPC_TREE_SITTER_LIB PkgConfig::TREE_SITTER)
-else()
-  find_library(MTPC_TREE_SITTER_LIBRARY NAMES tree-sitter)
-  find_path(MTPC_TREE_SITTER_INCLUDE tree_sitter/api.h)
-  if(NOT MTPC_TREE_SITTER_LIBRARY OR NOT MTPC_TREE_SITTER_INCLUDE)
-    message(FATAL_ERROR "mtpc: the tree-sitter runtime was not found (Debian: libtree-sitter-dev; run `bash scripts/setup`)")
-  endif()
-  add_library(mtpc_tree_sitter_runtime INTERFACE)
-  target_link_libraries(mtpc_tree_sitter_runtime INTERFACE ${MTPC_TREE_SITTER_LIBRARY})
-  target_include_directories(mtpc_tree_sitter_runtime INTERFACE ${MTPC_TREE_SITTER_INCLUDE})
-  set(MTPC_TREE_SITTER_LIB mtpc_tree_sitter_runtime)
-endif()
-
 if(DEFINED ENV{XDG_CACHE_HOME} AND NOT "$ENV{XDG_CACHE_HOME}" STREQUAL "")
   set(_mtpc_cache_default "$ENV{XDG_CACHE_HOME}/mtpc/grammars")
 else()
   set(_mtpc_cache_default "$ENV{HOME}/.cache/mtpc/grammars")
 endif()
-set(MTPC_GRAMMAR_CACHE "${_mtpc_cache_default}" CACHE PATH
-    "Where the grammar tarballs fetched with npm are kept across build dirs")
-set(MTPC_NPM_TIMEOUT 300 CACHE STRING "Seconds one `npm pack` may take before configure fails")
-
-find_program(MTPC_NPM npm)
+if(NOT DEFINED MTPC_GRAMMAR_CACHE)
+  set(MTPC_GRAMMAR_CACHE "${_mtpc_cache_default}" CACHE PATH
+      "Where the grammar tarballs fetched with npm are kept across build dirs")
+endif()
+if(NOT MTPC_GRAMMAR_BUILD_DIR)
+  set(MTPC_GRAMMAR_BUILD_DIR "${CMAKE_BINARY_DIR}/grammars")
+endif()
+if(NOT DEFINED MTPC_NPM_TIMEOUT)
+  set(MTPC_NPM_TIMEOUT 300 CACHE STRING "Seconds one `npm pack` may take before configure fails")
+endif()
+if(NOT DEFINED MTPC_NPM)
+  find_program(MTPC_NPM npm)
+endif()
 
 # Fetches NAME@VERSION into the cache (unless a verified copy is there),
-# verifies its sha256 and unpacks it to ${CMAKE_BINARY_DIR}/grammars/NAME.
+# verifies its sha256 and unpacks it to ${MTPC_GRAMMAR_BUILD_DIR}/NAME.
 # Sets ${OUT_DIR} to the unpacked package root.
 function(mtpc_fetch_grammar name version sha256 out_dir)
   set(tarball "${MTPC_GRAMMAR_CACHE}/${name}-${version}.tgz")
@@ -57,7 +45,7 @@ function(mtpc_fetch_grammar name version sha256 out_dir)
       message(FATAL_ERROR "mtpc: npm is needed to fetch the tree-sitter grammar ${name}@${version} "
                           "(Debian: nodejs npm; run `bash scripts/setup`)")
     endif()
-    set(staging "${CMAKE_BINARY_DIR}/grammars/npm-pack")
+    set(staging "${MTPC_GRAMMAR_BUILD_DIR}/npm-pack")
     file(REMOVE_RECURSE "${staging}")
     file(MAKE_DIRECTORY "${staging}" "${MTPC_GRAMMAR_CACHE}")
     message(STATUS "mtpc: fetching ${name}@${version} with npm pack")
@@ -80,7 +68,7 @@ function(mtpc_fetch_grammar name version sha256 out_dir)
     file(RENAME "${fetched}" "${tarball}")
   endif()
 
-  set(dest "${CMAKE_BINARY_DIR}/grammars/${name}")
+  set(dest "${MTPC_GRAMMAR_BUILD_DIR}/${name}")
   set(stamp "${dest}/.mtpc-unpacked-${sha256}")
   if(NOT EXISTS "${stamp}")
     file(REMOVE_RECURSE "${dest}")
@@ -89,6 +77,32 @@ function(mtpc_fetch_grammar name version sha256 out_dir)
   endif()
   set(${out_dir} "${dest}/package" PARENT_SCOPE)
 endfunction()
+
+# `cmake -P` scripts (tests/lsp/context_grammar_test.cpp) include this file
+# for mtpc_fetch_grammar alone.
+if(CMAKE_SCRIPT_MODE_FILE)
+  return()
+endif()
+
+enable_language(C)
+
+find_package(PkgConfig QUIET)
+if(PkgConfig_FOUND)
+  pkg_check_modules(TREE_SITTER IMPORTED_TARGET tree-sitter)
+endif()
+if(TARGET PkgConfig::TREE_SITTER)
+  set(MTPC_TREE_SITTER_LIB PkgConfig::TREE_SITTER)
+else()
+  find_library(MTPC_TREE_SITTER_LIBRARY NAMES tree-sitter)
+  find_path(MTPC_TREE_SITTER_INCLUDE tree_sitter/api.h)
+  if(NOT MTPC_TREE_SITTER_LIBRARY OR NOT MTPC_TREE_SITTER_INCLUDE)
+    message(FATAL_ERROR "mtpc: the tree-sitter runtime was not found (Debian: libtree-sitter-dev; run `bash scripts/setup`)")
+  endif()
+  add_library(mtpc_tree_sitter_runtime INTERFACE)
+  target_link_libraries(mtpc_tree_sitter_runtime INTERFACE ${MTPC_TREE_SITTER_LIBRARY})
+  target_include_directories(mtpc_tree_sitter_runtime INTERFACE ${MTPC_TREE_SITTER_INCLUDE})
+  set(MTPC_TREE_SITTER_LIB mtpc_tree_sitter_runtime)
+endif()
 
 # name version sha256 grammar-subdirs (relative to the package root)
 set(MTPC_GRAMMARS
