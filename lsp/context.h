@@ -33,7 +33,8 @@ Language language_from_path(std::string_view path);
 class Document {
  public:
   // `name` (a path or URI) labels this document's snippets in other
-  // documents' prompts; it may be empty.
+  // documents' prompts; it may be empty. A moved-from Document may only be
+  // assigned to or destroyed.
   Document(Language language, std::string text, std::string name = {});
   ~Document();
   Document(Document&&) noexcept;
@@ -91,13 +92,22 @@ struct CompletionPlan {
   std::string suffix;
   bool fim = false;
   CompletionScope scope = CompletionScope::kLine;
-  // Nothing sensible to complete (e.g. the cursor is inside a string that
-  // the suffix closes on the same line and the line is already complete).
+  // Nothing sensible to complete: the cursor is in the middle of a word
+  // (anything inserted would split it). finalize_completion then gives "".
   bool skip = false;
 };
 
-// Builds the prompt and scope for a completion at byte `cursor` of `doc`.
-// `others` are the other open documents (snippets while budget remains).
+// Builds the prompt and scope for a completion at byte `cursor` of `doc`
+// (clamped to the text, moved back to the start of a UTF-8 sequence).
+// `others` are the other open documents (snippets while budget remains; null
+// entries and `doc` itself are ignored). The prompt never exceeds
+// options.token_budget bytes in all and never splits a UTF-8 sequence.
+//
+// Scope: kLine when the cursor is mid-line (text after it on the line other
+// than closing brackets, ';' or ',') or after code on its line; kBlock after
+// a block opener (Python ':' outside brackets, '{' elsewhere) or on a blank
+// line inside a block (Python: an indented blank line; brace languages: the
+// tree puts the cursor inside a '{...}' node). kPlain is always kLine.
 CompletionPlan plan_completion(const Document& doc, size_t cursor,
                                const std::vector<const Document*>& others,
                                const ContextOptions& options);
@@ -107,6 +117,16 @@ CompletionPlan plan_completion(const Document& doc, size_t cursor,
 // bytes to keep once the completion should end (end of line in kLine scope;
 // end of block in kBlock scope, judged with tree-sitter on the document with
 // the text inserted at the cursor; max_lines), nullopt to go on.
+//
+// Cheap per call: kLine looks for a newline; kBlock judges only the lines
+// completed since the last call (Python: a non-blank line indented below the
+// block that is no string or bracket continuation ends it, the newline
+// before it is the end; brace languages: the document with the completion
+// inserted is reparsed incrementally and the block ends at the '}' that
+// closes the node opened by the block's '{', by bracket counting when there
+// is no tree). Calls must pass ever longer texts of one completion; a text
+// that does not extend the last one starts over. Copies what it needs from
+// the document (the document may change afterwards). One thread at a time.
 class StopRule {
  public:
   StopRule(const Document& doc, size_t cursor, const CompletionPlan& plan,
@@ -123,7 +143,12 @@ class StopRule {
 
 // Post-processing of the final text: drops what the suffix already has
 // (never repeat the rest of the line or the next lines), trims trailing
-// whitespace-only lines, and cuts unbalanced closing brackets.
+// whitespace-only lines, and keeps brackets balanced against the suffix:
+// unmatched closers at the end that the suffix also has are dropped; in
+// kLine scope an opener the completion leaves open is closed when the
+// suffix starts with a closer (else it would take the suffix's). A partial
+// UTF-8 sequence at the end is dropped. kLine keeps the first line only;
+// a skipped plan gives "".
 std::string finalize_completion(const Document& doc, size_t cursor, const CompletionPlan& plan,
                                 std::string completion);
 

@@ -68,7 +68,8 @@ CursorSite analyze_cursor(const Document& doc, size_t cursor) {
   std::string_view head = trim_right(site.before);
   const TSTree* tree = document_tree(doc);
   if (uses_indent_blocks(lang)) {
-    if (!head.empty() && head.back() == ':') {
+    // A ':' inside brackets is a dict entry, slice or annotation, no block.
+    if (!head.empty() && head.back() == ':' && !python_continues(text.substr(begin, site.cursor - begin))) {
       site.scope = CompletionScope::kBlock;
       site.indent_threshold = indent_width(site.before) + 1;
     } else if (head.empty()) {

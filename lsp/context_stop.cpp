@@ -12,45 +12,6 @@ namespace {
 
 using detail::CursorSite;
 
-// Python: whether the line starting at the end of `before` continues a
-// statement (inside brackets, a triple-quoted string, or after a
-// backslash), so its indentation says nothing about blocks. The completion
-// is unfinished text the tree cannot judge yet; this scan can.
-bool python_continues(std::string_view before) {
-  int depth = 0;
-  char quote = 0;
-  bool triple = false;
-  for (size_t i = 0; i < before.size(); ++i) {
-    char c = before[i];
-    if (quote) {
-      if (c == '\\') {
-        ++i;
-      } else if (triple && c == quote && before.compare(i, 3, std::string(3, quote)) == 0) {
-        quote = 0;
-        i += 2;
-      } else if (!triple && (c == quote || c == '\n')) {
-        quote = 0;
-      }
-      continue;
-    }
-    if (c == '#') {
-      size_t nl = before.find('\n', i);
-      if (nl == std::string_view::npos) break;
-      i = nl;
-    } else if (c == '"' || c == '\'') {
-      quote = c;
-      triple = before.compare(i, 3, std::string(3, c)) == 0;
-      if (triple) i += 2;
-    } else if (detail::is_opener(c)) {
-      ++depth;
-    } else if (detail::is_closer(c) && depth > 0) {
-      --depth;
-    }
-  }
-  bool backslash = before.size() >= 2 && before[before.size() - 2] == '\\';
-  return quote != 0 || depth > 0 || backslash;
-}
-
 bool type_is(TSNode node, const char* type) { return std::strcmp(ts_node_type(node), type) == 0; }
 
 // Python node types inside which a line may start at any indentation
@@ -123,7 +84,7 @@ struct StopRule::Impl {
     if (detail::is_blank(line)) return false;
     size_t indent = detail::indent_width(line);
     if (indent >= indent_threshold) return false;
-    if (python_continues(completion.substr(0, line_begin))) return false;
+    if (detail::python_continues(completion.substr(0, line_begin))) return false;
     std::string buffer;
     detail::TreeHandle tree = parse_with(completion.substr(0, line_end), buffer);
     if (!tree) return true;  // indentation alone decides

@@ -199,6 +199,45 @@ void scan_brackets(Language lang, std::string_view text,
   }
 }
 
+// Python: whether the line starting at the end of `before` continues a
+// statement (inside brackets, a triple-quoted string, or after a
+// backslash), so its indentation says nothing about blocks. The completion
+// is unfinished text the tree cannot judge yet; this scan can.
+bool python_continues(std::string_view before) {
+  int depth = 0;
+  char quote = 0;
+  bool triple = false;
+  for (size_t i = 0; i < before.size(); ++i) {
+    char c = before[i];
+    if (quote) {
+      if (c == '\\') {
+        ++i;
+      } else if (triple && c == quote && before.compare(i, 3, std::string(3, quote)) == 0) {
+        quote = 0;
+        i += 2;
+      } else if (!triple && (c == quote || c == '\n')) {
+        quote = 0;
+      }
+      continue;
+    }
+    if (c == '#') {
+      size_t nl = before.find('\n', i);
+      if (nl == std::string_view::npos) break;
+      i = nl;
+    } else if (c == '"' || c == '\'') {
+      quote = c;
+      triple = before.compare(i, 3, std::string(3, c)) == 0;
+      if (triple) i += 2;
+    } else if (is_opener(c)) {
+      ++depth;
+    } else if (is_closer(c) && depth > 0) {
+      --depth;
+    }
+  }
+  bool backslash = before.size() >= 2 && before[before.size() - 2] == '\\';
+  return quote != 0 || depth > 0 || backslash;
+}
+
 std::vector<std::pair<size_t, size_t>> import_ranges(TSNode root) {
   std::vector<std::pair<size_t, size_t>> out;
   // Two levels of #if nesting cover header guards plus one feature test.

@@ -91,6 +91,11 @@ bool is_quote(Language language, char quote);
 void scan_brackets(Language lang, std::string_view text,
                    const std::function<void(size_t, char)>& on_bracket);
 
+// Python: whether a line starting right after `before` continues a
+// statement (open brackets, a triple-quoted string, a backslash), so its
+// indentation says nothing about blocks.
+bool python_continues(std::string_view before);
+
 // ---- syntax queries over a tree ----
 // Top-level import-like statements (imports, includes, use, package), in
 // order, as [start, end) byte ranges.

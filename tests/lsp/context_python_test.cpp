@@ -151,6 +151,14 @@ TEST(ContextPython, WithoutFimThereIsNoSuffixAndTheWholeBudgetIsPrefix) {
   EXPECT_EQ(plan.prefix.substr(plan.prefix.size() - 9), "x99 = 99\n");
 }
 
+TEST(ContextPython, ColonInsideADictIsNoBlock) {
+  auto m = marked("config = {\"name\":^}\n");
+  Document doc(Language::kPython, m.text);
+  auto o = complete_at(doc, m.cursor, " \"demo\"}\nprint(config)\n");
+  EXPECT_EQ(o.plan.scope, CompletionScope::kLine);
+  EXPECT_EQ(o.final_text, " \"demo\"");
+}
+
 TEST(ContextPython, MidWordIsSkipped) {
   auto m = marked("def f():\n    ret^urn 1\n");
   Document doc(Language::kPython, m.text);
