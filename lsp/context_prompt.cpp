@@ -137,15 +137,14 @@ std::string snippet_of(const Document& other, Language target, size_t cap) {
   std::string marker = detail::line_comment(target);
   std::string out = marker + "from " + (other.name().empty() ? std::string("another open file") : other.name()) + ":\n";
   if (out.size() >= cap) return {};
-  std::vector<std::string> pieces;
-  if (const TSTree* tree = detail::document_tree(other)) {
-    for (TSNode def : detail::outline_definitions(ts_tree_root_node(tree)))
-      pieces.push_back(detail::signature_text(text, def));
-  }
-  if (pieces.empty()) pieces.push_back(text);  // the top of the file
+  std::vector<TSNode> outline;
+  if (const TSTree* tree = detail::document_tree(other))
+    outline = detail::outline_definitions(ts_tree_root_node(tree));
   bool any = false;
-  for (const std::string& piece : pieces) {
-    std::string_view rest = piece;
+  // Signatures, made only while they fit; the top of the file without any.
+  for (size_t i = 0; i < std::max<size_t>(outline.size(), 1); ++i) {
+    std::string piece = outline.empty() ? std::string() : detail::signature_text(text, outline[i]);
+    std::string_view rest = outline.empty() ? std::string_view(text) : std::string_view(piece);
     while (!rest.empty()) {
       size_t nl = rest.find('\n');
       std::string_view line = rest.substr(0, nl);

@@ -171,12 +171,30 @@ StopRule::StopRule(const Document& doc, size_t cursor, const CompletionPlan& pla
   impl_->cursor = site.cursor;
   impl_->indent_threshold = site.indent_threshold;
   impl_->brace_open = site.brace_open;
-  if (plan.scope == CompletionScope::kBlock) {
-    impl_->text = doc.text();
-    if (const TSTree* tree = detail::document_tree(doc)) {
+  if (plan.scope != CompletionScope::kBlock) return;
+  const std::string& text = doc.text();
+  const TSTree* tree = detail::document_tree(doc);
+  // Brace blocks are judged on the top-level item that holds the block's '{'
+  // (a function, a class), parsed on its own: reparsing a whole large file
+  // on every completed line would cost the decoding loop milliseconds.
+  if (tree && site.brace_open != std::string_view::npos) {
+    TSNode item = ts_node_first_child_for_byte(ts_tree_root_node(tree), static_cast<uint32_t>(site.brace_open));
+    if (!ts_node_is_null(item) && ts_node_start_byte(item) <= site.brace_open &&
+        ts_node_end_byte(item) >= site.cursor && !ts_node_has_error(item)) {
+      size_t begin = detail::line_start(text, ts_node_start_byte(item));
+      size_t end = detail::line_end(text, ts_node_end_byte(item));
+      impl_->text = text.substr(begin, end - begin);
+      impl_->cursor -= begin;
+      impl_->brace_open -= begin;
       impl_->parser = detail::make_parser(doc.language());
-      impl_->base_tree.reset(ts_tree_copy(tree));
+      impl_->base_tree = detail::parse(impl_->parser.get(), nullptr, impl_->text);
+      return;
     }
+  }
+  impl_->text = text;
+  if (tree) {
+    impl_->parser = detail::make_parser(doc.language());
+    impl_->base_tree.reset(ts_tree_copy(tree));
   }
 }
 

@@ -54,33 +54,44 @@ bool is_preproc_container(TSNode node) {
   return type_in(ts_node_type(node), {"preproc_ifdef", "preproc_if", "preproc_else"});
 }
 
+// Calls `fn` on each named child. A tree cursor, not ts_node_named_child(i):
+// that one walks from the first child on every call, quadratic over a file
+// with thousands of top-level items.
+template <typename Fn>
+void for_each_named_child(TSNode parent, Fn&& fn) {
+  TSTreeCursor cursor = ts_tree_cursor_new(parent);
+  if (ts_tree_cursor_goto_first_child(&cursor)) {
+    do {
+      TSNode child = ts_tree_cursor_current_node(&cursor);
+      if (ts_node_is_named(child)) fn(child);
+    } while (ts_tree_cursor_goto_next_sibling(&cursor));
+  }
+  ts_tree_cursor_delete(&cursor);
+}
+
 void collect_imports(TSNode parent, int depth, std::vector<std::pair<size_t, size_t>>& out) {
-  uint32_t n = ts_node_named_child_count(parent);
-  for (uint32_t i = 0; i < n; ++i) {
-    TSNode child = ts_node_named_child(parent, i);
+  for_each_named_child(parent, [&](TSNode child) {
     if (is_import(child)) {
       out.emplace_back(ts_node_start_byte(child), ts_node_end_byte(child));
     } else if (depth > 0 && is_preproc_container(child)) {
       collect_imports(child, depth - 1, out);
     }
-  }
+  });
 }
 
 void collect_outline(TSNode parent, int depth, std::vector<TSNode>& out) {
-  uint32_t n = ts_node_named_child_count(parent);
-  for (uint32_t i = 0; i < n; ++i) {
-    TSNode child = ts_node_named_child(parent, i);
+  for_each_named_child(parent, [&](TSNode child) {
     if (is_definition_wrapper(child) || is_preproc_container(child)) {
       collect_outline(child, depth, out);
-      continue;
+      return;
     }
-    if (!is_definition(child)) continue;
+    if (!is_definition(child)) return;
     out.push_back(child);
     if (depth > 0) {
       TSNode body = ts_node_child_by_field_name(child, "body", 4);
       if (!ts_node_is_null(body)) collect_outline(body, depth - 1, out);
     }
-  }
+  });
 }
 
 }  // namespace
