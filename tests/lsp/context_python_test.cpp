@@ -135,6 +135,35 @@ TEST(ContextPython, ShortFileIsWholeAndSnippetsOfOtherFilesComeFirstAsComments) 
   EXPECT_EQ(plan.suffix, "))\n");
 }
 
+TEST(ContextPython, SnippetsStopWhenTheBudgetIsUsed) {
+  auto m = marked("import util\n\nutil.^\n");
+  Document doc(Language::kPython, m.text, "main.py");
+  std::vector<Document> others;
+  for (int i = 0; i < 20; ++i) {
+    std::string src;
+    for (int f = 0; f < 20; ++f) src += "def helper_" + std::to_string(i) + "_" + std::to_string(f) + "(x):\n    return x\n";
+    others.emplace_back(Language::kPython, src, "lib" + std::to_string(i) + ".py");
+  }
+  std::vector<const Document*> ptrs;
+  for (const auto& o : others) ptrs.push_back(&o);
+  ContextOptions options;
+  options.token_budget = 1000;
+  CompletionPlan plan = plan_completion(doc, m.cursor, ptrs, options);
+  EXPECT_LE(plan.prefix.size() + plan.suffix.size(), 1000u);
+  // The file itself is whole at the end; snippets fill what is left, each
+  // at most snippet_max_bytes, cut at whole lines.
+  EXPECT_EQ(plan.prefix.substr(plan.prefix.size() - 18), "import util\n\nutil.");
+  EXPECT_EQ(plan.prefix.rfind("# from lib0.py:\n# def helper_0_0(x):\n", 0), 0u);
+  EXPECT_NE(plan.prefix.find("# from lib1.py:\n"), std::string::npos);
+  EXPECT_EQ(plan.prefix.find("# from lib19.py:"), std::string::npos);  // out of budget
+  // Every snippet that made it has at least one signature under its title.
+  for (size_t at = plan.prefix.find("# from "); at != std::string::npos; at = plan.prefix.find("# from ", at + 1)) {
+    size_t next_line = plan.prefix.find('\n', at) + 1;
+    EXPECT_EQ(plan.prefix.compare(next_line, 12, "# def helper"), 0) << plan.prefix.substr(at, 80);
+  }
+  EXPECT_GT(plan.prefix.size() + plan.suffix.size(), 1000u - options.snippet_min_bytes);
+}
+
 TEST(ContextPython, WithoutFimThereIsNoSuffixAndTheWholeBudgetIsPrefix) {
   std::string src;
   for (int i = 0; i < 100; ++i) src += "x" + std::to_string(i) + " = " + std::to_string(i) + "\n";
