@@ -24,16 +24,26 @@ namespace mtpc::lsp {
 
 const char* language_name(Language language) {
   switch (language) {
-    case Language::kPlain: return "plaintext";
-    case Language::kPython: return "python";
-    case Language::kJavaScript: return "javascript";
-    case Language::kTypeScript: return "typescript";
-    case Language::kTsx: return "typescriptreact";
-    case Language::kC: return "c";
-    case Language::kCpp: return "cpp";
-    case Language::kGo: return "go";
-    case Language::kRust: return "rust";
-    case Language::kJava: return "java";
+    case Language::kPlain:
+      return "plaintext";
+    case Language::kPython:
+      return "python";
+    case Language::kJavaScript:
+      return "javascript";
+    case Language::kTypeScript:
+      return "typescript";
+    case Language::kTsx:
+      return "typescriptreact";
+    case Language::kC:
+      return "c";
+    case Language::kCpp:
+      return "cpp";
+    case Language::kGo:
+      return "go";
+    case Language::kRust:
+      return "rust";
+    case Language::kJava:
+      return "java";
   }
   return "plaintext";
 }
@@ -45,13 +55,20 @@ Language language_from_id(std::string_view id) {
   };
   // LSP languageIds as VS Code and Neovim send them.
   static const Entry kIds[] = {
-      {"python", Language::kPython},         {"javascript", Language::kJavaScript},
-      {"javascriptreact", Language::kJavaScript}, {"jsx", Language::kJavaScript},
-      {"typescript", Language::kTypeScript}, {"typescriptreact", Language::kTsx},
-      {"tsx", Language::kTsx},               {"c", Language::kC},
-      {"cpp", Language::kCpp},               {"cuda-cpp", Language::kCpp},
-      {"objective-cpp", Language::kCpp},     {"go", Language::kGo},
-      {"rust", Language::kRust},             {"java", Language::kJava},
+      {"python", Language::kPython},
+      {"javascript", Language::kJavaScript},
+      {"javascriptreact", Language::kJavaScript},
+      {"jsx", Language::kJavaScript},
+      {"typescript", Language::kTypeScript},
+      {"typescriptreact", Language::kTsx},
+      {"tsx", Language::kTsx},
+      {"c", Language::kC},
+      {"cpp", Language::kCpp},
+      {"cuda-cpp", Language::kCpp},
+      {"objective-cpp", Language::kCpp},
+      {"go", Language::kGo},
+      {"rust", Language::kRust},
+      {"java", Language::kJava},
   };
   for (const auto& e : kIds) {
     if (id == e.id) return e.language;
@@ -87,16 +104,26 @@ namespace detail {
 
 const TSLanguage* grammar_for(Language language) {
   switch (language) {
-    case Language::kPlain: return nullptr;
-    case Language::kPython: return tree_sitter_python();
-    case Language::kJavaScript: return tree_sitter_javascript();
-    case Language::kTypeScript: return tree_sitter_typescript();
-    case Language::kTsx: return tree_sitter_tsx();
-    case Language::kC: return tree_sitter_c();
-    case Language::kCpp: return tree_sitter_cpp();
-    case Language::kGo: return tree_sitter_go();
-    case Language::kRust: return tree_sitter_rust();
-    case Language::kJava: return tree_sitter_java();
+    case Language::kPlain:
+      return nullptr;
+    case Language::kPython:
+      return tree_sitter_python();
+    case Language::kJavaScript:
+      return tree_sitter_javascript();
+    case Language::kTypeScript:
+      return tree_sitter_typescript();
+    case Language::kTsx:
+      return tree_sitter_tsx();
+    case Language::kC:
+      return tree_sitter_c();
+    case Language::kCpp:
+      return tree_sitter_cpp();
+    case Language::kGo:
+      return tree_sitter_go();
+    case Language::kRust:
+      return tree_sitter_rust();
+    case Language::kJava:
+      return tree_sitter_java();
   }
   return nullptr;
 }
@@ -114,8 +141,8 @@ ParserHandle make_parser(Language language) {
 
 TreeHandle parse(TSParser* parser, const TSTree* old_tree, std::string_view text) {
   if (!parser || text.size() > kMaxTreeBytes) return nullptr;
-  TSTree* tree = ts_parser_parse_string(parser, old_tree, text.data(),
-                                        static_cast<uint32_t>(text.size()));
+  TSTree* tree =
+      ts_parser_parse_string(parser, old_tree, text.data(), static_cast<uint32_t>(text.size()));
   if (!tree) {
     // A timed-out parse leaves state behind for resumption; we do not resume.
     ts_parser_reset(parser);

@@ -19,7 +19,8 @@ bool is_trailing_punct(char c) {
 }
 
 bool has_alnum(std::string_view s) {
-  return std::any_of(s.begin(), s.end(), [](char c) { return std::isalnum(static_cast<unsigned char>(c)); });
+  return std::any_of(s.begin(), s.end(),
+                     [](char c) { return std::isalnum(static_cast<unsigned char>(c)); });
 }
 
 // A byte-level model may stop inside a multi-byte character: drop the
@@ -29,7 +30,11 @@ void drop_partial_utf8(std::string& s) {
   for (size_t back = 1; back <= 4 && back <= n; ++back) {
     auto c = static_cast<unsigned char>(s[n - back]);
     if ((c & 0xC0) == 0x80) continue;  // continuation: look further back
-    size_t need = c < 0x80 ? 1 : (c & 0xE0) == 0xC0 ? 2 : (c & 0xF0) == 0xE0 ? 3 : (c & 0xF8) == 0xF0 ? 4 : 1;
+    size_t need = c < 0x80             ? 1
+                  : (c & 0xE0) == 0xC0 ? 2
+                  : (c & 0xF0) == 0xE0 ? 3
+                  : (c & 0xF8) == 0xF0 ? 4
+                                       : 1;
     if (need > back) s.resize(n - back);
     return;
   }
@@ -70,7 +75,8 @@ void cut_repeated_next_line(std::string& completion, std::string_view text, size
   while (begin != std::string::npos) {
     size_t b = begin + 1;
     size_t e = completion.find('\n', b);
-    std::string_view line = std::string_view(completion).substr(b, e == std::string::npos ? std::string::npos : e - b);
+    std::string_view line =
+        std::string_view(completion).substr(b, e == std::string::npos ? std::string::npos : e - b);
     if (trim_left(trim_right(line)) == next) {
       completion.resize(begin);
       return;
@@ -139,7 +145,8 @@ std::string finalize_completion(const Document& doc, size_t cursor, const Comple
     // Never repeat the rest of the line: when the completion ends with it
     // (the closers alone were handled above), drop that ending.
     std::string_view rest = trim_right(site.after);
-    bool only_brackets = std::all_of(rest.begin(), rest.end(), [](char c) { return detail::is_closer(c); });
+    bool only_brackets =
+        std::all_of(rest.begin(), rest.end(), [](char c) { return detail::is_closer(c); });
     bool repeated = false;
     if (!rest.empty() && !only_brackets) {
       std::string_view body = trim_right(completion);

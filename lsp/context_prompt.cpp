@@ -69,7 +69,8 @@ CursorSite analyze_cursor(const Document& doc, size_t cursor) {
   const TSTree* tree = document_tree(doc);
   if (uses_indent_blocks(lang)) {
     // A ':' inside brackets is a dict entry, slice or annotation, no block.
-    if (!head.empty() && head.back() == ':' && !python_continues(text.substr(begin, site.cursor - begin))) {
+    if (!head.empty() && head.back() == ':' &&
+        !python_continues(text.substr(begin, site.cursor - begin))) {
       site.scope = CompletionScope::kBlock;
       site.indent_threshold = indent_width(site.before) + 1;
     } else if (head.empty()) {
@@ -105,9 +106,11 @@ using detail::line_start;
 // nodes end at their last statement, so a blank line below it (where the
 // body continues) is looked up from the code above it, and indentation says
 // which definitions the cursor is still in.
-std::vector<TSNode> enclosing_at_cursor(const Document& doc, TSNode root, const detail::CursorSite& site) {
+std::vector<TSNode> enclosing_at_cursor(const Document& doc, TSNode root,
+                                        const detail::CursorSite& site) {
   std::string_view text = doc.text();
-  if (!detail::uses_indent_blocks(doc.language())) return detail::enclosing_definitions(root, site.cursor);
+  if (!detail::uses_indent_blocks(doc.language()))
+    return detail::enclosing_definitions(root, site.cursor);
   size_t pos = site.cursor;
   while (pos > 0 && (text[pos - 1] == ' ' || text[pos - 1] == '\t' || text[pos - 1] == '\n' ||
                      text[pos - 1] == '\r'))
@@ -135,7 +138,9 @@ std::string_view suffix_window(std::string_view rest, size_t cap) {
 std::string snippet_of(const Document& other, Language target, size_t cap) {
   const std::string& text = other.text();
   std::string marker = detail::line_comment(target);
-  std::string out = marker + "from " + (other.name().empty() ? std::string("another open file") : other.name()) + ":\n";
+  std::string out = marker + "from " +
+                    (other.name().empty() ? std::string("another open file") : other.name()) +
+                    ":\n";
   if (out.size() >= cap) return {};
   std::vector<TSNode> outline;
   if (const TSTree* tree = detail::document_tree(other))
@@ -204,8 +209,8 @@ CompletionPlan plan_completion(const Document& doc, size_t cursor,
   std::string header;
   std::string_view window = raw;
   if (raw.size() > prefix_budget) {
-    auto header_cap = static_cast<size_t>(
-        std::floor(static_cast<double>(prefix_budget) * std::clamp(options.header_share, 0.0, 1.0)));
+    auto header_cap = static_cast<size_t>(std::floor(static_cast<double>(prefix_budget) *
+                                                     std::clamp(options.header_share, 0.0, 1.0)));
     // Items kept only when the window no longer shows them: their start lies
     // before where the window (shrunk by the header so far) begins.
     auto outside_window = [&](size_t start, size_t header_size) {

@@ -17,10 +17,22 @@ bool type_is(TSNode node, const char* type) { return std::strcmp(ts_node_type(no
 // Python node types inside which a line may start at any indentation
 // without ending a block (string bodies, bracketed continuation lines).
 bool continues_python_line(TSNode node) {
-  static const char* const kTypes[] = {
-      "string", "string_content", "concatenated_string", "comment", "argument_list", "parameters",
-      "list", "dictionary", "set", "tuple", "parenthesized_expression", "subscript",
-      "generator_expression", "list_comprehension", "dictionary_comprehension", "set_comprehension"};
+  static const char* const kTypes[] = {"string",
+                                       "string_content",
+                                       "concatenated_string",
+                                       "comment",
+                                       "argument_list",
+                                       "parameters",
+                                       "list",
+                                       "dictionary",
+                                       "set",
+                                       "tuple",
+                                       "parenthesized_expression",
+                                       "subscript",
+                                       "generator_expression",
+                                       "list_comprehension",
+                                       "dictionary_comprehension",
+                                       "set_comprehension"};
   for (; !ts_node_is_null(node); node = ts_node_parent(node)) {
     for (const char* t : kTypes) {
       if (type_is(node, t)) return true;
@@ -102,7 +114,8 @@ struct StopRule::Impl {
       std::string buffer;
       if (detail::TreeHandle tree = parse_with(completion, buffer)) {
         uint32_t open = static_cast<uint32_t>(brace_open);
-        TSNode node = ts_node_descendant_for_byte_range(ts_tree_root_node(tree.get()), open, open + 1);
+        TSNode node =
+            ts_node_descendant_for_byte_range(ts_tree_root_node(tree.get()), open, open + 1);
         for (; !ts_node_is_null(node); node = ts_node_parent(node)) {
           if (ts_node_start_byte(node) == open && ts_node_end_byte(node) > open + 1) break;
         }
@@ -133,7 +146,8 @@ struct StopRule::Impl {
       if (nl == std::string_view::npos) return std::nullopt;
       return nl;
     }
-    if (completion.size() < judged.size() || completion.compare(0, judged.size(), judged) != 0) reset();
+    if (completion.size() < judged.size() || completion.compare(0, judged.size(), judged) != 0)
+      reset();
     if (stop) return stop;
     // Fast path: nothing to judge until a line completes.
     size_t from = judged.size();
@@ -145,7 +159,8 @@ struct StopRule::Impl {
       // the model wrote something there.
       if (lines == 1) first_blank = detail::is_blank(completion.substr(begin, nl - begin));
       size_t body_lines = lines - (first_blank ? 1 : 0);
-      if (lines > 1 && detail::uses_indent_blocks(language) && python_dedent(completion, begin, nl)) {
+      if (lines > 1 && detail::uses_indent_blocks(language) &&
+          python_dedent(completion, begin, nl)) {
         // Keep up to the newline before the dedented line.
         stop = begin > 0 ? begin - 1 : 0;
       } else if (detail::uses_brace_blocks(language)) {
@@ -178,7 +193,8 @@ StopRule::StopRule(const Document& doc, size_t cursor, const CompletionPlan& pla
   // (a function, a class), parsed on its own: reparsing a whole large file
   // on every completed line would cost the decoding loop milliseconds.
   if (tree && site.brace_open != std::string_view::npos) {
-    TSNode item = ts_node_first_child_for_byte(ts_tree_root_node(tree), static_cast<uint32_t>(site.brace_open));
+    TSNode item = ts_node_first_child_for_byte(ts_tree_root_node(tree),
+                                               static_cast<uint32_t>(site.brace_open));
     if (!ts_node_is_null(item) && ts_node_start_byte(item) <= site.brace_open &&
         ts_node_end_byte(item) >= site.cursor && !ts_node_has_error(item)) {
       size_t begin = detail::line_start(text, ts_node_start_byte(item));

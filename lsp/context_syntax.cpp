@@ -1,9 +1,9 @@
 // Text helpers, language traits and the tree queries behind the prompt:
 // imports, enclosing definitions and their signatures, file outlines.
+#include "lsp/context_syntax.h"
+
 #include <algorithm>
 #include <cstring>
-
-#include "lsp/context_syntax.h"
 
 namespace mtpc::lsp::detail {
 namespace {
@@ -18,21 +18,22 @@ bool type_in(const char* type, std::initializer_list<const char*> types) {
 // Node types of the eight grammars that define something with a signature
 // worth keeping: functions, methods, classes and their kin.
 bool is_definition(TSNode node) {
-  return type_in(ts_node_type(node),
-                 {// Python
-                  "function_definition", "class_definition",
-                  // JavaScript / TypeScript
-                  "function_declaration", "function_expression", "function", "generator_function_declaration",
-                  "method_definition", "class_declaration", "abstract_class_declaration", "class",
-                  "interface_declaration", "arrow_function",
-                  // C / C++
-                  "class_specifier", "struct_specifier", "union_specifier", "namespace_definition",
-                  // Go
-                  "method_declaration", "func_literal", "type_declaration",
-                  // Rust
-                  "function_item", "impl_item", "trait_item", "struct_item", "enum_item", "mod_item",
-                  // Java
-                  "enum_declaration", "constructor_declaration", "record_declaration"});
+  return type_in(
+      ts_node_type(node),
+      {// Python
+       "function_definition", "class_definition",
+       // JavaScript / TypeScript
+       "function_declaration", "function_expression", "function", "generator_function_declaration",
+       "method_definition", "class_declaration", "abstract_class_declaration", "class",
+       "interface_declaration", "arrow_function",
+       // C / C++
+       "class_specifier", "struct_specifier", "union_specifier", "namespace_definition",
+       // Go
+       "method_declaration", "func_literal", "type_declaration",
+       // Rust
+       "function_item", "impl_item", "trait_item", "struct_item", "enum_item", "mod_item",
+       // Java
+       "enum_declaration", "constructor_declaration", "record_declaration"});
 }
 
 // Nodes that wrap a definition without being one (decorators, export,
@@ -128,13 +129,15 @@ bool is_blank(std::string_view s) {
 }
 
 std::string_view trim_right(std::string_view s) {
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r' || s.back() == '\n'))
+  while (!s.empty() &&
+         (s.back() == ' ' || s.back() == '\t' || s.back() == '\r' || s.back() == '\n'))
     s.remove_suffix(1);
   return s;
 }
 
 std::string_view trim_left(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t' || s.front() == '\r' || s.front() == '\n'))
+  while (!s.empty() &&
+         (s.front() == ' ' || s.front() == '\t' || s.front() == '\r' || s.front() == '\n'))
     s.remove_prefix(1);
   return s;
 }
@@ -149,10 +152,14 @@ bool is_closer(char c) { return c == ')' || c == ']' || c == '}'; }
 bool is_opener(char c) { return c == '(' || c == '[' || c == '{'; }
 char closer_for(char opener) {
   switch (opener) {
-    case '(': return ')';
-    case '[': return ']';
-    case '{': return '}';
-    default: return '\0';
+    case '(':
+      return ')';
+    case '[':
+      return ']';
+    case '{':
+      return '}';
+    default:
+      return '\0';
   }
 }
 
@@ -164,17 +171,21 @@ bool uses_brace_blocks(Language language) {
 
 const char* line_comment(Language language) {
   switch (language) {
-    case Language::kPlain: return "";
-    case Language::kPython: return "# ";
-    default: return "// ";
+    case Language::kPlain:
+      return "";
+    case Language::kPython:
+      return "# ";
+    default:
+      return "// ";
   }
 }
 
 bool is_quote(Language language, char quote) {
   if (quote == '"') return true;
   if (quote == '\'') return language != Language::kRust;
-  if (quote == '`') return language == Language::kJavaScript || language == Language::kTypeScript ||
-                           language == Language::kTsx || language == Language::kGo;
+  if (quote == '`')
+    return language == Language::kJavaScript || language == Language::kTypeScript ||
+           language == Language::kTsx || language == Language::kGo;
   return false;
 }
 
@@ -194,8 +205,9 @@ void scan_brackets(Language lang, std::string_view text,
       }
       continue;
     }
-    bool comment = (lang == Language::kPython && c == '#') ||
-                   (uses_brace_blocks(lang) && c == '/' && i + 1 < text.size() && text[i + 1] == '/');
+    bool comment =
+        (lang == Language::kPython && c == '#') ||
+        (uses_brace_blocks(lang) && c == '/' && i + 1 < text.size() && text[i + 1] == '/');
     if (comment) {
       size_t nl = text.find('\n', i);
       if (nl == std::string_view::npos) return;

@@ -78,7 +78,7 @@ bool is_opener(char c);
 char closer_for(char opener);
 
 // ---- language traits ----
-bool uses_indent_blocks(Language language);  // Python
+bool uses_indent_blocks(Language language);   // Python
 bool uses_brace_blocks(Language language);    // C-family, Go, Rust, Java, JS/TS
 const char* line_comment(Language language);  // "# ", "// "; "" for kPlain
 // Whether `quote` starts a string in this language's bracket scanning (Rust's
