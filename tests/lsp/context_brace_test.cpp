@@ -156,6 +156,10 @@ TEST_P(BraceLanguage, AfterOpeningBraceStopsAtTheClosingBrace) {
   Document doc(c.language, m.text);
   auto o = complete_at(doc, m.cursor, c.block_output);
   EXPECT_EQ(o.plan.scope, CompletionScope::kBlock);
+  // A short file fits the budget whole: prefix and suffix around the cursor.
+  EXPECT_TRUE(o.plan.fim);
+  EXPECT_EQ(o.plan.prefix, m.text.substr(0, m.cursor));
+  EXPECT_EQ(o.plan.suffix, m.text.substr(m.cursor));
   // The stop rule ends at the brace that closes the function...
   std::string body = c.block_final;
   ASSERT_GE(o.stopped.size(), body.size());
