@@ -1,6 +1,8 @@
 // Plain text (no grammar) and bad input: defined results, no crash.
 #include <gtest/gtest.h>
 
+#include <random>
+
 #include "lsp/context_test_util.h"
 
 namespace mtpc::lsp {
@@ -128,6 +130,44 @@ TEST(ContextPlain, BlockScopeOnATextWithoutTreeFallsBackToBracketCounting) {
   EXPECT_EQ(o.plan.scope, CompletionScope::kBlock);
   EXPECT_EQ(o.stopped, "\n  return 1;\n}");
   EXPECT_EQ(o.final_text, "\n  return 1;");
+}
+
+// Arbitrary text, cursors and model output for every language: the prompt
+// stays within budget, the stop rule keeps at most what it was given, and
+// line scope never gives more than one line.
+TEST(ContextPlain, RandomInputGivesDefinedResults) {
+  static const char* const kPieces[] = {"{", "}", "(", ")", "[", "]", "\n", "    ", "\t", ":", ";",
+                                        "\"", "'", "`", "#", "//", "/*", "*/", "def f():", "x = 1",
+                                        "\xc3\xa9", "\xff", "\x80", "\\", "if (a) {", "else", "\r\n"};
+  std::mt19937 rng(99);
+  auto random_text = [&](size_t pieces) {
+    std::string t;
+    for (size_t i = 0; i < pieces; ++i) {
+      if (rng() % 5 == 0) t += static_cast<char>(rng() % 256);
+      else t += kPieces[rng() % (sizeof(kPieces) / sizeof(kPieces[0]))];
+    }
+    return t;
+  };
+  for (Language lang : {Language::kPlain, Language::kPython, Language::kJavaScript, Language::kTypeScript,
+                        Language::kTsx, Language::kC, Language::kCpp, Language::kGo, Language::kRust,
+                        Language::kJava}) {
+    for (int round = 0; round < 25; ++round) {
+      Document doc(lang, random_text(rng() % 200));
+      Document other(lang, random_text(rng() % 100), "other");
+      size_t cursor = rng() % (doc.text().size() + 10);
+      ContextOptions options;
+      options.token_budget = rng() % 400;
+      options.max_lines = 1 + static_cast<int>(rng() % 6);
+      std::string output = random_text(rng() % 60);
+      auto o = testing::complete_at(doc, cursor, output, options, {&other});
+      std::string where = std::string(language_name(lang)) + " round " + std::to_string(round);
+      EXPECT_LE(o.plan.prefix.size() + o.plan.suffix.size(), options.token_budget) << where;
+      EXPECT_LE(o.stopped.size(), output.size()) << where;
+      if (o.plan.scope == CompletionScope::kLine) {
+        EXPECT_EQ(o.final_text.find('\n'), std::string::npos) << where;
+      }
+    }
+  }
 }
 
 }  // namespace
