@@ -23,8 +23,6 @@ std::string cpu_description() {
   return "unknown";
 }
 
-namespace {
-
 nlohmann::json machine_description(const GlobalOptions& global) {
   struct utsname u {};
   uname(&u);
@@ -34,6 +32,8 @@ nlohmann::json machine_description(const GlobalOptions& global) {
           {"device", global.device},
           {"kernel", std::string(u.release)}};
 }
+
+namespace {
 
 // Runs one configuration in a child process and parses its JSON line.
 Result<nlohmann::json> run_child(const std::string& args) {

@@ -11,26 +11,6 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-// Deadline and cancellation, checked between forward passes.
-bool interrupted(DecodeContext& ctx) {
-  if (ctx.request.cancel && ctx.request.cancel->cancelled()) {
-    ctx.rules.stop(StopReason::kCancelled);
-    return true;
-  }
-  if (ctx.request.deadline && Clock::now() >= *ctx.request.deadline) {
-    ctx.rules.stop(StopReason::kDeadline);
-    return true;
-  }
-  return false;
-}
-
-// Emits tokens in order until a stop rule fires; true when stopped.
-bool emit(DecodeContext& ctx, const int32_t* tokens, size_t count) {
-  for (size_t i = 0; i < count && !ctx.rules.stopped(); ++i) ctx.rules.push(tokens[i]);
-  stream_settled(ctx);
-  return ctx.rules.stopped();
-}
-
 int32_t argmax_row(const torch::Tensor& logits, int64_t row) {
   return static_cast<int32_t>(logits[row].argmax().item<int64_t>());
 }
@@ -45,6 +25,36 @@ std::vector<int32_t> argmax_rows(const torch::Tensor& logits) {
 }
 
 }  // namespace
+
+bool interrupted(DecodeContext& ctx) {
+  if (ctx.request.cancel && ctx.request.cancel->cancelled()) {
+    ctx.rules.stop(StopReason::kCancelled);
+    return true;
+  }
+  if (ctx.request.deadline && Clock::now() >= *ctx.request.deadline) {
+    ctx.rules.stop(StopReason::kDeadline);
+    return true;
+  }
+  return false;
+}
+
+bool emit(DecodeContext& ctx, const int32_t* tokens, size_t count) {
+  for (size_t i = 0; i < count && !ctx.rules.stopped(); ++i) ctx.rules.push(tokens[i]);
+  stream_settled(ctx);
+  return ctx.rules.stopped();
+}
+
+int adaptive_draft_length(const std::vector<double>& estimate, int max_draft, double min_acceptance) {
+  if (max_draft == 0) return 0;  // plain sampling
+  int k = 1;
+  double cumulative = 1.0;
+  for (int j = 0; j < max_draft; ++j) {
+    cumulative *= estimate[j];
+    if (cumulative < min_acceptance) break;
+    k = j + 1;
+  }
+  return k;
+}
 
 void stream_settled(DecodeContext& ctx) {
   const size_t settled = ctx.rules.settled_length();
@@ -129,7 +139,7 @@ class DraftingDecoder {
           ok = out.accepted;
           if (!ok) next = out.token;
         }
-        estimate_[j] = kEstimateDecay * estimate_[j] + (1 - kEstimateDecay) * (ok ? 1.0 : 0.0);
+        estimate_[j] = kDraftEstimateDecay * estimate_[j] + (1 - kDraftEstimateDecay) * (ok ? 1.0 : 0.0);
         if (!ok) break;
         ++ctx_.stats.accepted[j];
         ++accepted;
@@ -147,9 +157,6 @@ class DraftingDecoder {
   }
 
  private:
-  // Conditional acceptance estimates decay with this factor per observation.
-  static constexpr double kEstimateDecay = 0.9;
-
   std::vector<double> distribution(const torch::Tensor& logits, int64_t row) const {
     auto r = logits[row].contiguous();
     return sampling_distribution(r.data_ptr<float>(), static_cast<int>(r.numel()), ctx_.request.sampling);
@@ -183,18 +190,8 @@ class DraftingDecoder {
     return Status::Ok();
   }
 
-  // The longest run of heads whose cumulative acceptance estimate stays at
-  // or above the engine's threshold, at least one.
   int adaptive_k() const {
-    if (max_draft_ == 0) return 0;  // plain sampling
-    int k = 1;
-    double cumulative = 1.0;
-    for (int j = 0; j < max_draft_; ++j) {
-      cumulative *= estimate_[j];
-      if (cumulative < e_.options.adaptive_min_acceptance) break;
-      k = j + 1;
-    }
-    return k;
+    return adaptive_draft_length(estimate_, max_draft_, e_.options.adaptive_min_acceptance);
   }
 
   DecodeContext& ctx_;

@@ -2,6 +2,8 @@
 #include <chrono>
 #include <cmath>
 
+#include <torch/cuda.h>
+
 #include "inference/session_state.h"
 #include "model/checkpoint.h"
 #include "model/config.h"
@@ -48,6 +50,8 @@ Result<std::shared_ptr<Engine>> Engine::load(const std::string& model_dir, const
     return Status::Error("device must be cpu or cuda, got '" + options.device + "'");
   if (options.dtype != "fp32" && options.dtype != "bf16")
     return Status::Error("dtype must be fp32 or bf16, got '" + options.dtype + "'");
+  if (options.device == "cuda" && !torch::cuda::is_available())
+    return Status::Error("device cuda: this LibTorch build has no usable CUDA device (CPU-only build, or no GPU/driver)");
   try {
     auto impl = std::make_unique<Impl>();
     impl->options = options;
@@ -107,30 +111,9 @@ Result<torch::Tensor> Engine::Impl::logits(const torch::Tensor& states, int64_t 
   return l;
 }
 
-namespace {
-
-class BusyGuard {
- public:
-  explicit BusyGuard(std::atomic<bool>& busy) : busy_(busy), owned_(!busy.exchange(true)) {}
-  ~BusyGuard() {
-    if (owned_) busy_.store(false);
-  }
-  bool owned() const { return owned_; }
-
- private:
-  std::atomic<bool>& busy_;
-  bool owned_;
-};
-
-}  // namespace
-
-Result<GenerationResult> Engine::generate(Session& session, const GenerationRequest& request) {
-  Session::State& s = *session.state_;
-  BusyGuard guard(s.busy);
-  if (!guard.owned()) return Status::Error("session is in use by another thread; request refused");
-  const ModelConfig& c = impl_->model->config();
+Result<Engine::Impl::Prepared> Engine::Impl::prepare(const GenerationRequest& request) const {
+  const ModelConfig& c = model->config();
   const int max_draft = c.n_future - 1;
-
   if (request.draft_length < 0 || request.draft_length > max_draft)
     return Status::Error("draft_length " + std::to_string(request.draft_length) +
                          " exceeds this model's n_future - 1 = " + std::to_string(max_draft));
@@ -141,23 +124,43 @@ Result<GenerationResult> Engine::generate(Session& session, const GenerationRequ
     if (!(sp.top_p > 0 && sp.top_p <= 1)) return Status::Error("top_p must be in (0, 1]");
     if (sp.top_k < 0) return Status::Error("top_k must be >= 0");
   }
-  std::vector<int32_t> prompt = request.prompt;
-  if (prompt.empty()) prompt.push_back(impl_->tokenizer->specials().bos);
-  for (size_t i = 0; i < prompt.size(); ++i)
-    if (prompt[i] < 0 || prompt[i] >= c.vocab_size)
-      return Status::Error("prompt token " + std::to_string(prompt[i]) + " at position " +
+  Prepared p;
+  p.prompt = request.prompt;
+  if (p.prompt.empty()) p.prompt.push_back(tokenizer->specials().bos);
+  for (size_t i = 0; i < p.prompt.size(); ++i)
+    if (p.prompt[i] < 0 || p.prompt[i] >= c.vocab_size)
+      return Status::Error("prompt token " + std::to_string(p.prompt[i]) + " at position " +
                            std::to_string(i) + " is outside the vocabulary [0, " +
                            std::to_string(c.vocab_size) + ")");
-
-  GenerationResult result;
   // Left truncation: keep room for the answer (up to half the context).
   const int64_t reserve = std::min<int64_t>(std::max(request.max_new_tokens, 0) + c.n_future,
                                             c.max_seq_len / 2);
   const int64_t max_prompt = c.max_seq_len - reserve;
-  if (static_cast<int64_t>(prompt.size()) > max_prompt) {
-    prompt.erase(prompt.begin(), prompt.end() - max_prompt);
-    result.prompt_truncated = true;
+  if (static_cast<int64_t>(p.prompt.size()) > max_prompt) {
+    p.prompt.erase(p.prompt.begin(), p.prompt.end() - max_prompt);
+    p.truncated = true;
   }
+  return p;
+}
+
+void Engine::Impl::synchronize() const {
+  if (device.is_cuda()) torch::cuda::synchronize();
+}
+
+void Engine::synchronize() const { impl_->synchronize(); }
+
+Result<GenerationResult> Engine::generate(Session& session, const GenerationRequest& request) {
+  Session::State& s = *session.state_;
+  BusyGuard guard(s.busy);
+  if (!guard.owned()) return Status::Error("session is in use by another thread; request refused");
+  const ModelConfig& c = impl_->model->config();
+  const int max_draft = c.n_future - 1;
+
+  auto prepared = impl_->prepare(request);
+  if (!prepared.ok()) return prepared.status();
+  const std::vector<int32_t>& prompt = prepared->prompt;
+  GenerationResult result;
+  result.prompt_truncated = prepared->truncated;
 
   StopRules rules(request, *impl_->tokenizer);
   GenerationStats& stats = result.stats;
@@ -178,6 +181,7 @@ Result<GenerationResult> Engine::generate(Session& session, const GenerationRequ
       auto hidden = impl_->feed(s, std::vector<int32_t>(prompt.begin() + common, prompt.end()),
                                 static_cast<int64_t>(common));
       auto last = hidden.narrow(1, hidden.size(1) - 1, 1);
+      impl_->synchronize();  // the prompt's pass belongs to prefill_ms
       const auto t1 = Clock::now();
       stats.prefill_ms = std::chrono::duration<double, std::milli>(t1 - t0).count();
       DecodeContext ctx{*impl_, s, request, rules, stats};
@@ -192,6 +196,7 @@ Result<GenerationResult> Engine::generate(Session& session, const GenerationRequ
           st = decode_sampling(ctx, last, request.draft_length == 0 ? 0 : k);
           break;
       }
+      impl_->synchronize();
       stats.decode_ms = std::chrono::duration<double, std::milli>(Clock::now() - t1).count();
       if (!st.ok()) {
         s.truncate(0);  // never leave a half-updated cache behind

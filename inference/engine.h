@@ -10,6 +10,14 @@
 // Stop rules are applied token by token in emission order, so every decoder
 // stops at exactly the same token for the same rules.
 //
+// Batching: generate_batch() decodes several sessions together, one shared
+// forward pass per step over every sequence still running (a packed batch:
+// each sequence keeps its own KV cache, positions, draft length and accept
+// counts). Each sequence keeps its own stop rules, deadline, cancellation,
+// streaming and stats, and drops out of the batch when it stops; its tokens
+// are the ones generate() would give it alone (greedy and speculative greedy
+// exactly; sampling with the same seed draws the same way too).
+//
 // Threads: an Engine may be shared; a Session is used by one thread at a
 // time (a second concurrent generate() on it is refused with an error, the
 // session untouched). A CancellationToken may be set from any thread; the
@@ -148,6 +156,18 @@ class Engine {
   // Decodes one request on `session`. Errors: bad prompt ids, bad options,
   // session busy, NaN/Inf logits, device errors. Never throws.
   Result<GenerationResult> generate(Session& session, const GenerationRequest& request);
+  // Decodes requests[i] on *sessions[i], all in shared forward passes. The
+  // outer error covers the batch as a whole (sizes differ, a device error in
+  // a shared pass: then every session of the batch is reset); an inner
+  // error is one sequence's (bad request, busy or repeated session, NaN
+  // logits), and the other sequences still run. stats.prefill_ms is the
+  // shared prefill pass's time; decode_ms runs from its end until the
+  // sequence stopped. Never throws.
+  Result<std::vector<Result<GenerationResult>>> generate_batch(
+      const std::vector<Session*>& sessions, const std::vector<GenerationRequest>& requests);
+  // Waits until queued device work is done (CUDA kernels run asynchronously);
+  // nothing to wait for on CPU. Benchmarks call it before reading a clock.
+  void synchronize() const;
 
   struct Impl;
 

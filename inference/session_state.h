@@ -49,7 +49,42 @@ struct Engine::Impl {
   torch::Tensor head(Session::State& s, int i, const torch::Tensor& hidden, int64_t start);
   // Float logits [T, vocab] with a NaN/Inf check.
   Result<torch::Tensor> logits(const torch::Tensor& states, int64_t position);
+
+  // Waits for queued device work (CUDA runs kernels asynchronously), so
+  // that clocks read after it time finished work; nothing to do on CPU.
+  void synchronize() const;
+
+  // A request checked against the model: the prompt to decode (BOS for an
+  // empty one, cut from the left to leave room for the answer).
+  struct Prepared {
+    std::vector<int32_t> prompt;
+    bool truncated = false;
+  };
+  Result<Prepared> prepare(const GenerationRequest& request) const;
 };
+
+// Marks a session busy for the guard's lifetime, unless it already was.
+class BusyGuard {
+ public:
+  explicit BusyGuard(std::atomic<bool>& busy) : busy_(busy), owned_(!busy.exchange(true)) {}
+  ~BusyGuard() {
+    if (owned_) busy_.store(false);
+  }
+  BusyGuard(const BusyGuard&) = delete;
+  BusyGuard& operator=(const BusyGuard&) = delete;
+  bool owned() const { return owned_; }
+
+ private:
+  std::atomic<bool>& busy_;
+  bool owned_;
+};
+
+// Adaptive drafting: per-head conditional acceptance estimates decay with
+// this factor per observation.
+constexpr double kDraftEstimateDecay = 0.9;
+// The longest run of heads whose cumulative acceptance estimate stays at or
+// above `min_acceptance`, at least one; 0 when max_draft is 0.
+int adaptive_draft_length(const std::vector<double>& estimate, int max_draft, double min_acceptance);
 
 // The decoding loops (decoders.cpp). Each starts after the prompt is in the
 // session (last prompt row at `n - 1`, its hidden row `last_hidden`) and
@@ -64,6 +99,11 @@ struct DecodeContext {
 };
 // Passes newly settled text to the request's on_chunk.
 void stream_settled(DecodeContext& ctx);
+// Deadline and cancellation, checked between forward passes; true (and the
+// rules stopped with the reason) when decoding must end.
+bool interrupted(DecodeContext& ctx);
+// Emits tokens in order until a stop rule fires; true when stopped.
+bool emit(DecodeContext& ctx, const int32_t* tokens, size_t count);
 Status decode_greedy(DecodeContext& ctx, torch::Tensor last_hidden);
 Status decode_speculative(DecodeContext& ctx, torch::Tensor last_hidden, int max_draft);
 Status decode_sampling(DecodeContext& ctx, torch::Tensor last_hidden, int max_draft);

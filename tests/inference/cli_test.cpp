@@ -66,6 +66,46 @@ TEST(BenchDecode, ReportsSpeedupAndIdenticalOutputs) {
   EXPECT_NE(r.output.find("bad.jsonl:2"), std::string::npos) << r.output;
 }
 
+TEST(BenchDecode, BatchedRunsMatchBatchOneAndReportTheRatio) {
+  TempDir dir;
+  std::filesystem::create_directories(dir / "model");
+  const std::string model = random_checkpoint(dir);
+  write_file(dir / "prompts.jsonl",
+             "{\"prompt\": \"import os\\n\"}\n{\"prompt\": \"def f(x):\\n    return\"}\n{\"prompt\": \"#\"}\n");
+  CommandResult r = run_command("'" + kBinary + "' bench decode --model '" + model + "' --prompts '" +
+                                (dir / "prompts.jsonl") + "' --max-new-tokens 12 --batch 2 --warmup 1 --json");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  auto j = nlohmann::json::parse(r.output.substr(r.output.find("{\n")));
+  EXPECT_TRUE(j["identical"].get<bool>());
+  EXPECT_EQ(j["batch"]["size"], 2);
+  ASSERT_EQ(j["batch"]["runs"].size(), 2u);  // greedy, speculative
+  for (const auto& run : j["batch"]["runs"]) {
+    EXPECT_EQ(run["tokens"], 36);
+    EXPECT_TRUE(run["identical_to_batch1"].get<bool>());
+    EXPECT_GT(run["tokens_per_s"].get<double>(), 0);
+  }
+  EXPECT_TRUE(j["batch_ratio"]["greedy"].is_number());
+  EXPECT_TRUE(j["batch_ratio"]["speculative"].is_number());
+  EXPECT_TRUE(j["machine"]["cpu"].is_string());
+  EXPECT_GE(j["machine"]["cores"].get<int>(), 1);
+  EXPECT_GE(j["machine"]["threads"].get<int>(), 1);
+  // Prefill is timed apart from decoding.
+  EXPECT_TRUE(j["runs"][0]["prefill_seconds"].is_number());
+}
+
+TEST(BenchDecode, CudaOnACpuOnlyBuildIsAClearError) {
+  TempDir dir;
+  std::filesystem::create_directories(dir / "model");
+  const std::string model = random_checkpoint(dir);
+  write_file(dir / "prompts.jsonl", "{\"prompt\": \"x\"}\n");
+  CommandResult r = run_command("'" + kBinary + "' --device cuda bench decode --model '" + model + "' --prompts '" +
+                                (dir / "prompts.jsonl") + "' --max-new-tokens 4");
+  if (r.exit_code == 0) GTEST_SKIP() << "this LibTorch has a usable CUDA device";
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  EXPECT_NE(r.output.find("--device cuda"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("CUDA"), std::string::npos) << r.output;
+}
+
 TEST(BenchDecode, RunsOnTheHumanEvalPromptsFile) {
   TempDir dir;
   std::filesystem::create_directories(dir / "model");

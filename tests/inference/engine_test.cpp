@@ -12,56 +12,14 @@
 #include "model/mtp_loss.h"
 #include "model/tokenizer.h"
 #include "model/test_util.h"
+#include "inference/test_models.h"
 
 namespace mtpc {
 namespace {
 
 using mtpc::testing::TempDir;
-
-ModelConfig small_config(HeadKind kind, int n_future = 4) {
-  ModelConfig c = *model_preset("tiny");
-  c.dim = 64; c.n_heads = 4; c.n_kv_heads = 2; c.hidden_dim = 128; c.n_layers = 2;
-  c.n_future = n_future; c.head_kind = kind; c.max_seq_len = 128;
-  return c;
-}
-
-// A model that has learnt a repetitive text, so drafts are often right.
-void train_briefly(MtpModelImpl& m, int steps) {
-  std::string text;
-  for (int i = 0; i < 40; ++i) text += "def f(x):\n    return x + " + std::to_string(i % 5) + "\n";
-  ByteTokenizer tok;
-  auto ids = tok.encode(text);
-  torch::optim::Adam opt(m.parameters(), torch::optim::AdamOptions(3e-3));
-  const int64_t L = 48 + m.config().n_future;
-  std::mt19937 rng(1);
-  for (int step = 0; step < steps; ++step) {
-    auto window = torch::empty({8, L}, torch::kLong);
-    for (int b = 0; b < 8; ++b) {
-      size_t off = rng() % (ids.size() - L);
-      for (int64_t j = 0; j < L; ++j) window[b][j] = ids[off + j];
-    }
-    opt.zero_grad();
-    mtp_loss_backward(m, window);
-    opt.step();
-  }
-}
-
-std::shared_ptr<Engine> make_engine(const TempDir& dir, HeadKind kind, int train_steps = 0,
-                                    int n_future = 4) {
-  torch::manual_seed(17);
-  MtpModel m(small_config(kind, n_future));
-  if (train_steps > 0) train_briefly(*m, train_steps);
-  EXPECT_TRUE(write_model_files(dir.path(), *m, {}).ok());
-  auto e = Engine::load(dir.path());
-  EXPECT_TRUE(e.ok()) << e.status().message();
-  return *e;
-}
-
-std::vector<int32_t> random_prompt(std::mt19937& rng, int max_len = 40) {
-  std::vector<int32_t> p(1 + rng() % max_len);
-  for (auto& t : p) t = static_cast<int32_t>(32 + rng() % 90);
-  return p;
-}
+using mtpc::testing::make_engine;
+using mtpc::testing::random_prompt;
 
 GenerationResult run(Engine& e, const GenerationRequest& r) {
   auto s = e.new_session();
