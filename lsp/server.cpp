@@ -62,6 +62,8 @@ class LspServer::Reply {
                    std::to_string(static_cast<int>(ms_since(start_))) + " ms: " + message);
     }
   }
+  // The client is gone: nobody to answer, and nothing to log as dropped.
+  void abandon() { done_ = true; }
   std::chrono::steady_clock::time_point start() const { return start_; }
   const json& id() const { return id_; }
 
@@ -117,8 +119,11 @@ void LspServer::on_disconnect() {
   if (disconnected_) return;
   disconnected_ = true;
   if (reader_.mid_message()) log_.line(peer_ + " disconnected in the middle of a message");
-  for (auto& [key, p] : pending_) p->token->cancel();
-  pending_.clear();  // nobody to answer: the replies go nowhere
+  for (auto& [key, p] : pending_) {
+    p->token->cancel();
+    p->reply.abandon();
+  }
+  pending_.clear();
   service_.remove_client(client_);
 }
 

@@ -71,9 +71,9 @@ namespace {
 
 class TcpConnection : public std::enable_shared_from_this<TcpConnection> {
  public:
-  TcpConnection(asio::io_context& io, tcp::socket socket, CompletionService& service, Logger& log,
+  TcpConnection(std::shared_ptr<asio::io_context> io, tcp::socket socket, CompletionService& service, Logger& log,
                 const ServerOptions& options, const TransportOptions& transport)
-      : io_(io), socket_(std::move(socket)), log_(log), buffer_(transport.read_chunk_bytes, '\0') {
+      : io_(std::move(io)), socket_(std::move(socket)), log_(log), buffer_(transport.read_chunk_bytes, '\0') {
     boost::system::error_code ec;
     auto ep = socket_.remote_endpoint(ec);
     peer_ = ec ? "tcp" : ep.address().to_string() + ":" + std::to_string(ep.port());
@@ -84,13 +84,15 @@ class TcpConnection : public std::enable_shared_from_this<TcpConnection> {
   void start() {
     auto self = shared_from_this();
     std::weak_ptr<TcpConnection> weak = self;
-    auto& io = io_;
+    // The engine thread may answer after serve_tcp returned: the posts keep
+    // the io_context alive.
+    std::shared_ptr<asio::io_context> io = io_;
     server_ = LspServer::create(
         *service_, log_, *options_,
         [weak](std::string framed) {
           if (auto c = weak.lock()) c->write(std::move(framed));
         },
-        [&io](std::function<void()> f) { asio::post(io, std::move(f)); }, peer_);
+        [io](std::function<void()> f) { asio::post(*io, std::move(f)); }, peer_);
     log_.line(peer_ + " connected");
     read();
   }
@@ -144,7 +146,7 @@ class TcpConnection : public std::enable_shared_from_this<TcpConnection> {
     server_.reset();
   }
 
-  asio::io_context& io_;
+  std::shared_ptr<asio::io_context> io_;
   tcp::socket socket_;
   CompletionService* service_;
   Logger& log_;
@@ -161,7 +163,8 @@ class TcpConnection : public std::enable_shared_from_this<TcpConnection> {
 int serve_tcp(CompletionService& service, Logger& log, const ServerOptions& options, const std::string& host,
               uint16_t port, const TransportOptions& transport) {
   std::signal(SIGPIPE, SIG_IGN);
-  asio::io_context io;
+  auto io_owner = std::make_shared<asio::io_context>();
+  asio::io_context& io = *io_owner;
   boost::system::error_code ec;
   auto address = asio::ip::make_address(host, ec);
   if (ec) {
@@ -186,7 +189,7 @@ int serve_tcp(CompletionService& service, Logger& log, const ServerOptions& opti
         if (aec == asio::error::operation_aborted) return;
         log.line("accept error: " + aec.message());
       } else {
-        std::make_shared<TcpConnection>(io, std::move(socket), service, log, options, transport)->start();
+        std::make_shared<TcpConnection>(io_owner, std::move(socket), service, log, options, transport)->start();
       }
       accept();
     });

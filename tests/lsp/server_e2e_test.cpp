@@ -19,7 +19,7 @@ using mtpc::testing::TempDir;
 using mtpc::testing::write_file;
 
 TEST(Neovim, InlineCompletionThroughStartClient) {
-  if (run_command("command -v nvim").exit_code != 0) GTEST_SKIP() << "nvim is not installed (scripts/setup)";
+  ASSERT_EQ(run_command("command -v nvim").exit_code, 0) << "nvim is not installed: run scripts/setup";
   TempDir dir;
   write_file(dir / "example.py", "import os\n\ndef add(a, b):\n    return a");
   CommandResult r = run_command("cd " + quoted(dir.path()) + " && MTPC=" + quoted(kBinary) +
@@ -32,8 +32,9 @@ TEST(Neovim, InlineCompletionThroughStartClient) {
 
 TEST(NodeClient, InlineCompletionOverTcp) {
   const std::string modules = std::string(MTPC_E2E_NODE_DIR) + "/node_modules/vscode-jsonrpc";
-  if (!std::filesystem::exists(modules))
-    GTEST_SKIP() << "npm ci did not run at configure time (no npm?): " << modules;
+  // Configure found npm and ran `npm ci`; its failure is this test's failure.
+  if (!MTPC_E2E_NODE_REQUIRED) GTEST_SKIP() << "npm was not found at configure time";
+  ASSERT_TRUE(std::filesystem::exists(modules)) << "npm ci failed at configure time (see its warning): " << modules;
   TempDir dir;
   const std::string log = dir / "serve.log";
   auto server = lsp::ServerProcess::spawn(
@@ -47,8 +48,10 @@ TEST(NodeClient, InlineCompletionOverTcp) {
     else std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
   ASSERT_GT(port, 0) << mtpc::testing::read_file(log);
-  CommandResult r = run_command("cd " + quoted(MTPC_E2E_NODE_DIR) + " && timeout 120 node " +
-                                quoted(std::string(MTPC_E2E_DIR) + "/node/client.js") + " 127.0.0.1 " +
+  // NODE_PATH: the packages live in the build dir, the client in the source tree.
+  CommandResult r = run_command("NODE_PATH=" + quoted(std::string(MTPC_E2E_NODE_DIR) + "/node_modules") +
+                                " timeout 120 node " + quoted(std::string(MTPC_E2E_DIR) + "/node/client.js") +
+                                " 127.0.0.1 " +
                                 std::to_string(port));
   EXPECT_EQ(r.exit_code, 0) << r.output << "\nserver log:\n" << mtpc::testing::read_file(log);
   EXPECT_NE(r.output.find("\"insertText\""), std::string::npos) << r.output;
