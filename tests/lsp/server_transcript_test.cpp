@@ -3,6 +3,7 @@
 //   --> {json}            send the message (framed)
 //   --> pad N {json}      send it with a top-level "pad" of N bytes
 //   --> raw TEXT          send TEXT as is (C escapes \r \n \\ \xHH), no framing
+//   --> body TEXT         send TEXT (same escapes) framed: a body that is not JSON
 //   <-- {pattern}         wait for a message matching the pattern
 //   == close              close the server's stdin
 //   == exit N             the server must exit with N
@@ -61,7 +62,7 @@ std::string unescape(const std::string& s) {
     char c = s[++i];
     if (c == 'r') out += '\r';
     else if (c == 'n') out += '\n';
-    else if (c == 'x' && i + 2 < s.size() + 1) {
+    else if (c == 'x' && i + 2 < s.size()) {
       out += static_cast<char>(std::stoi(s.substr(i + 1, 2), nullptr, 16));
       i += 2;
     } else out += c;
@@ -90,6 +91,8 @@ void run_transcript(const std::string& path) {
     if (line.empty() || line[0] == '#') continue;
     if (line.rfind("--> raw ", 0) == 0) {
       outbox += unescape(line.substr(8));
+    } else if (line.rfind("--> body ", 0) == 0) {
+      outbox += lsp::frame_message(unescape(line.substr(9)));
     } else if (line.rfind("--> pad ", 0) == 0) {
       size_t sp = line.find(' ', 8);
       json m = json::parse(line.substr(sp + 1));
