@@ -64,12 +64,10 @@ TEST(ServerProcess, TypedAheadIsAnsweredFromTheShownCompletion) {
     GTEST_SKIP() << "the random model's completion is too short to type ahead: " << first.dump();
   const std::string shown = items[0]["insertText"];
   // Type its first character, as the user accepting it letter by letter.
-  s.send(notification("textDocument/didChange",
-                      {{"textDocument", {{"uri", uri}, {"version", 2}}},
-                       {"contentChanges",
-                        {{{"range", {{"start", {{"line", 0}, {"character", text.size()}}},
-                                     {"end", {{"line", 0}, {"character", text.size()}}}}},
-                          {"text", shown.substr(0, 1)}}}}}}));
+  json at = {{"line", 0}, {"character", text.size()}};
+  json change = {{"range", {{"start", at}, {"end", at}}}, {"text", shown.substr(0, 1)}};
+  s.send(notification("textDocument/didChange", {{"textDocument", {{"uri", uri}, {"version", 2}}},
+                                                 {"contentChanges", json::array({change})}}));
   s.send(request(3, "textDocument/inlineCompletion", inline_at(uri, 0, static_cast<int64_t>(text.size() + 1))));
   json second = reply_to(s, 3);
   ASSERT_EQ(second["result"]["items"].size(), 1u) << second.dump();
