@@ -53,7 +53,7 @@ gtest_discover_tests(mtpc_lsp_server_tests DISCOVERY_TIMEOUT 60 PROPERTIES TIMEO
 find_program(MTPC_CLANG14 clang++-14)
 set(MTPC_FUZZ_SECONDS 30 CACHE STRING "How long `make test` fuzzes the server")
 if(MTPC_CLANG14)
-  set(_fuzzer ${CMAKE_CURRENT_BINARY_DIR}/mtpc_lsp_server_fuzzer)
+  set(_fuzzer ${CMAKE_CURRENT_BINARY_DIR}/lsp_server_fuzz)
   add_custom_command(
     OUTPUT ${_fuzzer}
     COMMAND ${MTPC_CLANG14} -std=c++17 -O1 -g -fsanitize=fuzzer,address -D_GLIBCXX_USE_CXX11_ABI=1
