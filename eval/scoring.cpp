@@ -133,6 +133,7 @@ Result<EvalSummary> score_samples(const ScoreRequest& request, const ScoreOption
   summary.samples_path = request.samples_path;
   summary.reference = request.reference;
   summary.prompt_format = request.prompt_format;
+  summary.generation = request.generation;
   summary.created_utc = utc_now();
   summary.tasks_in_split = static_cast<int>(request.tasks.size());
   summary.tasks_scored = static_cast<int>(per_task.size());

@@ -11,6 +11,7 @@
 #pragma once
 
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -48,6 +49,7 @@ struct ScoreRequest {
   std::string samples_path;           // "" for reference runs
   bool reference = false;
   std::string prompt_format;  // "" when unknown
+  std::optional<GenerationSpeed> generation;  // set by generation runs; copied into the summary
 };
 
 Result<EvalSummary> score_samples(const ScoreRequest& request, const ScoreOptions& options);
