@@ -188,6 +188,7 @@ void check_generation_args(const EvalArgs& a) {
 int run_generation_eval(const EvalArgs& a, const GlobalOptions& global, eval::Benchmark benchmark,
                         const eval::Dataset& dataset, std::vector<const eval::Task*> tasks) {
   check_generation_args(a);
+  const int split_size = static_cast<int>(tasks.size());
   if (a.limit > 0 && tasks.size() > static_cast<size_t>(a.limit)) tasks.resize(static_cast<size_t>(a.limit));
   Result<eval::PromptFormat> format = eval::parse_prompt_format(benchmark, a.prompt_format);
   if (!format.ok()) fail(format.status().message(), 2);
@@ -238,6 +239,7 @@ int run_generation_eval(const EvalArgs& a, const GlobalOptions& global, eval::Be
   req.dataset = &dataset;
   req.split = a.split;
   req.tasks = tasks;
+  if (static_cast<int>(tasks.size()) < split_size) req.split_size = split_size;
   req.samples_path = g.out_dir + "/samples.jsonl";
   req.prompt_format = eval::prompt_format_name(g.prompt_format);
   for (const eval::GeneratedSample& s : run->samples) {

@@ -64,6 +64,10 @@ std::vector<std::pair<std::string, int>> kinds_by_count(const EvalSummary& s) {
 
 std::vector<std::string> EvalSummary::caveats() const {
   std::vector<std::string> c;
+  if (split_size > tasks_in_split) {
+    c.push_back("only the first " + std::to_string(tasks_in_split) + " of the split's " + std::to_string(split_size) +
+                " tasks were evaluated (--limit); not comparable with published numbers");
+  }
   if (tasks_scored < tasks_in_split) {
     c.push_back(std::to_string(tasks_in_split - tasks_scored) + " of " + std::to_string(tasks_in_split) +
                 " tasks have no samples; pass@k is the mean over the " + std::to_string(tasks_scored) +
@@ -119,6 +123,7 @@ json to_json(const EvalSummary& s) {
       {"prompt_format", s.prompt_format.empty() ? json(nullptr) : json(s.prompt_format)},
       {"created_utc", s.created_utc},
       {"tasks_in_split", s.tasks_in_split},
+      {"split_size", s.split_size > 0 ? s.split_size : s.tasks_in_split},
       {"tasks_scored", s.tasks_scored},
       {"samples", s.samples},
       {"samples_resumed", s.samples_resumed},

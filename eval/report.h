@@ -78,7 +78,8 @@ struct EvalSummary {
   std::string prompt_format;  // how samples were generated; "" when unknown (scored from a file)
   std::string created_utc;    // ISO 8601
 
-  int tasks_in_split = 0;
+  int tasks_in_split = 0;  // tasks evaluated: the split, or its first N with --limit
+  int split_size = 0;      // tasks in the whole split when --limit chose fewer; 0 otherwise
   int tasks_scored = 0;   // with at least one sample
   int samples = 0;        // scored samples (resumed included)
   int samples_resumed = 0;

@@ -39,6 +39,8 @@ TEST(CliEvalGenerate, GreedyRunGeneratesScoresReportsAndResumes) {
   EXPECT_NE(r.output.find("ETA"), std::string::npos) << r.output;
   EXPECT_NE(r.output.find("3 samples (3 generated now)"), std::string::npos) << r.output;
   EXPECT_NE(r.output.find("outputs identical: yes"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("caveat: only the first 3 of the split's 164 tasks were evaluated"), std::string::npos)
+      << r.output;
 
   std::vector<std::string> lines = read_lines(out + "/samples.jsonl");
   ASSERT_EQ(lines.size(), 3u);
