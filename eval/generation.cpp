@@ -146,7 +146,7 @@ std::string decoder_description(const DecodingSettings& d, int n_future) {
   std::snprintf(buf, sizeof buf, ", temperature %g, top-p %g", d.temperature, d.top_p);
   std::string params = buf;
   if (d.top_k > 0) params += ", top-k " + std::to_string(d.top_k);
-  return (k == 0 ? "sampling" : "speculative sampling" + drafts) + params;
+  return (k == 0 ? "sampling" : "speculative sampling") + params + drafts;
 }
 
 GenerationRequest make_request(const Prompt& prompt, const Tokenizer& tokenizer, const DecodingSettings& d,
@@ -311,7 +311,7 @@ Result<GenerationRun> generate_samples(const Dataset& dataset, const std::vector
 GenerationSpeed summarize_generation(const GenerationRun& run, const GenerateOptions& options) {
   GenerationSpeed g;
   g.decoder = decoder_description(options.decoding, options.n_future);
-  g.model = options.model_identity.value("path", std::string());
+  if (options.model_identity.is_object()) g.model = options.model_identity.value("path", std::string());
   g.samples_generated = run.generated;
   GenerationStats total;
   for (const GeneratedSample& s : run.samples) {
