@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cmath>
 #include <cstdio>
 
 #include "model/atomic_file.h"
@@ -63,6 +64,10 @@ std::vector<std::pair<std::string, int>> kinds_by_count(const EvalSummary& s) {
 
 std::vector<std::string> EvalSummary::caveats() const {
   std::vector<std::string> c;
+  if (split_size > tasks_in_split) {
+    c.push_back("only the first " + std::to_string(tasks_in_split) + " of the split's " + std::to_string(split_size) +
+                " tasks were evaluated (--limit); not comparable with published numbers");
+  }
   if (tasks_scored < tasks_in_split) {
     c.push_back(std::to_string(tasks_in_split - tasks_scored) + " of " + std::to_string(tasks_in_split) +
                 " tasks have no samples; pass@k is the mean over the " + std::to_string(tasks_scored) +
@@ -75,7 +80,35 @@ std::vector<std::string> EvalSummary::caveats() const {
   if (!network_isolated) c.push_back("samples were not network-isolated (" + isolation + ")");
   if (!problems.empty()) c.push_back(std::to_string(problems.size()) + " input lines were skipped");
   if (pass_at_k.empty() && samples > 0) c.push_back("no k is supported by every task");
+  if (generation) {
+    const GenerationSpeed& g = *generation;
+    if (g.errors > 0) {
+      c.push_back(std::to_string(g.errors) +
+                  " samples could not be generated (engine errors; not scored); rerun to retry them");
+    }
+    if (g.prompts_truncated > 0) {
+      c.push_back(std::to_string(g.prompts_truncated) +
+                  " samples had their prompt cut from the left to fit the model's context");
+    }
+    if (g.speedup && g.speedup->identical.has_value() && !*g.speedup->identical) {
+      c.push_back("speculative and next-token greedy outputs differed on the speedup sample");
+    }
+  }
   return c;
+}
+
+json to_json(const SpeedupMeasurement& m) {
+  return {{"prompts", m.prompts},
+          {"reference_decoder", m.reference_decoder},
+          {"fast_tokens", m.fast_tokens},
+          {"fast_seconds", m.fast_seconds},
+          {"fast_tokens_per_second", m.fast_tokens_per_second},
+          {"reference_tokens", m.reference_tokens},
+          {"reference_seconds", m.reference_seconds},
+          {"reference_tokens_per_second", m.reference_tokens_per_second},
+          {"speedup", m.speedup()},
+          {"identical", m.identical ? json(*m.identical) : json(nullptr)},
+          {"measured_utc", m.measured_utc}};
 }
 
 json to_json(const EvalSummary& s) {
@@ -90,6 +123,7 @@ json to_json(const EvalSummary& s) {
       {"prompt_format", s.prompt_format.empty() ? json(nullptr) : json(s.prompt_format)},
       {"created_utc", s.created_utc},
       {"tasks_in_split", s.tasks_in_split},
+      {"split_size", s.split_size > 0 ? s.split_size : s.tasks_in_split},
       {"tasks_scored", s.tasks_scored},
       {"samples", s.samples},
       {"samples_resumed", s.samples_resumed},
@@ -112,12 +146,22 @@ json to_json(const EvalSummary& s) {
   };
   if (s.generation) {
     const GenerationSpeed& g = *s.generation;
+    json acceptance = json::array();
+    for (double a : g.acceptance_per_head) acceptance.push_back(std::isnan(a) ? json(nullptr) : json(a));
     j["generation"] = {{"decoder", g.decoder},
+                       {"model", g.model},
+                       {"samples", g.samples},
+                       {"samples_generated", g.samples_generated},
+                       {"errors", g.errors},
+                       {"prompts_truncated", g.prompts_truncated},
                        {"tokens", g.tokens},
+                       {"forward_passes", g.forward_passes},
                        {"seconds", g.seconds},
                        {"tokens_per_second", g.tokens_per_second},
-                       {"acceptance_per_head", g.acceptance_per_head},
-                       {"speculative_speedup", g.speculative_speedup}};
+                       {"tokens_per_forward", g.tokens_per_forward},
+                       {"acceptance_per_head", acceptance},
+                       {"speculative_speedup", g.speedup ? json(g.speedup->speedup()) : json(nullptr)},
+                       {"speedup_measurement", g.speedup ? to_json(*g.speedup) : json(nullptr)}};
   } else {
     j["generation"] = nullptr;  // scored from a file: not measured
   }
@@ -158,11 +202,31 @@ std::string render_markdown(const std::vector<EvalSummary>& runs) {
     md += "\n### Generation speed\n\n";
     if (s.generation) {
       const GenerationSpeed& g = *s.generation;
-      md += "| | |\n| --- | --- |\n| decoder | " + md_escape(g.decoder) + " |\n| tokens/s | " +
-            fixed(g.tokens_per_second, 1) + " |\n| speculative speedup | " + fixed(g.speculative_speedup, 2) +
-            "x |\n";
-      for (size_t i = 0; i < g.acceptance_per_head.size(); ++i)
-        md += "| acceptance, head " + std::to_string(i + 2) + " | " + percent(g.acceptance_per_head[i]) + " |\n";
+      md += "| | |\n| --- | --- |\n| decoder | " + md_escape(g.decoder) + " |\n";
+      if (!g.model.empty()) md += "| model | " + md_escape(g.model) + " |\n";
+      md += "| samples | " + std::to_string(g.samples) + " (" + std::to_string(g.samples_generated) +
+            " generated by this run) |\n";
+      md += "| tokens/s | " + fixed(g.tokens_per_second, 1) + " (" + std::to_string(g.tokens) + " tokens in " +
+            fixed(g.seconds, 1) + " s) |\n";
+      md += "| tokens per forward pass | " + fixed(g.tokens_per_forward, 2) + " |\n";
+      for (size_t i = 0; i < g.acceptance_per_head.size(); ++i) {
+        double a = g.acceptance_per_head[i];
+        md += "| acceptance, head " + std::to_string(i + 2) + " | " + (std::isnan(a) ? "no drafts" : percent(a)) +
+              " |\n";
+      }
+      if (g.speedup) {
+        const SpeedupMeasurement& m = *g.speedup;
+        md += "| speculative speedup | " + fixed(m.speedup(), 2) + "x: " + fixed(m.fast_tokens_per_second, 1) +
+              " against " + fixed(m.reference_tokens_per_second, 1) + " tokens/s (" + md_escape(m.reference_decoder) +
+              ") on the first " + std::to_string(m.prompts) + " prompts |\n";
+        md += "| outputs identical | " +
+              (m.identical ? std::string(*m.identical ? "yes" : "NO") : std::string("n/a (sampling)")) + " |\n";
+      } else {
+        md += "| speculative speedup | not measured (--speedup-sample 0) |\n";
+      }
+      if (g.errors > 0) md += "| engine errors | " + std::to_string(g.errors) + " samples |\n";
+      if (g.prompts_truncated > 0)
+        md += "| prompts cut to fit | " + std::to_string(g.prompts_truncated) + " samples |\n";
     } else {
       md += "Not measured: these samples were scored from a file. Runs that generate "
             "through the engine report tokens/s, acceptance per head and the speculative speedup here.\n";

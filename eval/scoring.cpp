@@ -133,8 +133,10 @@ Result<EvalSummary> score_samples(const ScoreRequest& request, const ScoreOption
   summary.samples_path = request.samples_path;
   summary.reference = request.reference;
   summary.prompt_format = request.prompt_format;
+  summary.generation = request.generation;
   summary.created_utc = utc_now();
   summary.tasks_in_split = static_cast<int>(request.tasks.size());
+  summary.split_size = request.split_size;
   summary.tasks_scored = static_cast<int>(per_task.size());
   summary.isolation = runner.isolation().describe();
   summary.network_isolated = runner.isolation().network_isolated;

@@ -11,6 +11,7 @@
 #pragma once
 
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -42,12 +43,14 @@ struct ScoreOptions {
 struct ScoreRequest {
   const Dataset* dataset = nullptr;
   std::string split;
-  std::vector<const Task*> tasks;  // the split
+  std::vector<const Task*> tasks;  // the split (its first N with a limit)
+  int split_size = 0;              // the whole split's size when `tasks` is limited; 0 otherwise
   std::vector<Sample> samples;
   std::vector<std::string> problems;  // from reading the samples; carried into the report
   std::string samples_path;           // "" for reference runs
   bool reference = false;
   std::string prompt_format;  // "" when unknown
+  std::optional<GenerationSpeed> generation;  // set by generation runs; copied into the summary
 };
 
 Result<EvalSummary> score_samples(const ScoreRequest& request, const ScoreOptions& options);

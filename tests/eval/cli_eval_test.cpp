@@ -85,7 +85,7 @@ TEST(CliEval, SamplesWithBadLinesAreScoredAndResumed) {
 TEST(CliEval, UsageErrors) {
   auto none = run_command(kBinary + " eval --benchmark humaneval --data " + kHumanEval);
   EXPECT_EQ(none.exit_code, 2) << none.output;
-  EXPECT_NE(none.output.find("give --samples FILE or --reference"), std::string::npos);
+  EXPECT_NE(none.output.find("give --model DIR, --samples FILE or --reference"), std::string::npos);
   TempDir tmp;
   write_file(tmp / "bad.jsonl", "{\"task_id\": 1}\n");
   auto bad = run_command(kBinary + " eval --benchmark mbpp --data " + (tmp / "bad.jsonl") + " --reference --out " +

@@ -4,6 +4,8 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <cmath>
+
 #include <nlohmann/json.hpp>
 
 #include "test_util.h"
@@ -218,13 +220,41 @@ TEST(ReportKinds, GenerationSpeedIsRenderedOnlyWhenMeasured) {
   s.split = "test";
   s.pass_at_k = {{1, 0.25}};
   EXPECT_NE(render_html({s}).find("Not measured"), std::string::npos);
-  s.generation = GenerationSpeed{"self-speculative", 120.5, {0.8, 0.6, 0.4}, 2.1, 1000, 8.3};
+  GenerationSpeed g;
+  g.decoder = "self-speculative greedy";
+  g.tokens_per_second = 120.5;
+  g.acceptance_per_head = {0.8, 0.6, std::nan("")};
+  g.tokens = 1000;
+  g.seconds = 8.3;
+  SpeedupMeasurement m;
+  m.prompts = 10;
+  m.reference_decoder = "next-token greedy";
+  m.fast_tokens_per_second = 126;
+  m.reference_tokens_per_second = 60;
+  m.identical = true;
+  g.speedup = m;
+  s.generation = g;
   std::string html = render_html({s});
   EXPECT_EQ(html.find("Not measured"), std::string::npos);
   EXPECT_NE(html.find("head 4"), std::string::npos);
+  EXPECT_NE(html.find("no drafts"), std::string::npos);
   EXPECT_NE(html.find("120.5"), std::string::npos);
-  EXPECT_NE(render_markdown({s}).find("| speculative speedup | 2.10x |"), std::string::npos);
-  EXPECT_EQ(to_json(s)["generation"]["tokens_per_second"].get<double>(), 120.5);
+  std::string md = render_markdown({s});
+  EXPECT_NE(md.find("| speculative speedup | 2.10x: 126.0 against 60.0 tokens/s (next-token greedy) on the first 10 "
+                    "prompts |"),
+            std::string::npos)
+      << md;
+  EXPECT_NE(md.find("| outputs identical | yes |"), std::string::npos) << md;
+  nlohmann::json j = to_json(s)["generation"];
+  EXPECT_EQ(j["tokens_per_second"].get<double>(), 120.5);
+  EXPECT_DOUBLE_EQ(j["speculative_speedup"].get<double>(), 2.1);
+  EXPECT_TRUE(j["acceptance_per_head"][2].is_null());
+  EXPECT_TRUE(s.caveats().empty() || s.caveats()[0].find("network") != std::string::npos);
+  s.generation->speedup->identical = false;
+  s.generation->errors = 2;
+  std::string caveats = nlohmann::json(s.caveats()).dump();
+  EXPECT_NE(caveats.find("outputs differed"), std::string::npos) << caveats;
+  EXPECT_NE(caveats.find("2 samples could not be generated"), std::string::npos) << caveats;
 }
 
 }  // namespace
