@@ -3,6 +3,7 @@ BUILD_DIR ?= build
 BUILD_TYPE ?= RelWithDebInfo
 JOBS ?= $(shell nproc)
 CMAKE_ARGS ?=
+MODEL ?= model/shipped
 
 .PHONY: all setup configure build test run model clean
 
@@ -25,7 +26,7 @@ test: setup
 
 run: setup
 	@$(MAKE) --no-print-directory build
-	$(BUILD_DIR)/mtpc --help
+	scripts/serve-demo $(MODEL)
 
 # The shipped model's recipe: corpus from pinned Debian packages, then training
 # (hours on 2 cores; resumable). See model/MODEL_CARD.md.

@@ -1,4 +1,5 @@
 // mtpc complete: one completion from the command line, with its statistics.
+#include <chrono>
 #include <cstdio>
 #include <fstream>
 #include <future>
@@ -90,14 +91,39 @@ void complete_at(const std::string& model, const std::string& location, const Gl
   lsp::CompletionAnswer a = answered.get_future().get();
   if (!a.ok) throw CLI::RuntimeError("mtpc complete: " + a.message, 1);
   std::string text = a.items.empty() ? "" : a.items[0].text;
+  const double total_ms =
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - q.received).count();
+  nlohmann::json stats = nullptr;
+  if (a.stats) {
+    const GenerationStats& st = *a.stats;
+    nlohmann::json acceptance = nlohmann::json::array();
+    for (size_t i = 0; i < st.proposed.size(); ++i)
+      acceptance.push_back(st.proposed[i] ? nlohmann::json(double(st.accepted[i]) / st.proposed[i])
+                                          : nlohmann::json(nullptr));
+    stats = {{"prompt_tokens_computed", st.prefill_tokens}, {"prompt_tokens_reused", st.reused_tokens},
+             {"tokens", st.tokens}, {"forward_passes", st.forward_passes},
+             {"tokens_per_forward", st.tokens_per_forward()}, {"acceptance_per_head", acceptance},
+             {"prefill_ms", st.prefill_ms}, {"decode_ms", st.decode_ms}, {"stop_reason", a.stop_reason}};
+  }
   if (json) {
     nlohmann::json j = {{"completion", text}, {"file", path}, {"line", line}, {"column", col},
                         {"language", lsp::language_name(lsp::language_from_path(path))},
-                        {"deadline_hit", a.hit_deadline}};
+                        {"deadline_hit", a.hit_deadline}, {"total_ms", total_ms}, {"stats", stats}};
     std::printf("%s\n", j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
   } else {
     std::fwrite(text.data(), 1, text.size(), stdout);
     std::printf("\n");
+    // Timing and statistics on stderr, so stdout stays the completion alone.
+    std::fprintf(stderr, "-- %.1f ms", total_ms);
+    if (a.stats)
+      std::fprintf(stderr, " (prefill %.1f ms for %lld prompt tokens, %lld reused; decode %.1f ms): "
+                   "%lld tokens in %lld forward passes, %.2f tokens/pass; stop: %s%s\n",
+                   a.stats->prefill_ms, (long long)a.stats->prefill_tokens, (long long)a.stats->reused_tokens,
+                   a.stats->decode_ms, (long long)a.stats->tokens, (long long)a.stats->forward_passes,
+                   a.stats->tokens_per_forward(), a.stop_reason.c_str(),
+                   a.hit_deadline ? " (the deadline cut it; --deadline-ms raises it)" : "");
+    else
+      std::fprintf(stderr, "\n");
   }
 }
 

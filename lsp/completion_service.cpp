@@ -267,6 +267,8 @@ CompletionAnswer CompletionService::complete_now(int client, const CompletionQue
     return a;
   }
   a.hit_deadline = result->reason == StopReason::kDeadline;
+  a.stats = result->stats;
+  a.stop_reason = stop_reason_name(result->reason);
   std::string completion = finalize_completion(open.doc, *cursor, plan, std::move(result->text));
   if (completion.empty()) return a;
   open.shown = ShownCompletion{true, *cursor, text, completion};

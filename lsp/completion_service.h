@@ -46,6 +46,10 @@ struct CompletionAnswer {
   bool from_typeahead = false;
   bool cancelled = false;      // the token was set: the caller picks the code
   bool hit_deadline = false;   // answered with what was decoded by the deadline
+  // The engine's account of the generation (absent when no model ran, e.g.
+  // answered from the typed-ahead completion) and why it stopped.
+  std::optional<GenerationStats> stats;
+  std::string stop_reason;
 };
 
 // Counters over the service's life (all clients).
