@@ -21,5 +21,7 @@ void add_bench_command(CLI::App& app, GlobalOptions& global);
 void add_bench_decode_command(CLI::App& bench, GlobalOptions& global);
 void add_complete_command(CLI::App& app, GlobalOptions& global);
 void add_eval_command(CLI::App& app, GlobalOptions& global);
+void add_serve_command(CLI::App& app, GlobalOptions& global);
+void add_bench_lsp_command(CLI::App& bench, GlobalOptions& global);
 
 }  // namespace mtpc::cli

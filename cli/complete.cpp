@@ -1,11 +1,15 @@
 // mtpc complete: one completion from the command line, with its statistics.
 #include <cstdio>
 #include <fstream>
+#include <future>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
 #include "cli/commands.h"
 #include "inference/engine.h"
+#include "lsp/completion_model.h"
+#include "lsp/completion_service.h"
+#include "lsp/context.h"
 #include "model/tokenizer.h"
 
 namespace mtpc::cli {
@@ -28,6 +32,77 @@ nlohmann::json stats_json(const GenerationResult& r) {
           {"prompt_truncated", r.prompt_truncated}};
 }
 
+namespace {
+
+// FILE:LINE:COL, LINE and COL from 1, COL in bytes (as compilers print them).
+bool parse_location(const std::string& spec, std::string& file, int64_t& line, int64_t& col) {
+  size_t c2 = spec.rfind(':');
+  if (c2 == std::string::npos || c2 == 0) return false;
+  size_t c1 = spec.rfind(':', c2 - 1);
+  if (c1 == std::string::npos || c1 == 0) return false;
+  try {
+    size_t used = 0;
+    line = std::stoll(spec.substr(c1 + 1, c2 - c1 - 1), &used);
+    if (used != c2 - c1 - 1) return false;
+    col = std::stoll(spec.substr(c2 + 1), &used);
+    if (used != spec.size() - c2 - 1) return false;
+  } catch (const std::exception&) {
+    return false;
+  }
+  file = spec.substr(0, c1);
+  return line >= 1 && col >= 1;
+}
+
+// The language server's pipeline once: document, context plan, engine with
+// the stop rule and deadline, post-processing.
+void complete_at(const std::string& model, const std::string& location, const GlobalOptions& global,
+                 const std::string& dtype, int max_tokens, int deadline_ms, bool fim, bool json) {
+  std::string path;
+  int64_t line = 0, col = 0;
+  if (!parse_location(location, path, line, col))
+    throw CLI::RuntimeError("mtpc complete: expected FILE:LINE:COL (from 1), got " + location, 2);
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw CLI::RuntimeError("mtpc complete: cannot read " + path, 1);
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  lsp::Logger log;
+  EngineOptions engine{global.device, dtype};
+  lsp::CompletionService service(
+      [engine](const std::string& dir) { return lsp::load_engine_model(dir, engine); }, log);
+  std::promise<Status> loaded;
+  service.ensure_model(model, [&loaded](Status s) { loaded.set_value(s); });
+  Status s = loaded.get_future().get();
+  if (!s.ok()) throw CLI::RuntimeError("mtpc complete: " + s.message(), 1);
+  int client = service.add_client();
+  lsp::TextDocumentItem doc;
+  doc.uri = "file://" + path;
+  doc.text = ss.str();
+  service.open(client, doc, lsp::language_from_path(path));
+  lsp::CompletionQuery q;
+  q.uri = doc.uri;
+  q.position = lsp::Position{line - 1, col - 1};
+  q.encoding = lsp::PositionEncoding::kUtf8;
+  q.settings.max_tokens = max_tokens;
+  q.settings.deadline_ms = deadline_ms;
+  q.settings.fim = fim;
+  std::promise<lsp::CompletionAnswer> answered;
+  service.complete(client, q, nullptr, [&answered](lsp::CompletionAnswer a) { answered.set_value(std::move(a)); });
+  lsp::CompletionAnswer a = answered.get_future().get();
+  if (!a.ok) throw CLI::RuntimeError("mtpc complete: " + a.message, 1);
+  std::string text = a.items.empty() ? "" : a.items[0].text;
+  if (json) {
+    nlohmann::json j = {{"completion", text}, {"file", path}, {"line", line}, {"column", col},
+                        {"language", lsp::language_name(lsp::language_from_path(path))},
+                        {"deadline_hit", a.hit_deadline}};
+    std::printf("%s\n", j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
+  } else {
+    std::fwrite(text.data(), 1, text.size(), stdout);
+    std::printf("\n");
+  }
+}
+
+}  // namespace
+
 void add_complete_command(CLI::App& app, GlobalOptions& global) {
   auto* cmd = app.add_subcommand("complete", "complete a prompt with a model and print statistics");
   struct Args {
@@ -37,6 +112,9 @@ void add_complete_command(CLI::App& app, GlobalOptions& global) {
     uint64_t seed = 0;
     bool no_adaptive = false, json = false;
     std::vector<std::string> stops;
+    std::string location;
+    int deadline_ms = 300, max_tokens = 64;
+    bool no_fim = false;
   };
   auto a = std::make_shared<Args>();
   cmd->add_option("--model", a->model, "checkpoint directory")->required();
@@ -44,6 +122,14 @@ void add_complete_command(CLI::App& app, GlobalOptions& global) {
                    ->check(CLI::ExistingFile);
   auto* text = cmd->add_option("--prompt", a->prompt, "the prompt as an argument");
   file->excludes(text);
+  auto* location = cmd->add_option("location", a->location,
+                                   "FILE:LINE:COL: complete there as the language server would");
+  location->excludes(file)->excludes(text);
+  cmd->add_option("--deadline-ms", a->deadline_ms, "with FILE:LINE:COL: the completion deadline")
+      ->check(CLI::PositiveNumber)->capture_default_str();
+  cmd->add_option("--max-tokens", a->max_tokens, "with FILE:LINE:COL: tokens per completion")
+      ->check(CLI::PositiveNumber)->capture_default_str();
+  cmd->add_flag("--no-fim", a->no_fim, "with FILE:LINE:COL: prefix-only prompts");
   cmd->add_option("--max-new-tokens", a->max_new_tokens)->check(CLI::NonNegativeNumber)->capture_default_str();
   cmd->add_option("--mode", a->mode)->check(CLI::IsMember({"greedy", "speculative", "sampling"}))->capture_default_str();
   cmd->add_option("--k", a->k, "draft length (0: the model's n_future - 1)")->check(CLI::NonNegativeNumber);
@@ -56,6 +142,10 @@ void add_complete_command(CLI::App& app, GlobalOptions& global) {
   cmd->add_option("--dtype", a->dtype)->check(CLI::IsMember({"fp32", "bf16"}))->capture_default_str();
   cmd->add_flag("--json", a->json, "print one JSON object (completion and statistics)");
   cmd->callback([a, &global] {
+    if (!a->location.empty()) {
+      complete_at(a->model, a->location, global, a->dtype, a->max_tokens, a->deadline_ms, !a->no_fim, a->json);
+      throw CLI::RuntimeError("", 0);
+    }
     std::string prompt = a->prompt;
     if (!a->prompt_file.empty()) {
       std::ifstream in(a->prompt_file, std::ios::binary);

@@ -26,10 +26,15 @@ Language language_from_id(std::string_view language_id);
 Language language_from_path(std::string_view path);
 
 // One open document: its text and, for languages with a grammar, its syntax
-// tree, reparsed incrementally on every edit.
+// tree, reparsed incrementally on every edit. Owns its TSParser and TSTree;
+// one thread at a time (the server's document store). Never throws on bad
+// text: invalid UTF-8 parses with error nodes, a parse that fails or times
+// out leaves has_tree() false and the document works as plain text.
 class Document {
  public:
-  Document(Language language, std::string text);
+  // `name` (a path or URI) labels this document's snippets in other
+  // documents' prompts; it may be empty.
+  Document(Language language, std::string text, std::string name = {});
   ~Document();
   Document(Document&&) noexcept;
   Document& operator=(Document&&) noexcept;
@@ -37,6 +42,11 @@ class Document {
   Language language() const;
   const std::string& text() const;
   bool has_tree() const;  // false for kPlain or when parsing failed
+  const std::string& name() const;
+  // The tree as an S-expression (ts_node_string of the root); empty without
+  // a tree. For tests and debugging: an incremental reparse must give the
+  // same string as a fresh parse.
+  std::string tree_string() const;
 
   // Replaces bytes [start, end) with `replacement` (clamped to the text) and
   // reparses incrementally.
@@ -44,7 +54,8 @@ class Document {
   // Replaces the whole text (full sync) and reparses.
   void set_text(std::string text);
 
-  struct Impl;  // lsp/context.cpp: the TSParser and TSTree
+  struct Impl;  // lsp/context_syntax.h: the TSParser and TSTree
+  const Impl& impl() const { return *impl_; }  // for lsp/context_*.cpp
 
  private:
   std::unique_ptr<Impl> impl_;
@@ -55,6 +66,14 @@ struct ContextOptions {
   double suffix_share = 0.25;   // share of the budget for the suffix (FIM)
   bool fim = true;              // use fill-in-the-middle when the model has it
   int max_lines = 8;            // longest multi-line completion, in lines
+  // When the prefix window is cut: the most of the prefix budget that the
+  // kept imports and enclosing signatures may take (the window near the
+  // cursor matters more).
+  double header_share = 0.4;
+  // Snippets from other documents are added only when at least this much
+  // prefix budget is left, each at most snippet_max_bytes.
+  size_t snippet_min_bytes = 64;
+  size_t snippet_max_bytes = 512;
 };
 
 // Where a completion ends (see the issue): kLine, the rest of the current

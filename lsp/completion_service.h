@@ -1,0 +1,111 @@
+// Completions without LSP: the engine thread that owns the model, the open
+// documents (with their tree-sitter trees) and one model sequence per
+// document. Every public method posts a task to that thread and returns at
+// once; tasks run in the order posted, so an edit posted after a request is
+// applied after it. Results come back by callback, called on the engine
+// thread (callers hop back to their own thread).
+//
+// Each client (an editor connection) has its own documents and sequences;
+// all clients share the one model.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "inference/engine.h"
+#include "lsp/completion_model.h"
+#include "lsp/context.h"
+#include "lsp/log.h"
+#include "lsp/protocol.h"
+
+namespace mtpc::lsp {
+
+struct CompletionQuery {
+  std::string uri;
+  Position position;
+  PositionEncoding encoding = PositionEncoding::kUtf16;
+  Settings settings;
+  std::chrono::steady_clock::time_point received = std::chrono::steady_clock::now();
+};
+
+struct CompletionAnswer {
+  bool ok = true;
+  ErrorCode error = ErrorCode::kInternalError;  // when !ok
+  std::string message;                          // when !ok
+  std::vector<CompletionItem> items;
+  bool from_typeahead = false;
+  bool cancelled = false;      // the token was set: the caller picks the code
+  bool hit_deadline = false;   // answered with what was decoded by the deadline
+};
+
+// Counters over the service's life (all clients).
+struct ServiceStats {
+  int64_t requests = 0, answered = 0, from_typeahead = 0, cancelled = 0, deadline = 0, errors = 0;
+};
+
+struct ServiceOptions {
+  // Tokens reserved between the prompt and the model's context length for
+  // the FIM markers.
+  int fim_marker_tokens = 3;
+  // Prompt budget when the model allows more (context.h's default).
+  size_t max_prompt_tokens = 1536;
+};
+
+class CompletionService {
+ public:
+  using ModelLoader = std::function<Result<std::unique_ptr<CompletionModel>>(const std::string& dir)>;
+
+  CompletionService(ModelLoader loader, Logger& log, ServiceOptions options = {});
+  ~CompletionService();  // finishes the queued tasks, then joins
+
+  // Loads the model unless one is loaded (the model is loaded once); `done`
+  // gets the outcome. An empty dir with no model loaded is an error.
+  void ensure_model(const std::string& dir, std::function<void(Status)> done);
+
+  int add_client();
+  void remove_client(int client);
+
+  // `language` overrides the one named by document.language_id.
+  void open(int client, TextDocumentItem document, std::optional<Language> language = std::nullopt);
+  void change(int client, DidChangeParams params, PositionEncoding encoding);
+  void close(int client, std::string uri);
+
+  void complete(int client, CompletionQuery query, std::shared_ptr<const CancellationToken> cancel,
+                std::function<void(CompletionAnswer)> done);
+
+  ServiceStats stats() const;
+
+  struct ClientState;
+
+ private:
+  void post(std::function<void()> task);
+  void run();
+  CompletionAnswer complete_now(int client, const CompletionQuery& query,
+                                const std::shared_ptr<const CancellationToken>& cancel);
+
+  ModelLoader loader_;
+  Logger& log_;
+  ServiceOptions options_;
+  std::unique_ptr<CompletionModel> model_;  // engine thread only
+  std::map<int, std::unique_ptr<ClientState>> clients_;  // engine thread only
+  std::atomic<int> next_client_{1};
+
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<std::function<void()>> tasks_;
+  bool stopping_ = false;
+  ServiceStats stats_;  // under mu_
+  std::thread thread_;
+};
+
+}  // namespace mtpc::lsp

@@ -1,0 +1,33 @@
+// Transports: the server over stdin/stdout (one client) or over TCP (any
+// number of clients at once, each with its own LspServer, documents and
+// sequences, all sharing one CompletionService and so one model).
+// Both run Boost.Asio on the calling thread until the end: stdio until
+// `exit` or end of input; TCP until SIGINT/SIGTERM.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+
+#include "lsp/completion_service.h"
+#include "lsp/log.h"
+#include "lsp/server.h"
+
+namespace mtpc::lsp {
+
+struct TransportOptions {
+  size_t read_chunk_bytes = 64u << 10;  // bytes read per system call
+};
+
+// Returns the process exit code: `exit` after `shutdown`, or end of input: 0;
+// `exit` without `shutdown`: 1.
+int serve_stdio(CompletionService& service, Logger& log, const ServerOptions& options,
+                const TransportOptions& transport = {});
+
+// Listens on host:port (port 0: any free port; the chosen one is logged as
+// "listening on HOST:PORT"). Returns 0 when stopped by a signal, 1 when it
+// cannot listen.
+int serve_tcp(CompletionService& service, Logger& log, const ServerOptions& options,
+              const std::string& host, uint16_t port, const TransportOptions& transport = {});
+
+}  // namespace mtpc::lsp

@@ -1,0 +1,76 @@
+# Server tests: framing and positions, transcripts against the real binary,
+# typed-ahead / TCP / complete / bench through the binary, real editor
+# clients (headless Neovim, a Node client on vscode-jsonrpc), and a libFuzzer
+# run over framing and dispatch.
+set(MTPC_LSP_SERVER_TESTS
+  ${CMAKE_CURRENT_SOURCE_DIR}/server_fixture.cpp
+  ${CMAKE_CURRENT_SOURCE_DIR}/server_framing_test.cpp
+  ${CMAKE_CURRENT_SOURCE_DIR}/server_transcript_test.cpp
+  ${CMAKE_CURRENT_SOURCE_DIR}/server_process_test.cpp
+  ${CMAKE_CURRENT_SOURCE_DIR}/server_e2e_test.cpp)
+add_executable(mtpc_lsp_server_tests ${MTPC_LSP_SERVER_TESTS})
+target_include_directories(mtpc_lsp_server_tests PRIVATE ${PROJECT_SOURCE_DIR}/tests)
+target_link_libraries(mtpc_lsp_server_tests PRIVATE mtpc_lsp mtpc_model GTest::gtest GTest::gtest_main)
+
+# The Node client's packages, pinned by package-lock.json, installed into the
+# build dir (never committed). A failed install fails the Node test, not the
+# configure: the rest of the suite still runs.
+set(MTPC_E2E_NODE_DIR ${CMAKE_CURRENT_BINARY_DIR}/e2e-node)
+find_program(MTPC_NPM_FOR_E2E npm)
+set(MTPC_E2E_NODE_REQUIRED 0)
+if(MTPC_NPM_FOR_E2E)
+  set(MTPC_E2E_NODE_REQUIRED 1)
+  file(MAKE_DIRECTORY ${MTPC_E2E_NODE_DIR})
+  foreach(f package.json package-lock.json)
+    configure_file(${PROJECT_SOURCE_DIR}/tests/e2e/node/${f} ${MTPC_E2E_NODE_DIR}/${f} COPYONLY)
+  endforeach()
+  file(SHA256 ${PROJECT_SOURCE_DIR}/tests/e2e/node/package-lock.json _mtpc_lock_sha)
+  if(NOT EXISTS ${MTPC_E2E_NODE_DIR}/node_modules/.mtpc-${_mtpc_lock_sha})
+    message(STATUS "mtpc: npm ci for the Node LSP client test")
+    execute_process(COMMAND ${MTPC_NPM_FOR_E2E} ci --no-audit --no-fund --silent
+                    WORKING_DIRECTORY ${MTPC_E2E_NODE_DIR} RESULT_VARIABLE _mtpc_npm_rc
+                    OUTPUT_QUIET ERROR_VARIABLE _mtpc_npm_err TIMEOUT 300)
+    if(_mtpc_npm_rc EQUAL 0)
+      file(TOUCH ${MTPC_E2E_NODE_DIR}/node_modules/.mtpc-${_mtpc_lock_sha})
+    else()
+      message(WARNING "mtpc: npm ci for the Node client test failed (${_mtpc_npm_rc}): ${_mtpc_npm_err}")
+    endif()
+  endif()
+endif()
+
+target_compile_definitions(mtpc_lsp_server_tests PRIVATE
+  MTPC_BINARY="$<TARGET_FILE:mtpc>"
+  MTPC_TRANSCRIPTS_DIR="${CMAKE_CURRENT_SOURCE_DIR}/transcripts"
+  MTPC_E2E_DIR="${PROJECT_SOURCE_DIR}/tests/e2e"
+  MTPC_E2E_NODE_DIR="${MTPC_E2E_NODE_DIR}"
+  MTPC_E2E_NODE_REQUIRED=${MTPC_E2E_NODE_REQUIRED})
+add_dependencies(mtpc_lsp_server_tests mtpc)
+gtest_discover_tests(mtpc_lsp_server_tests DISCOVERY_TIMEOUT 60 PROPERTIES TIMEOUT 300)
+
+# libFuzzer over framing + dispatch, built with clang-14 when it is there.
+# The model is a torch-free stand-in (server_fuzz.cpp); the server core and
+# the tree-sitter context are the real ones.
+find_program(MTPC_CLANG14 clang++-14)
+set(MTPC_FUZZ_SECONDS 30 CACHE STRING "How long `make test` fuzzes the server")
+if(MTPC_CLANG14)
+  set(_fuzzer ${CMAKE_CURRENT_BINARY_DIR}/mtpc_lsp_server_fuzzer)
+  add_custom_command(
+    OUTPUT ${_fuzzer}
+    COMMAND ${MTPC_CLANG14} -std=c++17 -O1 -g -fsanitize=fuzzer,address -D_GLIBCXX_USE_CXX11_ABI=1
+            -I${PROJECT_SOURCE_DIR} ${CMAKE_CURRENT_SOURCE_DIR}/server_fuzz.cpp ${MTPC_LSP_CORE_SOURCES}
+            $<TARGET_FILE:mtpc_lsp_context> $<TARGET_FILE:mtpc_ts_grammars> -ltree-sitter -lpthread
+            -o ${_fuzzer}
+    DEPENDS ${CMAKE_CURRENT_SOURCE_DIR}/server_fuzz.cpp ${MTPC_LSP_CORE_SOURCES} mtpc_lsp_context mtpc_ts_grammars
+    COMMENT "clang-14 libFuzzer target over LSP framing and dispatch"
+    VERBATIM)
+  add_custom_target(mtpc_lsp_server_fuzzer ALL DEPENDS ${_fuzzer})
+  add_test(NAME LspServerFuzz.FramingAndDispatch
+           COMMAND ${CMAKE_COMMAND} -E env ASAN_OPTIONS=detect_leaks=1
+                   ${_fuzzer} -max_total_time=${MTPC_FUZZ_SECONDS} -rss_limit_mb=2048 -timeout=20
+                   -print_final_stats=1 ${CMAKE_CURRENT_BINARY_DIR}/fuzz-corpus
+                   ${CMAKE_CURRENT_SOURCE_DIR}/fuzz_seeds)
+  file(MAKE_DIRECTORY ${CMAKE_CURRENT_BINARY_DIR}/fuzz-corpus)
+  set_tests_properties(LspServerFuzz.FramingAndDispatch PROPERTIES TIMEOUT 300)
+else()
+  message(STATUS "mtpc: clang++-14 not found; the LSP fuzzer is not built (scripts/setup installs it)")
+endif()

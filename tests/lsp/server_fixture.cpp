@@ -1,0 +1,39 @@
+#include "lsp/server_fixture.h"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <memory>
+
+#include "common/test_util.h"
+#include "model/checkpoint.h"
+#include "model/config.h"
+#include "model/network.h"
+
+namespace mtpc::lsp_testing {
+
+const std::string& random_model_dir() {
+  static std::unique_ptr<mtpc::testing::TempDir> dir;
+  static std::string path;
+  if (!dir) {
+    dir = std::make_unique<mtpc::testing::TempDir>();
+    path = *dir / "model";
+    std::filesystem::create_directories(path);
+    ModelConfig c = *model_preset("tiny");
+    c.dim = 32; c.n_heads = 2; c.n_kv_heads = 1; c.hidden_dim = 64; c.n_layers = 1; c.n_future = 3;
+    c.max_seq_len = 256;
+    torch::manual_seed(11);
+    MtpModel m(c);
+    Status s = write_model_files(path, *m, {});
+    EXPECT_TRUE(s.ok()) << s.message();
+  }
+  return path;
+}
+
+std::string quoted(const std::string& s) {
+  std::string out = "'";
+  for (char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return out + "'";
+}
+
+}  // namespace mtpc::lsp_testing

@@ -1,0 +1,206 @@
+// The real `mtpc serve` driven as editors drive it: typed-ahead answers,
+// several TCP clients at once, `mtpc complete FILE:LINE:COL`, `mtpc bench lsp`.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "common/test_util.h"
+#include "lsp/framing.h"
+#include "lsp/server_fixture.h"
+#include "lsp/server_process.h"
+
+namespace mtpc::lsp_testing {
+namespace {
+
+using nlohmann::json;
+using mtpc::testing::CommandResult;
+using mtpc::testing::run_command;
+using mtpc::testing::TempDir;
+using mtpc::testing::write_file;
+constexpr auto kWait = std::chrono::seconds(60);
+
+json request(int64_t id, const std::string& method, const json& params) {
+  return {{"jsonrpc", "2.0"}, {"id", id}, {"method", method}, {"params", params}};
+}
+json notification(const std::string& method, const json& params) {
+  return {{"jsonrpc", "2.0"}, {"method", method}, {"params", params}};
+}
+json reply_to(lsp::ServerProcess& s, int64_t id) {
+  for (;;) {
+    auto m = s.receive(kWait);
+    if (!m) return json();
+    if (m->is_object() && m->value("id", json()) == id) return *m;
+  }
+}
+json inline_at(const std::string& uri, int64_t line, int64_t character) {
+  return {{"textDocument", {{"uri", uri}}}, {"position", {{"line", line}, {"character", character}}}};
+}
+
+TEST(ServerProcess, TypedAheadIsAnsweredFromTheShownCompletion) {
+  auto spawned = lsp::ServerProcess::spawn({kBinary, "serve", "--model", random_model_dir(), "--deadline-ms", "10000"});
+  ASSERT_TRUE(spawned.ok());
+  auto& s = **spawned;
+  ASSERT_TRUE(s.send(request(1, "initialize", {{"capabilities", {{"general", {{"positionEncodings", {"utf-8"}}}}}}})).ok());
+  EXPECT_TRUE(reply_to(s, 1).contains("result"));
+  // Plain text and no FIM: the completion runs to max tokens or a newline.
+  s.send(notification("workspace/didChangeConfiguration", {{"settings", {{"mtpc", {{"maxTokens", 12}}}}}}));
+  const std::string uri = "file:///t.txt";
+  std::string text = "the quick brown fox ";
+  s.send(notification("textDocument/didOpen",
+                      {{"textDocument", {{"uri", uri}, {"languageId", "plaintext"}, {"version", 1}, {"text", text}}}}));
+  s.send(request(2, "textDocument/inlineCompletion", inline_at(uri, 0, static_cast<int64_t>(text.size()))));
+  json first = reply_to(s, 2);
+  ASSERT_TRUE(first.contains("result")) << first.dump();
+  auto items = first["result"]["items"];
+  if (items.empty() || items[0]["insertText"].get<std::string>().size() < 2 ||
+      static_cast<unsigned char>(items[0]["insertText"].get<std::string>()[0]) >= 0x80)
+    GTEST_SKIP() << "the random model's completion is too short to type ahead: " << first.dump();
+  const std::string shown = items[0]["insertText"];
+  // Type its first character, as the user accepting it letter by letter.
+  s.send(notification("textDocument/didChange",
+                      {{"textDocument", {{"uri", uri}, {"version", 2}}},
+                       {"contentChanges",
+                        {{{"range", {{"start", {{"line", 0}, {"character", text.size()}}},
+                                     {"end", {{"line", 0}, {"character", text.size()}}}}},
+                          {"text", shown.substr(0, 1)}}}}}}));
+  s.send(request(3, "textDocument/inlineCompletion", inline_at(uri, 0, static_cast<int64_t>(text.size() + 1))));
+  json second = reply_to(s, 3);
+  ASSERT_EQ(second["result"]["items"].size(), 1u) << second.dump();
+  EXPECT_EQ(second["result"]["items"][0]["insertText"], shown.substr(1));
+  EXPECT_EQ(second["result"]["items"][0]["range"]["start"], (json{{"line", 0}, {"character", text.size() + 1}}));
+  s.send(request(4, "mtpc/stats", json::object()));
+  json stats = reply_to(s, 4);
+  EXPECT_EQ(stats["result"]["fromTypeahead"], 1) << stats.dump();
+  EXPECT_EQ(stats["result"]["requests"], 2);
+  s.send(request(5, "shutdown", nullptr));
+  reply_to(s, 5);
+  s.send(notification("exit", nullptr));
+  EXPECT_EQ(s.wait(kWait), 0);
+}
+
+// A minimal blocking LSP client over a TCP socket.
+class TcpClient {
+ public:
+  explicit TcpClient(int port) {
+    fd_ = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(static_cast<uint16_t>(port));
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    connected_ = connect(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
+    timeval tv{60, 0};
+    setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  }
+  ~TcpClient() { close(fd_); }
+  bool connected() const { return connected_; }
+  void send(const json& m) {
+    std::string bytes = lsp::frame_message(m.dump());
+    ASSERT_EQ(::send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL), static_cast<ssize_t>(bytes.size()));
+  }
+  json reply(int64_t id) {
+    std::vector<json> got;
+    lsp::FrameReader reader({}, [&](std::string b) { got.push_back(json::parse(b, nullptr, false)); }, [](const std::string&) {});
+    for (;;) {
+      for (auto& m : pending_)
+        if (m.value("id", json()) == id) return m;
+      char buf[4096];
+      ssize_t n = recv(fd_, buf, sizeof buf, 0);
+      if (n <= 0) return json();
+      reader.feed(std::string_view(buf, static_cast<size_t>(n)));
+      for (auto& m : got) pending_.push_back(m);
+      got.clear();
+    }
+  }
+
+ private:
+  int fd_ = -1;
+  bool connected_ = false;
+  std::vector<json> pending_;
+};
+
+int port_from_log(const std::string& log) {
+  for (int i = 0; i < 600; ++i) {
+    std::string text = mtpc::testing::read_file(log);
+    size_t at = text.find("listening on 127.0.0.1:");
+    if (at != std::string::npos) return std::stoi(text.substr(at + 23));
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  return -1;
+}
+
+TEST(ServerProcess, TcpServesSeveralClientsAtOnce) {
+  TempDir dir;
+  const std::string log = dir / "serve.log";
+  auto server = lsp::ServerProcess::spawn(
+      {kBinary, "serve", "--model", random_model_dir(), "--listen", "127.0.0.1:0", "--log", log});
+  ASSERT_TRUE(server.ok());
+  int port = port_from_log(log);
+  ASSERT_GT(port, 0) << mtpc::testing::read_file(log);
+  TcpClient a(port), b(port);
+  ASSERT_TRUE(a.connected());
+  ASSERT_TRUE(b.connected());
+  for (TcpClient* c : {&a, &b}) c->send(request(1, "initialize", {{"capabilities", json::object()}}));
+  EXPECT_TRUE(a.reply(1).contains("result"));
+  EXPECT_TRUE(b.reply(1).contains("result"));
+  // The same URI in both clients: each has its own document.
+  a.send(notification("textDocument/didOpen",
+                      {{"textDocument", {{"uri", "file:///same.py"}, {"languageId", "python"}, {"version", 1}, {"text", "x = 1\n"}}}}));
+  b.send(notification("textDocument/didOpen",
+                      {{"textDocument", {{"uri", "file:///same.py"}, {"languageId", "python"}, {"version", 1}, {"text", "a\nb\nc\nd = "}}}}));
+  a.send(request(2, "textDocument/inlineCompletion", inline_at("file:///same.py", 3, 4)));
+  b.send(request(2, "textDocument/inlineCompletion", inline_at("file:///same.py", 3, 4)));
+  json ra = a.reply(2), rb = b.reply(2);
+  EXPECT_EQ(ra["error"]["code"], -32602) << ra.dump();  // a's document has two lines
+  EXPECT_TRUE(rb.contains("result")) << rb.dump();
+  a.send(request(3, "shutdown", nullptr));
+  EXPECT_TRUE(a.reply(3).contains("result"));
+  a.send(notification("exit", nullptr));
+  // b is still served after a left.
+  b.send(request(3, "textDocument/completion", inline_at("file:///same.py", 3, 4)));
+  EXPECT_TRUE(b.reply(3).contains("result"));
+  (*server)->terminate();
+  EXPECT_EQ((*server)->wait(kWait), 0);
+  std::string text = mtpc::testing::read_file(log);
+  EXPECT_NE(text.find("<-- textDocument/inlineCompletion(2)"), std::string::npos) << text;
+  EXPECT_NE(text.find("--> reply(2)"), std::string::npos) << text;
+}
+
+TEST(CompleteCommand, CompletesAtFileLineColumn) {
+  TempDir dir;
+  write_file(dir / "a.py", "import os\n\ndef main():\n    print(\n");
+  CommandResult r = run_command(quoted(kBinary) + " complete --model " + quoted(random_model_dir()) + " " +
+                                quoted(dir / "a.py") + ":4:11 --json --deadline-ms 10000");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  auto j = json::parse(r.output.substr(r.output.find('{')));
+  EXPECT_TRUE(j["completion"].is_string());
+  EXPECT_EQ(j["line"], 4);
+  EXPECT_EQ(j["column"], 11);
+  r = run_command(quoted(kBinary) + " complete --model " + quoted(random_model_dir()) + " " + quoted(dir / "a.py") + ":40:1");
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  EXPECT_NE(r.output.find("outside the document"), std::string::npos) << r.output;
+  r = run_command(quoted(kBinary) + " complete --model " + quoted(random_model_dir()) + " " + quoted(dir / "a.py") + ":x:1");
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+}
+
+TEST(BenchLsp, ReplaysATypingSessionAndPrintsPercentiles) {
+  CommandResult r = run_command(quoted(kBinary) + " bench lsp --model " + quoted(random_model_dir()) +
+                                " --max-keystrokes 30 --json");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  auto j = json::parse(r.output.substr(r.output.find('{')));
+  EXPECT_EQ(j["requests"], 30);
+  EXPECT_EQ(j["answered"].get<int64_t>() + j["cancellations"].get<int64_t>(), 30) << j.dump();
+  EXPECT_GT(j["answered"].get<int64_t>(), 0);
+  EXPECT_LE(j["p50_ms"].get<double>(), j["p95_ms"].get<double>());
+  EXPECT_LE(j["p95_ms"].get<double>(), j["p99_ms"].get<double>());
+  EXPECT_TRUE(j["machine"].contains("cpu"));
+}
+
+}  // namespace
+}  // namespace mtpc::lsp_testing
