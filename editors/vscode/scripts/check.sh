@@ -17,7 +17,9 @@ case "${1:-}" in
     ;;
   server)
     bin=${MTPC_BINARY:-mtpc}
-    if ! "$bin" serve --help >/dev/null 2>&1; then
+    # CLI11 answers --help after an unknown subcommand with the main help
+    # and status 0: look for serve's own option.
+    if ! "$bin" serve --help 2>/dev/null | grep -q -- --listen; then
       echo "SKIP: '$bin serve' does not exist in this build (the language server has not landed)"
       exit 77
     fi

@@ -122,8 +122,10 @@ function H.require_serve()
   if vim.fn.executable(bin) ~= 1 then
     H.skip('mtpc binary not found: ' .. bin)
   end
-  vim.fn.system({ bin, 'serve', '--help' })
-  if vim.v.shell_error ~= 0 then
+  -- CLI11 answers `--help` after an unknown subcommand with the main help
+  -- and status 0, so look for serve's own option.
+  local help = vim.fn.system({ bin, 'serve', '--help' })
+  if vim.v.shell_error ~= 0 or not help:find('--listen', 1, true) then
     H.skip('`' .. bin .. ' serve` does not exist in this build (the language server has not landed)')
   end
   local model = os.getenv('MTPC_TEST_MODEL')

@@ -5,29 +5,18 @@ local C = require('common')
 
 H.run('tcp', function()
   local bin, model = H.require_serve()
-  -- A port from the dynamic range; the server says when it listens.
-  math.randomseed(vim.loop.hrtime() % 1000000)
-  local port = math.random(20000, 60000)
-  local address = '127.0.0.1:' .. port
+  -- Port 0: the server takes a free port and logs "listening on HOST:PORT".
   local out = {}
-  local job = vim.fn.jobstart({ bin, 'serve', '--listen', address }, {
+  local job = vim.fn.jobstart({ bin, 'serve', '--listen', '127.0.0.1:0' }, {
     on_stderr = function(_, data)
       vim.list_extend(out, data)
     end,
   })
   H.ok(job > 0, 'server started')
-  H.wait_for(function()
-    local tcp = vim.loop.new_tcp()
-    local connected = nil
-    tcp:connect('127.0.0.1', port, function(err)
-      connected = err == nil
-      tcp:close()
-    end)
-    vim.wait(200, function()
-      return connected ~= nil
-    end, 10)
-    return connected
-  end, 'the server to listen on ' .. address, 30000)
+  local port = H.wait_for(function()
+    return table.concat(out, '\n'):match('listening on [^\n]*:(%d+)')
+  end, 'the server to listen', 30000)
+  local address = '127.0.0.1:' .. port
   local ok, err = pcall(function()
     local bufnr, ghost = C.start_and_wait('    ', { address = address, server = { model = model } })
     local line = vim.api.nvim_get_current_line()

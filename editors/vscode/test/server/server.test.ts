@@ -142,23 +142,21 @@ describe('mtpc serve --listen (TCP)', function () {
   const stderr: string[] = [];
 
   before(async () => {
-    // A port the OS just handed out and released: free unless raced.
-    const probe = net.createServer();
-    await new Promise<void>((r) => probe.listen(0, '127.0.0.1', r));
-    const port = (probe.address() as net.AddressInfo).port;
-    await new Promise((r) => probe.close(r));
-    proc = spawn(binary, ['serve', '--listen', `127.0.0.1:${port}`], { stdio: ['ignore', 'ignore', 'pipe'] });
-    proc.stderr?.on('data', (d) => stderr.push(d.toString()));
-    const deadline = Date.now() + LISTEN_WAIT_MS;
-    for (;;) {
-      try {
-        socket = await connectTcp('127.0.0.1', port);
-        break;
-      } catch (err) {
-        if (Date.now() > deadline || proc.exitCode !== null) throw new Error(`${String(err)}\n${stderr.join('')}`);
-        await new Promise((r) => setTimeout(r, 100));
-      }
-    }
+    // Port 0: the server takes a free port and logs "listening on HOST:PORT".
+    proc = spawn(binary, ['serve', '--listen', '127.0.0.1:0'], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const port = await new Promise<number>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`no "listening on" line: ${stderr.join('')}`)), LISTEN_WAIT_MS);
+      proc.stderr?.on('data', (d) => {
+        stderr.push(d.toString());
+        const m = /listening on \S*:(\d+)/.exec(stderr.join(''));
+        if (m) {
+          clearTimeout(timer);
+          resolve(Number(m[1]));
+        }
+      });
+      proc.once('exit', (code) => reject(new Error(`server exited (${code}): ${stderr.join('')}`)));
+    });
+    socket = await connectTcp('127.0.0.1', port);
   });
   after(() => {
     socket?.destroy();
