@@ -4,6 +4,10 @@
 -- (ctest SKIP_RETURN_CODE).
 local H = {}
 
+-- -u NONE skips filetype detection: turn it on so a .py buffer is opened
+-- with languageId "python", as in a user's editor.
+vim.cmd('filetype on')
+
 H.timeout_ms = tonumber(os.getenv('MTPC_TEST_TIMEOUT_MS') or '') or 120000
 H.poll_ms = 20
 -- Time for Neovim to process typed keys before the test looks again.
