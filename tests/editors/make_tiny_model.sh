@@ -7,7 +7,9 @@
 set -euo pipefail
 mtpc=$1
 out=$2
-steps=${3:-${MTPC_TINY_STEPS:-30}}   # seconds on a busy 2-core machine
+steps=${3:-${MTPC_TINY_STEPS:-30}}   # a few seconds on an idle 2-core machine
+# One thread: a tiny model gains nothing from more, and on a loaded machine
+# the thread pool waiting on busy cores made a run 100x slower.
 if [ -f "$out/run/checkpoint/model.safetensors" ]; then
   echo "tiny model: reusing $out/run/checkpoint"
   exit 0
@@ -23,5 +25,5 @@ for i in $(seq 1 40); do
   } > "$out/src/sample_$i.py"
 done
 "$mtpc" corpus build --from "$out/src" --ext .py --out "$out/data" --val-permille 0
-"$mtpc" train --preset tiny --steps "$steps" --data "$out/data" --out "$out/run"
+"$mtpc" --threads "${MTPC_TINY_THREADS:-1}" train --preset tiny --steps "$steps" --data "$out/data" --out "$out/run"
 test -f "$out/run/checkpoint/model.safetensors"
