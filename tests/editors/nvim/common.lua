@@ -13,7 +13,7 @@ function C.start_and_wait(typed, extra)
   local opts = vim.tbl_deep_extend('force', {
     binary = bin,
     debounce_ms = 30,
-    server = { model = model, maxLines = 4 },
+    server = { model = model, maxLines = 4, deadlineMs = 10000 },
   }, extra or {})
   H.ok(require('mtpc').setup(opts), 'setup')
   local bufnr = H.edit('sample.py', C.lines)

@@ -42,7 +42,7 @@ local function command(cfg)
   if vim.lsp.rpc and vim.lsp.rpc.connect then
     return vim.lsp.rpc.connect(host, port)
   end
-  local bridge = 'exec 3<>"/dev/tcp/$0/$1" || exit ' .. bridge_connect_failed .. '; cat <&3 & r=$!; cat >&3 & w=$!; '
+  local bridge = 'exec 3<>"/dev/tcp/$0/$1" || exit ' .. bridge_connect_failed .. '; exec 4<&0; cat <&3 & r=$!; cat <&4 >&3 & w=$!; '
     .. 'wait -n; kill $r $w 2>/dev/null; exit 0'
   return { 'bash', '-c', bridge, host, tostring(port) }
 end

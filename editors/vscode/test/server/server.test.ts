@@ -68,8 +68,11 @@ async function startStdio(options = initOptions()): Promise<Session> {
 // survives the reply reader: the server sends nothing the extension drops.
 async function suggest(s: Session, token?: CancellationTokenSource): Promise<Suggestion[]> {
   if (hasInlineCompletion(s.capabilities)) {
-    const raw = await s.connection.sendRequest(INLINE_COMPLETION, inlineParams(uri, cursor, InlineTrigger.Invoked),
-      token?.token);
+    // vscode-jsonrpc takes a trailing undefined for a second parameter: pass
+    // the token only when there is one.
+    const params = inlineParams(uri, cursor, InlineTrigger.Invoked);
+    const raw = token ? await s.connection.sendRequest(INLINE_COMPLETION, params, token.token) :
+      await s.connection.sendRequest(INLINE_COMPLETION, params);
     const items = raw === null ? [] : Array.isArray(raw) ? raw : (raw as { items: unknown[] }).items;
     assert.ok(Array.isArray(items), `reply is null, an item array or a list: ${JSON.stringify(raw)}`);
     const read = inlineSuggestions(raw);
@@ -77,7 +80,8 @@ async function suggest(s: Session, token?: CancellationTokenSource): Promise<Sug
       `every item well-formed: ${JSON.stringify(raw)}`);
     return read;
   }
-  const raw = await s.connection.sendRequest(COMPLETION, completionParams(uri, cursor), token?.token);
+  const raw = token ? await s.connection.sendRequest(COMPLETION, completionParams(uri, cursor), token.token) :
+    await s.connection.sendRequest(COMPLETION, completionParams(uri, cursor));
   return completionSuggestions(raw);
 }
 
