@@ -1,0 +1,221 @@
+-- The server process or connection, as a vim.lsp client: start, attach
+-- buffers, restart with back-off after an exit, stop. vim.lsp does the
+-- document sync (didOpen/didChange) for attached buffers.
+local config = require('mtpc.config')
+
+local M = {}
+
+-- state.status is what :MtpcStatus shows: 'stopped', 'starting', 'running',
+-- 'restarting', 'binary missing', 'gave up'.
+local state = {
+  cfg = nil,
+  client_id = nil,
+  status = 'stopped',
+  stopping = false,       -- an exit we asked for: no restart
+  failures = 0,           -- exits in a row since the last good completion
+  restart_timer = nil,
+  buffers = {},           -- bufnr -> true: buffers to attach to every client
+  last_error = nil,
+  server_info = nil,
+  notify = function(msg, level)
+    vim.notify(msg, level)
+  end,
+}
+M.state = state
+
+local function message(msg, level)
+  state.notify('mtpc: ' .. msg, level or vim.log.levels.INFO)
+end
+
+-- The command vim.lsp spawns. Over TCP, Neovim 0.8+ connects itself
+-- (vim.lsp.rpc.connect); 0.7 can only spawn, so a bash process bridges
+-- stdio to the socket through /dev/tcp and exits when either side closes.
+local bridge_connect_failed = 2  -- the bridge's exit status when connect() fails
+
+local function command(cfg)
+  if cfg.address == '' then
+    local cmd = { cfg.binary, 'serve' }
+    vim.list_extend(cmd, cfg.args)
+    return cmd
+  end
+  local host, port = config.parse_address(cfg.address)
+  if vim.lsp.rpc and vim.lsp.rpc.connect then
+    return vim.lsp.rpc.connect(host, port)
+  end
+  local bridge = 'exec 3<>"/dev/tcp/$0/$1" || exit ' .. bridge_connect_failed .. '; exec 4<&0; cat <&3 & r=$!; cat <&4 >&3 & w=$!; '
+    .. 'wait -n; kill $r $w 2>/dev/null; exit 0'
+  return { 'bash', '-c', bridge, host, tostring(port) }
+end
+
+local function where(cfg)
+  if cfg.address ~= '' then
+    return 'tcp ' .. cfg.address
+  end
+  return cfg.binary .. ' serve'
+end
+
+function M.client()
+  if not state.client_id then
+    return nil
+  end
+  local client = vim.lsp.get_client_by_id(state.client_id)
+  if client and client.initialized then
+    return client
+  end
+  return nil
+end
+
+local schedule_restart
+
+local function on_exit(code, signal, client_id)
+  vim.schedule(function()
+    if client_id ~= state.client_id then
+      return
+    end
+    state.client_id = nil
+    if state.stopping then
+      state.status = 'stopped'
+      return
+    end
+    if state.cfg.address ~= '' and code == bridge_connect_failed then
+      state.last_error = 'cannot connect'
+    else
+      state.last_error = string.format('server exited (code %s, signal %s)', code, signal)
+    end
+    schedule_restart()
+  end)
+end
+
+local function start_now()
+  local cfg = state.cfg
+  if cfg.address == '' and vim.fn.executable(cfg.binary) ~= 1 then
+    state.status = 'binary missing'
+    state.last_error = string.format("server binary '%s' not found", cfg.binary)
+    message(state.last_error .. ': install mtpc or set binary in setup(); completions are off',
+      vim.log.levels.ERROR)
+    return false
+  end
+  state.stopping = false
+  state.status = 'starting'
+  local settings = config.server_settings(cfg)
+  local ok, id = pcall(vim.lsp.start_client, {
+    name = 'mtpc',
+    cmd = command(cfg),
+    root_dir = vim.loop.cwd(),
+    init_options = settings,
+    settings = { mtpc = settings },
+    flags = { debounce_text_changes = 0 },
+    on_init = function(client, result)
+      state.status = 'running'
+      state.server_info = result and result.serverInfo
+    end,
+    on_exit = on_exit,
+    handlers = {
+      ['window/logMessage'] = function(_, params)
+        require('mtpc.log').add(params and params.message or '')
+      end,
+    },
+  })
+  if not ok or not id then
+    state.status = 'stopped'
+    state.last_error = 'could not start ' .. where(cfg) .. ': ' .. tostring(id)
+    message(state.last_error, vim.log.levels.ERROR)
+    schedule_restart()
+    return false
+  end
+  state.client_id = id
+  for bufnr in pairs(state.buffers) do
+    if vim.api.nvim_buf_is_valid(bufnr) then
+      vim.lsp.buf_attach_client(bufnr, id)
+    else
+      state.buffers[bufnr] = nil
+    end
+  end
+  return true
+end
+
+schedule_restart = function()
+  local cfg = state.cfg
+  state.failures = state.failures + 1
+  if state.failures > cfg.max_restarts then
+    state.status = 'gave up'
+    message(string.format('%s failed %d times in a row (%s); :MtpcRestart to try again',
+      where(cfg), state.failures, state.last_error or '?'), vim.log.levels.ERROR)
+    return
+  end
+  local delay = math.min(cfg.restart_initial_ms * 2 ^ (state.failures - 1), cfg.restart_max_ms)
+  state.status = 'restarting'
+  message(string.format('%s: %s; restarting in %.1f s', where(cfg), state.last_error or 'exited',
+    delay / 1000), vim.log.levels.WARN)
+  if state.restart_timer then
+    state.restart_timer:stop()
+    state.restart_timer:close()
+  end
+  state.restart_timer = vim.loop.new_timer()
+  state.restart_timer:start(delay, 0, vim.schedule_wrap(function()
+    if state.restart_timer then
+      state.restart_timer:close()
+      state.restart_timer = nil
+    end
+    if state.status == 'restarting' then
+      start_now()
+    end
+  end))
+end
+
+function M.start(cfg)
+  state.cfg = cfg
+  if state.client_id then
+    return true
+  end
+  state.failures = 0
+  return start_now()
+end
+
+function M.stop()
+  state.stopping = true
+  if state.restart_timer then
+    state.restart_timer:stop()
+    state.restart_timer:close()
+    state.restart_timer = nil
+  end
+  if state.client_id then
+    vim.lsp.stop_client(state.client_id)
+    state.client_id = nil
+  end
+  state.status = 'stopped'
+end
+
+function M.restart()
+  M.stop()
+  state.failures = 0
+  return start_now()
+end
+
+-- A completion came back: the server works, so later exits start a fresh
+-- back-off.
+function M.healthy()
+  state.failures = 0
+end
+
+function M.attach(bufnr)
+  state.buffers[bufnr] = true
+  if state.client_id and not vim.lsp.buf_is_attached(bufnr, state.client_id) then
+    vim.lsp.buf_attach_client(bufnr, state.client_id)
+  end
+end
+
+function M.notify_settings(cfg)
+  state.cfg = cfg
+  local client = M.client()
+  if client then
+    client.notify('workspace/didChangeConfiguration', { settings = { mtpc = config.server_settings(cfg) } })
+  end
+end
+
+function M.describe()
+  local cfg = state.cfg
+  return cfg and where(cfg) or '?'
+end
+
+return M

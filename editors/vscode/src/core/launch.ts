@@ -1,0 +1,62 @@
+// How to reach the server: start `mtpc serve` over stdio, or connect to a
+// running `mtpc serve --listen host:port`.
+import * as path from 'path';
+import type { ClientSettings } from './settings';
+
+export type Launch =
+  | { kind: 'stdio'; command: string; args: string[] }
+  | { kind: 'tcp'; host: string; port: number };
+
+export type LaunchPlan = Launch | { kind: 'error'; message: string };
+
+// "host:port" or "[v6]:port" -> host and port, or undefined.
+export function parseAddress(address: string): { host: string; port: number } | undefined {
+  const m = /^\[?([^\]]+?)\]?:(\d+)$/.exec(address.trim());
+  if (!m) return undefined;
+  const port = Number(m[2]);
+  if (!Number.isInteger(port) || port < 1 || port > 65535) return undefined;
+  return { host: m[1], port };
+}
+
+// The first executable `name` in PATH (or `name` itself when it has a slash).
+export function findBinary(
+  name: string,
+  envPath: string | undefined,
+  isExecutable: (file: string) => boolean,
+): string | undefined {
+  if (name.includes('/') || name.includes('\\')) return isExecutable(name) ? name : undefined;
+  for (const dir of (envPath ?? '').split(path.delimiter)) {
+    if (!dir) continue;
+    const candidate = path.join(dir, name);
+    if (isExecutable(candidate)) return candidate;
+  }
+  return undefined;
+}
+
+export function planLaunch(
+  client: ClientSettings,
+  envPath: string | undefined,
+  isExecutable: (file: string) => boolean,
+): LaunchPlan {
+  if (client.serverAddress !== '') {
+    const a = parseAddress(client.serverAddress);
+    if (!a) return { kind: 'error', message: `mtpc.serverAddress must be host:port, got '${client.serverAddress}'` };
+    return { kind: 'tcp', host: a.host, port: a.port };
+  }
+  const name = client.binaryPath !== '' ? client.binaryPath : 'mtpc';
+  const command = findBinary(name, envPath, isExecutable);
+  if (!command) {
+    const where = client.binaryPath !== '' ? `mtpc.binaryPath '${name}' is not an executable file` :
+      'mtpc is not in PATH';
+    return { kind: 'error', message: `${where}: set mtpc.binaryPath, or mtpc.serverAddress for a running server` };
+  }
+  return { kind: 'stdio', command, args: ['serve', ...client.serverArgs] };
+}
+
+export function describeLaunch(plan: LaunchPlan): string {
+  switch (plan.kind) {
+    case 'stdio': return [plan.command, ...plan.args].join(' ');
+    case 'tcp': return `tcp ${plan.host}:${plan.port}`;
+    default: return plan.message;
+  }
+}

@@ -1,0 +1,192 @@
+// The VS Code side: a LanguageClient for `mtpc serve`, an inline completion
+// provider, a status bar item, commands. Everything that can be decided
+// without VS Code lives in ./core and is unit-tested there.
+import * as fs from 'fs';
+import * as vscode from 'vscode';
+import {
+  LanguageClient, LanguageClientOptions, ServerOptions, State, StreamInfo, TransportKind,
+} from 'vscode-languageclient/node';
+import { waitUnlessCancelled } from './core/debounce';
+import {
+  COMPLETION, INLINE_COMPLETION, InlineTrigger, Suggestion, completionParams, completionSuggestions,
+  hasInlineCompletion, inlineParams, inlineSuggestions, isStale,
+} from './core/inline';
+import { LaunchPlan, describeLaunch, planLaunch } from './core/launch';
+import { Settings, configurationChange, needsRestart, readSettings } from './core/settings';
+import { statusText } from './core/status';
+import { connectTcp } from './core/tcp';
+
+let client: LanguageClient | undefined;
+let settings: Settings;
+let plan: LaunchPlan;
+let output: vscode.OutputChannel;
+let statusItem: vscode.StatusBarItem;
+let enabled = true;
+let lastLatencyMs: number | undefined;
+let lastError: string | undefined;
+
+function read(): Settings {
+  const cfg = vscode.workspace.getConfiguration('mtpc');
+  return readSettings((key) => cfg.get(key));
+}
+
+function isExecutable(file: string): boolean {
+  try {
+    fs.accessSync(file, fs.constants.X_OK);
+    return fs.statSync(file).isFile();
+  } catch {
+    return false;
+  }
+}
+
+function serverState(): string {
+  if (plan.kind === 'error') return 'error';
+  if (!client) return 'stopped';
+  switch (client.state) {
+    case State.Running: return 'running';
+    case State.Starting: return 'starting';
+    default: return 'stopped';
+  }
+}
+
+function refreshStatus(): void {
+  const { text, tooltip } = statusText({
+    enabled, server: serverState(), transport: describeLaunch(plan), model: settings.server.model,
+    lastLatencyMs, error: lastError,
+  });
+  statusItem.text = text;
+  statusItem.tooltip = tooltip;
+}
+
+function serverOptions(p: LaunchPlan): ServerOptions {
+  if (p.kind === 'tcp') {
+    return async (): Promise<StreamInfo> => {
+      const socket = await connectTcp(p.host, p.port);
+      return { reader: socket, writer: socket };
+    };
+  }
+  if (p.kind !== 'stdio') throw new Error(p.message);
+  return { command: p.command, args: p.args, transport: TransportKind.stdio };
+}
+
+async function startClient(): Promise<void> {
+  settings = read();
+  for (const e of settings.errors) output.appendLine(`settings: ${e}`);
+  plan = planLaunch(settings.client, process.env.PATH, isExecutable);
+  lastError = plan.kind === 'error' ? plan.message : undefined;
+  if (plan.kind === 'error') {
+    refreshStatus();
+    void vscode.window.showErrorMessage(`mtpc: ${plan.message}`);
+    return;
+  }
+  const options: LanguageClientOptions = {
+    documentSelector: [{ scheme: 'file' }, { scheme: 'untitled' }],
+    initializationOptions: settings.server,
+    outputChannel: output,
+  };
+  client = new LanguageClient('mtpc', 'mtpc', serverOptions(plan), options);
+  client.onDidChangeState(() => refreshStatus());
+  refreshStatus();
+  try {
+    await client.start();
+  } catch (err) {
+    lastError = String(err instanceof Error ? err.message : err);
+    output.appendLine(`start failed: ${lastError}`);
+  }
+  refreshStatus();
+}
+
+async function stopClient(): Promise<void> {
+  const c = client;
+  client = undefined;
+  if (c) {
+    try {
+      await c.stop();
+    } catch (err) {
+      output.appendLine(`stop: ${String(err)}`);
+    }
+  }
+}
+
+// The server's items -> VS Code's, after checking the reply is still wanted.
+async function provide(
+  document: vscode.TextDocument, position: vscode.Position,
+  context: vscode.InlineCompletionContext, token: vscode.CancellationToken,
+): Promise<vscode.InlineCompletionItem[] | undefined> {
+  const c = client;
+  if (!enabled || !c || c.state !== State.Running) return undefined;
+  if (!vscode.workspace.getConfiguration('mtpc', document).get<boolean>('enable', true)) return undefined;
+  const automatic = context.triggerKind === vscode.InlineCompletionTriggerKind.Automatic;
+  if (automatic && !settings.client.autoTrigger) return undefined;
+  if (automatic && !(await waitUnlessCancelled(settings.client.debounceMs, token))) return undefined;
+
+  const version = document.version;
+  const uri = c.code2ProtocolConverter.asUri(document.uri);
+  const pos = c.code2ProtocolConverter.asPosition(position);
+  const inline = hasInlineCompletion(c.initializeResult?.capabilities);
+  const started = Date.now();
+  let suggestions: Suggestion[];
+  try {
+    if (inline) {
+      const trigger = automatic ? InlineTrigger.Automatic : InlineTrigger.Invoked;
+      suggestions = inlineSuggestions(await c.sendRequest(INLINE_COMPLETION, inlineParams(uri, pos, trigger), token));
+    } else {
+      suggestions = completionSuggestions(await c.sendRequest(COMPLETION, completionParams(uri, pos), token));
+    }
+  } catch (err) {
+    if (!token.isCancellationRequested) output.appendLine(`completion failed: ${String(err)}`);
+    return undefined;
+  }
+  lastLatencyMs = Date.now() - started;
+  refreshStatus();
+  if (isStale(version, document.version, token.isCancellationRequested)) return undefined;
+  return suggestions.map((s) => new vscode.InlineCompletionItem(
+    s.insertText,
+    s.range ? c.protocol2CodeConverter.asRange(s.range) : new vscode.Range(position, position),
+  ));
+}
+
+export async function activate(context: vscode.ExtensionContext): Promise<void> {
+  output = vscode.window.createOutputChannel('mtpc');
+  statusItem = vscode.window.createStatusBarItem(vscode.StatusBarAlignment.Right, 100);
+  statusItem.command = 'mtpc.toggle';
+  statusItem.show();
+  context.subscriptions.push(output, statusItem);
+
+  context.subscriptions.push(
+    vscode.languages.registerInlineCompletionItemProvider({ pattern: '**' }, { provideInlineCompletionItems: provide }),
+    vscode.commands.registerCommand('mtpc.toggle', () => {
+      enabled = !enabled;
+      refreshStatus();
+    }),
+    vscode.commands.registerCommand('mtpc.trigger', () => vscode.commands.executeCommand('editor.action.inlineSuggest.trigger')),
+    vscode.commands.registerCommand('mtpc.acceptWord',
+      () => vscode.commands.executeCommand('editor.action.inlineSuggest.acceptNextWord')),
+    vscode.commands.registerCommand('mtpc.acceptLine',
+      () => vscode.commands.executeCommand('editor.action.inlineSuggest.acceptNextLine')),
+    vscode.commands.registerCommand('mtpc.restart', async () => {
+      await stopClient();
+      await startClient();
+    }),
+    vscode.commands.registerCommand('mtpc.showLog', () => output.show()),
+    vscode.workspace.onDidChangeConfiguration(async (e) => {
+      if (!e.affectsConfiguration('mtpc')) return;
+      const before = settings.client;
+      const after = read();
+      if (needsRestart(before, after.client) || !client) {
+        await stopClient();
+        await startClient();
+        return;
+      }
+      settings = after;
+      for (const err of settings.errors) output.appendLine(`settings: ${err}`);
+      await client.sendNotification('workspace/didChangeConfiguration', configurationChange(settings.server));
+      refreshStatus();
+    }),
+  );
+  await startClient();
+}
+
+export async function deactivate(): Promise<void> {
+  await stopClient();
+}
