@@ -8,6 +8,23 @@
 namespace mtpc::lsp {
 
 namespace {
+// The fuzzer links this file without mtpc_inference (where stop_reason_name
+// lives), so the names are spelled here.
+const char* stop_reason_text(StopReason reason) {
+  switch (reason) {
+    case StopReason::kMaxTokens: return "max_tokens";
+    case StopReason::kEos: return "eos";
+    case StopReason::kStopString: return "stop_string";
+    case StopReason::kPredicate: return "end_of_scope";
+    case StopReason::kDeadline: return "deadline";
+    case StopReason::kCancelled: return "cancelled";
+    case StopReason::kContextFull: return "context_full";
+  }
+  return "unknown";
+}
+}  // namespace
+
+namespace {
 
 // The completion last shown for a document, kept to answer typed-ahead
 // requests: while the user types the characters it proposed, the rest of it
@@ -268,7 +285,7 @@ CompletionAnswer CompletionService::complete_now(int client, const CompletionQue
   }
   a.hit_deadline = result->reason == StopReason::kDeadline;
   a.stats = result->stats;
-  a.stop_reason = stop_reason_name(result->reason);
+  a.stop_reason = stop_reason_text(result->reason);
   std::string completion = finalize_completion(open.doc, *cursor, plan, std::move(result->text));
   if (completion.empty()) return a;
   open.shown = ShownCompletion{true, *cursor, text, completion};
