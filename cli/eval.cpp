@@ -52,6 +52,7 @@ struct EvalArgs {
   int draft_length = 0;
   bool no_adaptive = false;
   int limit = 0;
+  int batch = 1;  // requests decoded together (Engine::generate_batch)
   std::string dtype = "fp32";
   int speedup_sample = 10;
 };
@@ -220,10 +221,14 @@ int run_generation_eval(const EvalArgs& a, const GlobalOptions& global, eval::Be
   g.model_identity = identity.value();
   g.device = global.device;
   g.dtype = a.dtype;
+  g.batch_size = a.batch;
 
   const std::string label = a.benchmark + " " + a.split;
   Result<eval::GenerationRun> run =
-      eval::generate_samples(dataset, tasks, eval::sequential_decoder(engine.value()), g, generation_progress(label));
+      eval::generate_samples(dataset, tasks,
+                             a.batch > 1 ? eval::batched_decoder(engine.value())
+                                         : eval::sequential_decoder(engine.value()),
+                             g, generation_progress(label));
   if (!run.ok()) fail(run.status().message());
   for (const std::string& m : run->messages) std::fprintf(stderr, "mtpc eval: %s\n", m.c_str());
   eval::GenerationSpeed speed = eval::summarize_generation(run.value(), g);
@@ -338,6 +343,9 @@ void add_eval_command(CLI::App& app, GlobalOptions& global) {
       cmd->add_option("--k", a->draft_length, "draft length (0: the model's n_future - 1)")->capture_default_str(),
       cmd->add_flag("--no-adaptive", a->no_adaptive, "keep the draft length fixed"),
       cmd->add_option("--limit", a->limit, "the first N tasks of the split (0: all)")->capture_default_str(),
+      cmd->add_option("--batch", a->batch, "prompts decoded together in one forward pass (same outputs)")
+          ->check(CLI::Range(1, 64))
+          ->capture_default_str(),
       cmd->add_option("--dtype", a->dtype, "fp32 or bf16")
           ->check(CLI::IsMember({"fp32", "bf16"}))
           ->capture_default_str(),

@@ -191,6 +191,30 @@ DecodeBatch sequential_decoder(std::shared_ptr<Engine> engine) {
   };
 }
 
+DecodeBatch batched_decoder(std::shared_ptr<Engine> engine) {
+  auto sessions = std::make_shared<std::vector<Session>>();
+  return [engine, sessions](const std::vector<GenerationRequest>& requests) {
+    std::vector<Result<GenerationResult>> out;
+    out.reserve(requests.size());
+    while (sessions->size() < requests.size()) {
+      Result<Session> s = engine->new_session();
+      if (!s.ok()) {
+        for (size_t i = 0; i < requests.size(); ++i) out.emplace_back(s.status());
+        return out;
+      }
+      sessions->push_back(std::move(s.value()));
+    }
+    std::vector<Session*> slots;
+    for (size_t i = 0; i < requests.size(); ++i) slots.push_back(&(*sessions)[i]);
+    auto results = engine->generate_batch(slots, requests);
+    if (!results.ok()) {
+      for (size_t i = 0; i < requests.size(); ++i) out.emplace_back(results.status());
+      return out;
+    }
+    return std::move(results.value());
+  };
+}
+
 Result<json> model_identity(const std::string& model_dir) {
   std::error_code ec;
   if (!fs::is_directory(model_dir, ec))

@@ -53,6 +53,10 @@ using DecodeBatch =
 
 // One session on `engine`, requests decoded in order.
 DecodeBatch sequential_decoder(std::shared_ptr<Engine> engine);
+// Engine::generate_batch over one session per slot (kept between calls):
+// the requests of a call share each forward pass; outputs are the same as
+// sequential_decoder's.
+DecodeBatch batched_decoder(std::shared_ptr<Engine> engine);
 
 struct DecodingSettings {
   // 0: greedy (self-speculative, output identical to next-token greedy);
@@ -78,7 +82,7 @@ struct GenerateOptions {
   int samples_per_task = 1;  // --n
   DecodingSettings decoding;
   PromptFormat prompt_format = PromptFormat::kHumanEval;
-  // Requests handed to DecodeBatch at once; 1 until the engine batches.
+  // Requests handed to DecodeBatch at once (`mtpc eval --batch`).
   int batch_size = 1;
   // The model: its tokenizer encodes the prompts (the engine's; must
   // outlive the call), n_future decides the draft length.

@@ -98,6 +98,19 @@ std::vector<std::string> completions(const GenerationRun& run) {
   return out;
 }
 
+TEST_F(Generation, BatchedDecoderGivesTheSequentialSamples) {
+  TempDir seq_dir, batch_dir;
+  auto tasks = first_tasks(5);
+  GenerationRun sequential = generate(tasks, options(seq_dir.path()));
+  GenerateOptions o = options(batch_dir.path());
+  o.batch_size = 3;  // 5 tasks: a batch of 3, then one of 2
+  Result<GenerationRun> batched = generate_samples(dataset(), tasks, batched_decoder(shared_engine()), o);
+  ASSERT_TRUE(batched.ok()) << batched.status().message();
+  ASSERT_EQ(batched->samples.size(), 5u);
+  EXPECT_EQ(completions(batched.value()), completions(sequential));
+  for (const GeneratedSample& s : batched->samples) EXPECT_TRUE(s.error.empty()) << s.error;
+}
+
 TEST_F(Generation, GreedyWritesOneRecordPerTaskWithStatsAndIsDeterministic) {
   TempDir a, b;
   auto tasks = first_tasks(3);
