@@ -80,7 +80,7 @@ class BatchDecoder {
   // Throws on device errors in a shared pass (the caller resets the batch);
   // a sequence's own failure (NaN logits) ends only that sequence.
   void run() {
-    torch::NoGradGuard no_grad;
+    c10::InferenceMode inference_mode;  // no autograd bookkeeping per op
     std::vector<BatchSequence*> live;
     for (BatchSequence* s : seqs_)
       if (!s->rules.stopped()) live.push_back(s);
@@ -312,7 +312,7 @@ class BatchDecoder {
   }
 
   // Drafts for each input's sequence from heads 1..k at the input's last row.
-  // Every head runs on all the input's rows (its cache needs them).
+  // Transformer heads run on all the input's rows (their caches need them).
   void draft(const std::vector<HeadInput>& inputs) {
     int most = 0;
     for (const HeadInput& in : inputs) {
@@ -322,7 +322,18 @@ class BatchDecoder {
     }
     if (most == 0) return;
     std::vector<std::vector<torch::Tensor>> rows(inputs.size());
-    for (int h = 1; h <= most; ++h) {
+    if (e_.mlp_heads) {
+      // MLP heads keep no cache: every sequence's last row through heads
+      // 2..most+1 in one call; each sequence takes its first k.
+      std::vector<torch::Tensor> lasts;
+      for (const HeadInput& in : inputs)
+        if (in.seq->k > 0) lasts.push_back(in.hidden.select(0, 0).narrow(0, in.hidden.size(1) - 1, 1));
+      auto all = e_.mlp_heads->states(torch::cat(lasts, 0), 1, most);  // [most, R, dim]
+      int64_t r = 0;
+      for (size_t i = 0; i < inputs.size(); ++i)
+        if (inputs[i].seq->k > 0) rows[i].push_back(all.narrow(0, 0, inputs[i].seq->k).select(1, r++).unsqueeze(0));
+    }
+    for (int h = 1; h <= most && !e_.mlp_heads; ++h) {
       std::vector<HeadInput> with_head;
       std::vector<size_t> which;
       for (size_t i = 0; i < inputs.size(); ++i)

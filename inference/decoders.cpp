@@ -173,11 +173,18 @@ class DraftingDecoder {
     draft_dists_.clear();
     if (k == 0) return Status::Ok();
     const int64_t last = hidden.size(1) - 1;
-    // Every head runs on all rows (their caches need them); one shared
-    // unembedding call then covers the last row of each.
-    std::vector<torch::Tensor> rows;
-    for (int i = 1; i <= k; ++i) rows.push_back(e_.head(s_, i, hidden, start).narrow(1, last, 1));
-    auto l = e_.logits(torch::cat(rows, 1), start + last);
+    torch::Tensor states;  // [1, k, dim]: heads 2..k+1 at the last row
+    if (e_.mlp_heads) {
+      // No caches to fill: heads 2..k+1 at the last row only, in one call.
+      states = e_.mlp_heads->states(hidden.select(0, 0).narrow(0, last, 1), 1, k).reshape({1, k, -1});
+    } else {
+      // Transformer heads run on all rows (their caches need them).
+      std::vector<torch::Tensor> rows;
+      for (int i = 1; i <= k; ++i) rows.push_back(e_.head(s_, i, hidden, start).narrow(1, last, 1));
+      states = torch::cat(rows, 1);
+    }
+    // One shared unembedding call covers every head's row.
+    auto l = e_.logits(states, start + last);
     if (!l.ok()) return l.status();
     if (greedy_) {
       drafts_ = argmax_rows(*l);

@@ -62,6 +62,7 @@ Result<std::shared_ptr<Engine>> Engine::load(const std::string& model_dir, const
     impl->model = loaded->model;
     impl->model->to(impl->dtype);
     impl->model->eval();
+    if (impl->model->config().head_kind == HeadKind::kMlp) impl->mlp_heads = MlpHeadStack::build(*impl->model);
     auto tok = make_tokenizer(impl->model->config().tokenizer);
     if (!tok.ok()) return tok.status();
     impl->tokenizer = *tok;
@@ -167,7 +168,7 @@ Result<GenerationResult> Engine::generate(Session& session, const GenerationRequ
   stats.proposed.assign(max_draft, 0);
   stats.accepted.assign(max_draft, 0);
   try {
-    torch::NoGradGuard no_grad;
+    c10::InferenceMode inference_mode;  // no autograd bookkeeping per op
     if (!rules.stopped()) {
       const auto t0 = Clock::now();
       // Prefix reuse: keep the rows the previous request left for a shared

@@ -6,10 +6,12 @@
 
 #include <atomic>
 #include <memory>
+#include <optional>
 #include <vector>
 
 #include "inference/engine.h"
 #include "inference/stop_rules.h"
+#include "model/head_stack.h"
 #include "model/network.h"
 #include "model/tokenizer.h"
 
@@ -39,6 +41,9 @@ struct Engine::Impl {
   EngineOptions options;
   torch::Device device{torch::kCPU};
   torch::Dtype dtype = torch::kFloat32;
+  // MLP heads side by side, for drafting at one row in one call; absent for
+  // transformer heads (they run on every row to keep their caches).
+  std::optional<MlpHeadStack> mlp_heads;
 
   // Runs the trunk on `tokens` at positions start.., after rolling the
   // session back to `start`; stores hidden rows. Returns hidden [1, T, dim].

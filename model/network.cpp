@@ -3,6 +3,10 @@
 #include <algorithm>
 #include <cmath>
 
+#include <ATen/Parallel.h>
+
+#include "model/linear_kernel.h"
+
 namespace mtpc {
 
 KvCache KvCache::create(const ModelConfig& c, int64_t batch, int64_t capacity, torch::Dtype dtype,
@@ -20,6 +24,30 @@ KvCache KvCache::create(const ModelConfig& c, int64_t batch, int64_t capacity, t
 
 void KvCache::truncate(int64_t length) {
   for (auto& l : lengths) l = std::min(l, std::max<int64_t>(length, 0));
+}
+
+torch::Tensor linear_apply(const torch::Tensor& x, const torch::Tensor& weight) {
+  const bool kernel = c10::InferenceMode::is_enabled() && x.device().is_cpu() &&
+                      x.scalar_type() == torch::kFloat32 && weight.scalar_type() == torch::kFloat32 &&
+                      weight.dim() == 2 && weight.is_contiguous() && linear_kernel_available();
+  if (!kernel) return torch::nn::functional::linear(x, weight);
+  const int64_t K = weight.size(1), N = weight.size(0);
+  TORCH_CHECK(x.size(-1) == K, "linear: input width ", x.size(-1), " but weight ", weight.sizes());
+  auto x2 = x.reshape({-1, K}).contiguous();
+  const int64_t M = x2.size(0);
+  auto y = torch::empty({M, N}, x.options());
+  const float* xp = x2.data_ptr<float>();
+  const float* wp = weight.data_ptr<float>();
+  float* yp = y.data_ptr<float>();
+  // Threads split the columns; each element is computed the same either way.
+  // Columns per thread: enough work (~256K multiply-adds) to pay for a hand-off.
+  const int64_t grain = std::max<int64_t>(16, 262144 / std::max<int64_t>(M * K, 1));
+  at::parallel_for(0, N, grain, [&](int64_t begin, int64_t end) {
+    linear_kernel(xp, wp, yp, M, N, K, begin, end);
+  });
+  auto sizes = x.sizes().vec();
+  sizes.back() = N;
+  return y.view(sizes);
 }
 
 RMSNormImpl::RMSNormImpl(int64_t dim, double eps) : eps_(eps) {
@@ -62,9 +90,9 @@ torch::Tensor AttentionImpl::forward(const torch::Tensor& x, const torch::Tensor
                                      const torch::Tensor& sin, int64_t start_pos, KvCache* cache,
                                      int layer) {
   const int64_t B = x.size(0), T = x.size(1);
-  auto q = apply_rope(wq(x).view({B, T, n_heads_, head_dim_}), cos, sin).transpose(1, 2);
-  auto k = apply_rope(wk(x).view({B, T, n_kv_heads_, head_dim_}), cos, sin).transpose(1, 2);
-  auto v = wv(x).view({B, T, n_kv_heads_, head_dim_}).transpose(1, 2);
+  auto q = apply_rope(linear_apply(x, wq->weight).view({B, T, n_heads_, head_dim_}), cos, sin).transpose(1, 2);
+  auto k = apply_rope(linear_apply(x, wk->weight).view({B, T, n_kv_heads_, head_dim_}), cos, sin).transpose(1, 2);
+  auto v = linear_apply(x, wv->weight).view({B, T, n_kv_heads_, head_dim_}).transpose(1, 2);
 
   int64_t total = T;
   if (cache != nullptr) {
@@ -87,13 +115,16 @@ torch::Tensor AttentionImpl::forward(const torch::Tensor& x, const torch::Tensor
     v = v.repeat_interleave(rep, 1);
   }
   // Query j sits at absolute position total - T + j and sees keys [0, that].
-  auto mask = torch::ones({T, total}, torch::TensorOptions().dtype(torch::kBool).device(x.device()))
-                  .triu(total - T + 1);
+  // A single query (a decoding step) sees every key: no mask to build.
   auto scores = torch::matmul(q, k.transpose(-2, -1)) / std::sqrt(static_cast<double>(head_dim_));
-  scores = scores.masked_fill(mask, -std::numeric_limits<float>::infinity());
+  if (T > 1) {
+    auto mask = torch::ones({T, total}, torch::TensorOptions().dtype(torch::kBool).device(x.device()))
+                    .triu(total - T + 1);
+    scores = scores.masked_fill(mask, -std::numeric_limits<float>::infinity());
+  }
   auto probs = torch::softmax(scores.to(torch::kFloat32), -1).to(v.scalar_type());
   auto out = torch::matmul(probs, v).transpose(1, 2).reshape({B, T, n_heads_ * head_dim_});
-  return wo(out);
+  return linear_apply(out, wo->weight);
 }
 
 FeedForwardImpl::FeedForwardImpl(int64_t dim, int64_t hidden) {
@@ -103,7 +134,7 @@ FeedForwardImpl::FeedForwardImpl(int64_t dim, int64_t hidden) {
 }
 
 torch::Tensor FeedForwardImpl::forward(const torch::Tensor& x) {
-  return w2(torch::silu(w1(x)) * w3(x));
+  return linear_apply(torch::silu(linear_apply(x, w1->weight)) * linear_apply(x, w3->weight), w2->weight);
 }
 
 BlockImpl::BlockImpl(const ModelConfig& c) {
@@ -186,7 +217,7 @@ torch::Tensor MtpModelImpl::head_states(int index, const torch::Tensor& hidden, 
 }
 
 torch::Tensor MtpModelImpl::logits(const torch::Tensor& states) {
-  return unembedding(final_norm(states));
+  return linear_apply(final_norm(states), unembedding->weight);
 }
 
 torch::Tensor MtpModelImpl::head_logits(int index, const torch::Tensor& hidden, int64_t start_pos,

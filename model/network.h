@@ -35,6 +35,12 @@ struct KvCache {
   int64_t length() const { return lengths.empty() ? 0 : lengths[0]; }
 };
 
+// x [..., in] times a bias-free Linear's weight [out, in]. Under
+// c10::InferenceMode on the CPU in fp32 it runs model/linear_kernel.h (rows
+// independent of each other, bit for bit, and no weight packing per call);
+// otherwise, and for training, torch's linear.
+torch::Tensor linear_apply(const torch::Tensor& x, const torch::Tensor& weight);
+
 class RMSNormImpl : public torch::nn::Module {
  public:
   RMSNormImpl(int64_t dim, double eps);

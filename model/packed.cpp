@@ -44,9 +44,9 @@ torch::Tensor attention_packed(AttentionImpl& attn, const ModelConfig& c, const 
                                const std::vector<PackedSegment>& segments, int layer) {
   TORCH_CHECK(x.size(0) == 1, "a packed batch has leading size 1, got ", x.size(0));
   const int64_t N = x.size(1), H = c.n_heads, KV = c.n_kv_heads, D = c.head_dim();
-  auto q_all = apply_rope(attn.wq(x).view({1, N, H, D}), cos, sin);
-  auto k_all = apply_rope(attn.wk(x).view({1, N, KV, D}), cos, sin);
-  auto v_all = attn.wv(x).view({1, N, KV, D});
+  auto q_all = apply_rope(linear_apply(x, attn.wq->weight).view({1, N, H, D}), cos, sin);
+  auto k_all = apply_rope(linear_apply(x, attn.wk->weight).view({1, N, KV, D}), cos, sin);
+  auto v_all = linear_apply(x, attn.wv->weight).view({1, N, KV, D});
   std::vector<torch::Tensor> outs;
   outs.reserve(segments.size());
   int64_t offset = 0;
@@ -76,14 +76,17 @@ torch::Tensor attention_packed(AttentionImpl& attn, const ModelConfig& c, const 
       v = v.repeat_interleave(H / KV, 1);
     }
     // Query j sits at absolute position total - T + j and sees keys [0, that].
-    auto mask = torch::ones({T, total}, torch::TensorOptions().dtype(torch::kBool).device(x.device())).triu(total - T + 1);
+    // A single query (a decoding step) sees every key: no mask to build.
     auto scores = torch::matmul(q, k.transpose(-2, -1)) / std::sqrt(static_cast<double>(D));
-    scores = scores.masked_fill(mask, -std::numeric_limits<float>::infinity());
+    if (T > 1) {
+      auto mask = torch::ones({T, total}, torch::TensorOptions().dtype(torch::kBool).device(x.device())).triu(total - T + 1);
+      scores = scores.masked_fill(mask, -std::numeric_limits<float>::infinity());
+    }
     auto probs = torch::softmax(scores.to(torch::kFloat32), -1).to(v.scalar_type());
     outs.push_back(torch::matmul(probs, v).transpose(1, 2).reshape({1, T, H * D}));
   }
   TORCH_CHECK(offset == N, "packed segments cover ", offset, " rows of ", N);
-  return attn.wo(outs.size() == 1 ? outs[0] : torch::cat(outs, 1));
+  return linear_apply(outs.size() == 1 ? outs[0] : torch::cat(outs, 1), attn.wo->weight);
 }
 
 torch::Tensor block_packed(BlockImpl& block, const ModelConfig& c, const torch::Tensor& x, const torch::Tensor& cos,
