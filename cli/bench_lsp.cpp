@@ -82,7 +82,8 @@ void add_bench_lsp_command(CLI::App& bench, GlobalOptions& global) {
     ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
     if (n <= 0) throw CLI::RuntimeError("mtpc bench lsp: cannot find the mtpc binary", 1);
     exe[n] = '\0';
-    auto server = lsp::ServerProcess::spawn({exe, "--device", global.device, "serve", "--model", a->model,
+    auto server = lsp::ServerProcess::spawn({exe, "--threads", std::to_string(global.threads), "--device",
+                                             global.device, "serve", "--model", a->model,
                                              "--log", a->log, "--deadline-ms", std::to_string(a->deadline_ms)});
     if (!server.ok()) throw CLI::RuntimeError("mtpc bench lsp: " + server.status().message(), 1);
     lsp::ServerProcess& s = **server;
@@ -184,6 +185,7 @@ void add_bench_lsp_command(CLI::App& bench, GlobalOptions& global) {
                  {{"cpu", cpu_description()},
                   {"cores", std::thread::hardware_concurrency()},
                   {"device", global.device},
+                  {"threads", global.threads},
                   {"kernel", std::string(u.release)}}}};
     if (a->json) {
       std::printf("%s\n", out.dump(2).c_str());

@@ -39,12 +39,17 @@ torch::Tensor linear_apply(const torch::Tensor& x, const torch::Tensor& weight) 
   const float* xp = x2.data_ptr<float>();
   const float* wp = weight.data_ptr<float>();
   float* yp = y.data_ptr<float>();
-  // Threads split the columns; each element is computed the same either way.
-  // Columns per thread: enough work (~256K multiply-adds) to pay for a hand-off.
-  const int64_t grain = std::max<int64_t>(16, 262144 / std::max<int64_t>(M * K, 1));
-  at::parallel_for(0, N, grain, [&](int64_t begin, int64_t end) {
-    linear_kernel(xp, wp, yp, M, N, K, begin, end);
-  });
+  // Threads split the columns of big products (prefill); each element is
+  // computed the same either way. Decoding-sized products (a few rows) stay
+  // on the calling thread: a hand-off costs more than they do, and a thread
+  // team waiting on a busy core stalls every pass.
+  constexpr int64_t kParallelWork = int64_t{1} << 22;  // multiply-adds
+  if (M * N * K < kParallelWork || torch::get_num_threads() == 1) {
+    linear_kernel(xp, wp, yp, M, N, K, 0, N);
+  } else {
+    const int64_t grain = std::max<int64_t>(16, (kParallelWork / 2) / std::max<int64_t>(M * K, 1));
+    at::parallel_for(0, N, grain, [&](int64_t begin, int64_t end) { linear_kernel(xp, wp, yp, M, N, K, begin, end); });
+  }
   auto sizes = x.sizes().vec();
   sizes.back() = N;
   return y.view(sizes);

@@ -65,15 +65,22 @@ TEST(LinearKernel, LinearApplyPicksThePathByMode) {
   trained.sum().backward();
   EXPECT_TRUE(w.grad().defined());
   c10::InferenceMode guard;
-  const int threads = torch::get_num_threads();
-  torch::set_num_threads(2);
-  auto two = linear_apply(x, w.detach());
-  torch::set_num_threads(1);
   auto one = linear_apply(x, w.detach());
-  torch::set_num_threads(threads);
   EXPECT_EQ(one.sizes(), (std::vector<int64_t>{2, 5, 40}));
-  EXPECT_TRUE(torch::equal(one, two));
   EXPECT_TRUE(torch::allclose(one, trained.detach(), 1e-4, 1e-4));
+  {
+    // A prefill-sized product is split across threads: same bits as one thread.
+    auto big_x = torch::randn({64, 256});
+    auto big_w = torch::randn({520, 256});
+    const int threads = torch::get_num_threads();
+    torch::set_num_threads(2);
+    auto two_threads = linear_apply(big_x, big_w);
+    torch::set_num_threads(1);
+    auto one_thread = linear_apply(big_x, big_w);
+    torch::set_num_threads(threads);
+    EXPECT_TRUE(torch::equal(one_thread, two_threads));
+    EXPECT_TRUE(torch::allclose(one_thread, torch::nn::functional::linear(big_x, big_w), 1e-3, 1e-3));
+  }
   // Rows fed one at a time give the bits of the whole call.
   auto flat = x.reshape({10, 24});
   for (int64_t r = 0; r < 10; ++r)
