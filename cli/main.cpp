@@ -15,9 +15,22 @@ int main(int argc, char** argv) {
   mtpc::cli::GlobalOptions global;
   app.add_option("--device", global.device, "compute device: cpu or cuda")
       ->check(CLI::IsMember({"cpu", "cuda"}));
-  app.add_option("--threads", global.threads, "compute threads (0: all cores)")
-      ->check(CLI::NonNegativeNumber);
-  app.parse_complete_callback([&global] {
+  auto* threads = app.add_option("--threads", global.threads,
+                                  "compute threads (0: all cores; default: all cores for corpus, train and "
+                                  "bench train|load, 1 for decoding: serve, complete, eval, bench decode|lsp)")
+                      ->check(CLI::NonNegativeNumber);
+  app.parse_complete_callback([&app, &global, threads] {
+    // Decoding runs passes of one to eight rows: a second thread only adds
+    // hand-offs (slower even on an idle machine here), and a thread team
+    // stalls every pass while another process holds a core. Training and
+    // corpus builds keep every core.
+    if (threads->count() == 0) {
+      const bool decoding = app.got_subcommand("serve") || app.got_subcommand("complete") ||
+                            app.got_subcommand("eval") ||
+                            (app.got_subcommand("bench") && (app.get_subcommand("bench")->got_subcommand("decode") ||
+                                                             app.get_subcommand("bench")->got_subcommand("lsp")));
+      if (decoding) global.threads = 1;
+    }
     mtpc::Status s = mtpc::configure_runtime(global.device, global.threads);
     if (!s.ok()) throw CLI::RuntimeError("mtpc: " + s.message(), 2);
   });
