@@ -30,6 +30,35 @@ const std::string& random_model_dir() {
   return path;
 }
 
+const std::string& repeating_model_dir(char byte) {
+  static std::unique_ptr<mtpc::testing::TempDir> dir;
+  static std::string path;
+  if (!dir) {
+    dir = std::make_unique<mtpc::testing::TempDir>();
+    path = *dir / "model";
+    std::filesystem::create_directories(path);
+    ModelConfig c = *model_preset("tiny");
+    c.dim = 32; c.n_heads = 2; c.n_kv_heads = 1; c.hidden_dim = 64; c.n_layers = 1; c.n_future = 3;
+    c.max_seq_len = 256;
+    MtpModel m(c);
+    // Every projection zero: each block and head passes its input through,
+    // so the final state is the token's embedding, the same for all tokens
+    // (all ones); only `byte`'s unembedding row sees it.
+    torch::NoGradGuard no_grad;
+    for (auto& p : m->named_parameters()) {
+      const std::string& name = p.key();
+      if (name.rfind("embedding.", 0) == 0) p.value().fill_(1.0);
+      else if (name.rfind("unembedding.", 0) == 0) {
+        p.value().zero_();
+        p.value()[static_cast<unsigned char>(byte)].fill_(1.0);
+      } else if (name.find("norm") == std::string::npos) p.value().zero_();
+    }
+    Status s = write_model_files(path, *m, {});
+    EXPECT_TRUE(s.ok()) << s.message();
+  }
+  return path;
+}
+
 std::string quoted(const std::string& s) {
   std::string out = "'";
   for (char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);

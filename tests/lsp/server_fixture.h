@@ -13,6 +13,11 @@ inline const std::string kBinary = MTPC_BINARY;
 // removed when the test binary exits.
 const std::string& random_model_dir();
 
+// A checkpoint directory with a tiny model that always predicts `byte`
+// (every head, whatever the context): its completions are that byte
+// repeated up to the token limit, for tests that need a long completion.
+const std::string& repeating_model_dir(char byte = 'x');
+
 // Single-quoted for a shell command line.
 std::string quoted(const std::string& s);
 
