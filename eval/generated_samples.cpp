@@ -7,35 +7,12 @@
 #include <cerrno>
 #include <cstring>
 
+#include "eval/jsonl_log.h"
+
 namespace mtpc::eval {
 namespace {
 
 using nlohmann::json;
-
-Result<std::string> read_whole(const std::string& path, bool* exists) {
-  std::string text;
-  *exists = false;
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
-    if (errno == ENOENT) return text;
-    return Status::Error(path + ": cannot open: " + std::strerror(errno));
-  }
-  *exists = true;
-  char buf[1 << 16];
-  for (;;) {
-    ssize_t n = ::read(fd, buf, sizeof buf);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      int err = errno;
-      ::close(fd);
-      return Status::Error(path + ": read error: " + std::strerror(err));
-    }
-    if (n == 0) break;
-    text.append(buf, static_cast<size_t>(n));
-  }
-  ::close(fd);
-  return text;
-}
 
 // Optional typed fields: absent is fine, present with the wrong type is not.
 template <class T>
@@ -119,40 +96,27 @@ Result<std::unique_ptr<GeneratedSamplesLog>> GeneratedSamplesLog::open(const std
                                                                        std::vector<std::string>* messages) {
   std::unique_ptr<GeneratedSamplesLog> log(new GeneratedSamplesLog());
   log->path_ = path;
-  bool exists = false;
-  Result<std::string> read = read_whole(path, &exists);
-  if (!read.ok()) return read.status();
-  std::string& text = read.value();
-  // Lines are written whole with their newline, so text after the last
-  // newline can only be a write cut short by a crash.
-  size_t complete = text.rfind('\n');
-  complete = complete == std::string::npos ? 0 : complete + 1;
-  if (complete < text.size()) {
-    if (::truncate(path.c_str(), static_cast<off_t>(complete)) != 0)
-      return Status::Error(path + ": cannot cut off a torn last line: " + std::strerror(errno));
-    size_t line_no = static_cast<size_t>(std::count(text.begin(), text.begin() + complete, '\n')) + 1;
-    messages->push_back(path + ":" + std::to_string(line_no) +
+  GeneratedSamplesLog* l = log.get();
+  size_t torn = 0;
+  Status read = read_jsonl_log(
+      path,
+      [&](size_t line_no, std::string_view line) {
+        json j = json::parse(line, nullptr, /*allow_exceptions=*/false);
+        Result<GeneratedSample> s =
+            j.is_discarded() ? Result<GeneratedSample>(Status::Error("not valid JSON")) : generated_sample_from_json(j);
+        if (!s.ok())
+          return Status::Error(path + ":" + std::to_string(line_no) + ": not a samples record (" +
+                               s.status().message() + "); move the file away to start over");
+        s->resumed = true;
+        l->remember(std::move(s.value()));
+        return Status::Ok();
+      },
+      &torn);
+  if (!read.ok()) return read;
+  if (torn > 0)
+    messages->push_back(path + ":" + std::to_string(torn) +
                         ": dropped a torn last line (a run was interrupted while writing it); its sample is "
                         "generated again");
-    text.resize(complete);
-  }
-  size_t line_no = 0;
-  for (size_t begin = 0; begin < text.size();) {
-    size_t end = text.find('\n', begin);
-    std::string_view line(text.data() + begin, end - begin);
-    begin = end + 1;
-    ++line_no;
-    if (line.find_first_not_of(" \t\r") == std::string_view::npos) continue;
-    json j = json::parse(line, nullptr, /*allow_exceptions=*/false);
-    Result<GeneratedSample> s =
-        j.is_discarded() ? Result<GeneratedSample>(Status::Error("not valid JSON")) : generated_sample_from_json(j);
-    if (!s.ok()) {
-      return Status::Error(path + ":" + std::to_string(line_no) + ": not a samples record (" +
-                           s.status().message() + "); move the file away to start over");
-    }
-    s->resumed = true;
-    log->remember(std::move(s.value()));
-  }
   log->fd_ = ::open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
   if (log->fd_ < 0) return Status::Error(path + ": cannot open for appending: " + std::strerror(errno));
   return log;

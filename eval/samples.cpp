@@ -8,6 +8,7 @@
 #include <cstring>
 #include <set>
 
+#include "eval/jsonl_log.h"
 #include "model/gzip_file.h"
 
 namespace mtpc::eval {
@@ -89,68 +90,40 @@ std::vector<Sample> reference_samples(const Dataset& dataset, const std::vector<
 Result<std::unique_ptr<ResultsLog>> ResultsLog::open(const std::string& path) {
   std::unique_ptr<ResultsLog> log(new ResultsLog());
   log->path_ = path;
-  std::string text;
-  {
-    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd >= 0) {
-      char buf[1 << 16];
-      for (;;) {
-        ssize_t n = ::read(fd, buf, sizeof buf);
-        if (n < 0 && errno == EINTR) continue;
-        if (n < 0) {
-          int err = errno;
-          ::close(fd);
-          return Status::Error(path + ": read error: " + std::strerror(err));
+  ResultsLog* l = log.get();
+  size_t torn = 0;  // a torn last line is cut off before appending after it
+  Status read = read_jsonl_log(
+      path,
+      [&](size_t line_no, std::string_view line) {
+        json j = json::parse(line, nullptr, false);
+        auto bad = [&] {
+          return Status::Error(path + ":" + std::to_string(line_no) +
+                               ": not a results record; move the file away to start over");
+        };
+        if (j.is_discarded() || !j.is_object()) return bad();
+        auto task = j.find("task_id"), sample = j.find("sample"), completion = j.find("completion"),
+             passed = j.find("passed"), result = j.find("result");
+        if (task == j.end() || !task->is_string() || sample == j.end() || !sample->is_number_integer() ||
+            completion == j.end() || !completion->is_string() || passed == j.end() || !passed->is_boolean() ||
+            result == j.end() || !result->is_string())
+          return bad();
+        SampleResult r;
+        r.task_id = task->get<std::string>();
+        r.index = sample->get<int>();
+        r.completion = completion->get<std::string>();
+        r.passed = passed->get<bool>();
+        r.result = result->get<std::string>();
+        if (auto s = j.find("seconds"); s != j.end() && s->is_number()) r.seconds = s->get<double>();
+        auto key = std::make_pair(r.task_id, r.index);
+        if (r.is_harness_error()) {
+          l->done_.erase(key);
+        } else {
+          l->done_[key] = std::move(r);
         }
-        if (n == 0) break;
-        text.append(buf, static_cast<size_t>(n));
-      }
-      ::close(fd);
-    } else if (errno != ENOENT) {
-      return Status::Error(path + ": cannot open: " + std::strerror(errno));
-    }
-  }
-  // A torn last line (no newline) is cut off before appending after it.
-  size_t complete = text.rfind('\n');
-  complete = complete == std::string::npos ? 0 : complete + 1;
-  if (complete < text.size()) {
-    if (::truncate(path.c_str(), static_cast<off_t>(complete)) != 0)
-      return Status::Error(path + ": cannot cut off a torn last line: " + std::strerror(errno));
-    text.resize(complete);
-  }
-  size_t line_no = 0;
-  for (size_t begin = 0; begin < text.size();) {
-    size_t end = text.find('\n', begin);
-    std::string_view line(text.data() + begin, end - begin);
-    begin = end + 1;
-    ++line_no;
-    if (line.empty()) continue;
-    json j = json::parse(line, nullptr, false);
-    auto bad = [&] {
-      return Status::Error(path + ":" + std::to_string(line_no) +
-                           ": not a results record; move the file away to start over");
-    };
-    if (j.is_discarded() || !j.is_object()) return bad();
-    auto task = j.find("task_id"), sample = j.find("sample"), completion = j.find("completion"),
-         passed = j.find("passed"), result = j.find("result");
-    if (task == j.end() || !task->is_string() || sample == j.end() || !sample->is_number_integer() ||
-        completion == j.end() || !completion->is_string() || passed == j.end() || !passed->is_boolean() ||
-        result == j.end() || !result->is_string())
-      return bad();
-    SampleResult r;
-    r.task_id = task->get<std::string>();
-    r.index = sample->get<int>();
-    r.completion = completion->get<std::string>();
-    r.passed = passed->get<bool>();
-    r.result = result->get<std::string>();
-    if (auto s = j.find("seconds"); s != j.end() && s->is_number()) r.seconds = s->get<double>();
-    auto key = std::make_pair(r.task_id, r.index);
-    if (r.is_harness_error()) {
-      log->done_.erase(key);
-    } else {
-      log->done_[key] = std::move(r);
-    }
-  }
+        return Status::Ok();
+      },
+      &torn);
+  if (!read.ok()) return read;
   log->fd_ = ::open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
   if (log->fd_ < 0) return Status::Error(path + ": cannot open for appending: " + std::strerror(errno));
   return log;
