@@ -239,7 +239,7 @@ class BatchDecoder {
       const int64_t rows = states[i].size(1);
       auto l = all.narrow(0, offset, rows);
       offset += rows;
-      if (!torch::isfinite(l).all().item<bool>())
+      if (!all_finite(l))
         out.emplace_back(Status::Error("the model produced NaN or Inf logits at position " +
                                        std::to_string(inputs[i].start) +
                                        " (a corrupt or diverged checkpoint?)"));

@@ -106,10 +106,19 @@ torch::Tensor Engine::Impl::head(Session::State& s, int i, const torch::Tensor& 
 
 Result<torch::Tensor> Engine::Impl::logits(const torch::Tensor& states, int64_t position) {
   auto l = model->logits(states).to(torch::kCPU, torch::kFloat32).reshape({-1, model->config().vocab_size});
-  if (!torch::isfinite(l).all().item<bool>())
+  if (!all_finite(l))
     return Status::Error("the model produced NaN or Inf logits at position " + std::to_string(position) +
                          " (a corrupt or diverged checkpoint?)");
   return l;
+}
+
+bool all_finite(const torch::Tensor& cpu_float) {
+  auto c = cpu_float.contiguous();
+  const float* p = c.data_ptr<float>();
+  const int64_t n = c.numel();
+  for (int64_t i = 0; i < n; ++i)
+    if (!std::isfinite(p[i])) return false;
+  return true;
 }
 
 Result<Engine::Impl::Prepared> Engine::Impl::prepare(const GenerationRequest& request) const {

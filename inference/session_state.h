@@ -68,6 +68,10 @@ struct Engine::Impl {
   Result<Prepared> prepare(const GenerationRequest& request) const;
 };
 
+// True when every value of a CPU float tensor is finite (a plain loop: a
+// check on every pass should not cost three tensor operations).
+bool all_finite(const torch::Tensor& cpu_float);
+
 // Marks a session busy for the guard's lifetime, unless it already was.
 class BusyGuard {
  public:

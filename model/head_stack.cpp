@@ -1,5 +1,7 @@
 #include "model/head_stack.h"
 
+#include "model/fused_ops.h"
+
 namespace mtpc {
 
 MlpHeadStack MlpHeadStack::build(MtpModelImpl& model) {
@@ -21,6 +23,7 @@ MlpHeadStack MlpHeadStack::build(MtpModelImpl& model) {
   s.w1_ = torch::cat(w1, 0).contiguous();
   s.w3_ = torch::cat(w3, 0).contiguous();
   s.w2_ = torch::stack(w2).contiguous();
+  s.ones_ = torch::ones({c.dim}, s.w2_.options());
   s.heads_ = c.n_future;
   s.hidden_ = c.hidden_dim;
   s.eps_ = c.norm_eps;
@@ -31,9 +34,8 @@ torch::Tensor MlpHeadStack::states(const torch::Tensor& x, int first, int count)
   TORCH_CHECK(x.dim() == 2, "MlpHeadStack::states wants rows [R, dim], got ", x.sizes());
   TORCH_CHECK(first >= 0 && count >= 1 && first + count <= heads_, "heads [", first, ", ",
               first + count, ") out of range for ", heads_, " heads");
-  // RMSNorm as RMSNormImpl, in fp32; its weight is folded into w1 and w3.
-  auto xf = x.to(torch::kFloat32);
-  auto normed = (xf * torch::rsqrt(xf.pow(2).mean(-1, /*keepdim=*/true) + eps_)).to(x.scalar_type());
+  // RMSNorm as RMSNormImpl; its weight is folded into w1 and w3.
+  auto normed = rms_norm(x, ones_, eps_);
   auto gate = linear_apply(normed, w1_.narrow(0, first * hidden_, count * hidden_));
   auto up = linear_apply(normed, w3_.narrow(0, first * hidden_, count * hidden_));
   auto act = (torch::silu(gate) * up).view({x.size(0), count, hidden_});  // [R, count, hidden]

@@ -35,6 +35,7 @@ class MlpHeadStack {
   // contiguous slice and one matrix product.
   torch::Tensor w1_, w3_;
   torch::Tensor w2_;  // [n, dim, hidden]: each head's Linear weight
+  torch::Tensor ones_;  // [dim]: the norm's weight once folded away
   int heads_ = 0;
   int64_t hidden_ = 0;
   double eps_ = 1e-5;

@@ -5,6 +5,7 @@
 
 #include <ATen/Parallel.h>
 
+#include "model/fused_ops.h"
 #include "model/linear_kernel.h"
 
 namespace mtpc {
@@ -60,11 +61,9 @@ RMSNormImpl::RMSNormImpl(int64_t dim, double eps) : eps_(eps) {
 }
 
 torch::Tensor RMSNormImpl::forward(const torch::Tensor& x) {
-  // Normalise in fp32 whatever the activation dtype: bf16 sums of squares lose
-  // too much precision.
-  auto xf = x.to(torch::kFloat32);
-  auto y = xf * torch::rsqrt(xf.pow(2).mean(-1, /*keepdim=*/true) + eps_);
-  return (y * weight).to(x.scalar_type());
+  // Normalised in fp32 whatever the activation dtype: bf16 sums of squares
+  // lose too much precision.
+  return rms_norm(x, weight, eps_);
 }
 
 namespace {
@@ -72,15 +71,6 @@ torch::nn::Linear linear(int64_t in, int64_t out) {
   return torch::nn::Linear(torch::nn::LinearOptions(in, out).bias(false));
 }
 
-// Rotates pairs (x[i], x[i + d/2]) by the position's angles.
-torch::Tensor apply_rope(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin) {
-  // x: [B, T, H, D]; cos/sin: [T, D/2]
-  auto half = x.size(-1) / 2;
-  auto x1 = x.narrow(-1, 0, half), x2 = x.narrow(-1, half, half);
-  auto c = cos.unsqueeze(0).unsqueeze(2).to(x.scalar_type());
-  auto s = sin.unsqueeze(0).unsqueeze(2).to(x.scalar_type());
-  return torch::cat({x1 * c - x2 * s, x1 * s + x2 * c}, -1);
-}
 }  // namespace
 
 AttentionImpl::AttentionImpl(const ModelConfig& c)
@@ -95,8 +85,8 @@ torch::Tensor AttentionImpl::forward(const torch::Tensor& x, const torch::Tensor
                                      const torch::Tensor& sin, int64_t start_pos, KvCache* cache,
                                      int layer) {
   const int64_t B = x.size(0), T = x.size(1);
-  auto q = apply_rope(linear_apply(x, wq->weight).view({B, T, n_heads_, head_dim_}), cos, sin).transpose(1, 2);
-  auto k = apply_rope(linear_apply(x, wk->weight).view({B, T, n_kv_heads_, head_dim_}), cos, sin).transpose(1, 2);
+  auto q = rotary(linear_apply(x, wq->weight).view({B, T, n_heads_, head_dim_}), cos, sin).transpose(1, 2);
+  auto k = rotary(linear_apply(x, wk->weight).view({B, T, n_kv_heads_, head_dim_}), cos, sin).transpose(1, 2);
   auto v = linear_apply(x, wv->weight).view({B, T, n_kv_heads_, head_dim_}).transpose(1, 2);
 
   int64_t total = T;

@@ -3,18 +3,10 @@
 #include <cmath>
 #include <limits>
 
+#include "model/fused_ops.h"
+
 namespace mtpc {
 namespace {
-
-// As in network.cpp: rotates pairs (x[i], x[i + d/2]) by each row's angles.
-// x: [1, N, H, D]; cos/sin: [N, D/2].
-torch::Tensor apply_rope(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin) {
-  auto half = x.size(-1) / 2;
-  auto x1 = x.narrow(-1, 0, half), x2 = x.narrow(-1, half, half);
-  auto c = cos.unsqueeze(0).unsqueeze(2).to(x.scalar_type());
-  auto s = sin.unsqueeze(0).unsqueeze(2).to(x.scalar_type());
-  return torch::cat({x1 * c - x2 * s, x1 * s + x2 * c}, -1);
-}
 
 // cos/sin rows for every packed row's position.
 std::pair<torch::Tensor, torch::Tensor> rope_rows(MtpModelImpl& model, const std::vector<PackedSegment>& segments,
@@ -44,8 +36,8 @@ torch::Tensor attention_packed(AttentionImpl& attn, const ModelConfig& c, const 
                                const std::vector<PackedSegment>& segments, int layer) {
   TORCH_CHECK(x.size(0) == 1, "a packed batch has leading size 1, got ", x.size(0));
   const int64_t N = x.size(1), H = c.n_heads, KV = c.n_kv_heads, D = c.head_dim();
-  auto q_all = apply_rope(linear_apply(x, attn.wq->weight).view({1, N, H, D}), cos, sin);
-  auto k_all = apply_rope(linear_apply(x, attn.wk->weight).view({1, N, KV, D}), cos, sin);
+  auto q_all = rotary(linear_apply(x, attn.wq->weight).view({1, N, H, D}), cos, sin);
+  auto k_all = rotary(linear_apply(x, attn.wk->weight).view({1, N, KV, D}), cos, sin);
   auto v_all = linear_apply(x, attn.wv->weight).view({1, N, KV, D});
   std::vector<torch::Tensor> outs;
   outs.reserve(segments.size());
