@@ -1,11 +1,17 @@
 #include "model/linear_kernel.h"
 
-#include <immintrin.h>
-
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
+
+#if (defined(__x86_64__) || defined(__i386__)) && !defined(MTPC_NO_LINEAR_KERNEL)
+#include <immintrin.h>
+#define MTPC_LINEAR_KERNEL_X86 1
+#endif
 
 namespace mtpc {
+
+#ifdef MTPC_LINEAR_KERNEL_X86
 
 bool linear_kernel_available() {
   static const bool ok = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
@@ -75,5 +81,15 @@ void linear_kernel(const float* x, const float* w, float* y, int64_t M, int64_t 
     if (M - m == 1) rows<1, 8>(x, w, y, m, N, K, t, t_end);
   }
 }
+
+#else  // not x86, or built with -DMTPC_NO_LINEAR_KERNEL: torch's linear everywhere
+
+bool linear_kernel_available() { return false; }
+
+void linear_kernel(const float*, const float*, float*, int64_t, int64_t, int64_t, int64_t, int64_t) {
+  std::abort();  // never called: linear_kernel_available() is false
+}
+
+#endif
 
 }  // namespace mtpc

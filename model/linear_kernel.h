@@ -18,7 +18,9 @@
 
 namespace mtpc {
 
-// True when this CPU has AVX2 and FMA (checked once).
+// True when this CPU has AVX2 and FMA (checked once); always false on other
+// architectures and in builds with -DMTPC_NO_LINEAR_KERNEL (torch's linear
+// is used then).
 bool linear_kernel_available();
 
 // Computes columns [n_begin, n_end) of y for all M rows. Requires
