@@ -128,15 +128,7 @@ GeneratedSamplesLog::~GeneratedSamplesLog() {
 
 Status GeneratedSamplesLog::append(const GeneratedSample& sample) {
   std::string line = to_json(sample).dump(-1, ' ', false, json::error_handler_t::replace) + "\n";
-  const char* p = line.data();
-  size_t left = line.size();
-  while (left > 0) {
-    ssize_t n = ::write(fd_, p, left);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return Status::Error(path_ + ": write failed: " + std::strerror(n < 0 ? errno : EIO));
-    p += n;
-    left -= static_cast<size_t>(n);
-  }
+  if (Status w = append_jsonl_line(fd_, path_, line); !w.ok()) return w;
   // A sample costs seconds of decoding; a sync per line keeps it after a
   // machine crash too, at a cost far below that.
   if (::fdatasync(fd_) != 0) return Status::Error(path_ + ": fdatasync failed: " + std::strerror(errno));

@@ -53,4 +53,17 @@ Status read_jsonl_log(const std::string& path,
   return Status::Ok();
 }
 
+Status append_jsonl_line(int fd, const std::string& path, const std::string& line) {
+  const char* p = line.data();
+  size_t left = line.size();
+  while (left > 0) {
+    ssize_t n = ::write(fd, p, left);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return Status::Error(path + ": write failed: " + std::strerror(n < 0 ? errno : EIO));
+    p += n;
+    left -= static_cast<size_t>(n);
+  }
+  return Status::Ok();
+}
+
 }  // namespace mtpc::eval

@@ -21,4 +21,8 @@ Status read_jsonl_log(const std::string& path,
                       const std::function<Status(size_t line_no, std::string_view line)>& on_line,
                       size_t* torn_line);
 
+// Writes `line` (a record and its newline) to the O_APPEND descriptor `fd`
+// of `path`, retrying short and interrupted writes.
+Status append_jsonl_line(int fd, const std::string& path, const std::string& line);
+
 }  // namespace mtpc::eval

@@ -147,16 +147,7 @@ Status ResultsLog::append(const SampleResult& r) {
   std::string line = dump_line(j);
   std::lock_guard<std::mutex> lock(mu_);
   // O_APPEND and one write per line: lines from concurrent workers never interleave.
-  const char* p = line.data();
-  size_t left = line.size();
-  while (left > 0) {
-    ssize_t n = ::write(fd_, p, left);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return Status::Error(path_ + ": write failed: " + std::strerror(n < 0 ? errno : EIO));
-    p += n;
-    left -= static_cast<size_t>(n);
-  }
-  return Status::Ok();
+  return append_jsonl_line(fd_, path_, line);
 }
 
 }  // namespace mtpc::eval
