@@ -23,6 +23,9 @@
 
 namespace mtpc::eval {
 
+// Now, as the reports write it: "2026-11-29T13:40:00Z".
+std::string utc_now();
+
 struct OutcomeCounts {
   int passed = 0;
   int failed = 0;

@@ -8,19 +8,12 @@
 #include <mutex>
 #include <thread>
 
+#include "eval/report.h"
+
 namespace mtpc::eval {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-
-std::string utc_now() {
-  std::time_t t = std::time(nullptr);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
-}
 
 }  // namespace
 

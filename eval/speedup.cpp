@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "eval/generation.h"
+#include "eval/report.h"
 #include "model/atomic_file.h"
 #include "model/tokenizer.h"
 
@@ -15,15 +16,6 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 using nlohmann::json;
-
-std::string utc_now() {
-  std::time_t t = std::time(nullptr);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
-}
 
 // A stored measurement, if `path` holds one for `prompts` prompts.
 std::optional<SpeedupMeasurement> read_stored(const std::string& path, int prompts) {
