@@ -332,19 +332,21 @@ class BatchDecoder {
       int64_t r = 0;
       for (size_t i = 0; i < inputs.size(); ++i)
         if (inputs[i].seq->k > 0) rows[i].push_back(all.narrow(0, 0, inputs[i].seq->k).select(1, r++).unsqueeze(0));
-    }
-    for (int h = 1; h <= most && !e_.mlp_heads; ++h) {
-      std::vector<HeadInput> with_head;
-      std::vector<size_t> which;
-      for (size_t i = 0; i < inputs.size(); ++i)
-        if (inputs[i].seq->k >= h) {
-          with_head.push_back(inputs[i]);
-          which.push_back(i);
+    } else {
+      // Transformer heads run on all the input's rows (their caches need them).
+      for (int h = 1; h <= most; ++h) {
+        std::vector<HeadInput> with_head;
+        std::vector<size_t> which;
+        for (size_t i = 0; i < inputs.size(); ++i)
+          if (inputs[i].seq->k >= h) {
+            with_head.push_back(inputs[i]);
+            which.push_back(i);
+          }
+        auto states = head(h, with_head);
+        for (size_t j = 0; j < which.size(); ++j) {
+          const int64_t last = states[j].size(1) - 1;
+          rows[which[j]].push_back(states[j].narrow(1, last, 1));
         }
-      auto states = head(h, with_head);
-      for (size_t j = 0; j < which.size(); ++j) {
-        const int64_t last = states[j].size(1) - 1;
-        rows[which[j]].push_back(states[j].narrow(1, last, 1));
       }
     }
     std::vector<HeadInput> drafted;
