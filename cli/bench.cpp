@@ -1,7 +1,6 @@
 // mtpc bench train: n_future = 1, 4, 8 on the same trunk, each measured in its
 // own process (so peak RSS is that configuration's), sequential and naive
 // loss order, printed as one JSON object with ratios over n_future = 1.
-#include <sys/utsname.h>
 #include <unistd.h>
 
 #include <array>
@@ -9,29 +8,12 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "base/machine.h"
 #include "cli/commands.h"
 #include "model/runtime.h"
-#include "model/trainer.h"
+#include "model/training/trainer.h"
 
 namespace mtpc::cli {
-
-std::string cpu_description() {
-  std::ifstream in("/proc/cpuinfo");
-  std::string line;
-  while (std::getline(in, line))
-    if (line.rfind("model name", 0) == 0) return line.substr(line.find(':') + 2);
-  return "unknown";
-}
-
-nlohmann::json machine_description(const GlobalOptions& global) {
-  struct utsname u {};
-  uname(&u);
-  return {{"cpu", cpu_description()},
-          {"cores", hardware_threads()},
-          {"threads", global.threads == 0 ? hardware_threads() : global.threads},
-          {"device", global.device},
-          {"kernel", std::string(u.release)}};
-}
 
 namespace {
 
@@ -91,7 +73,7 @@ void add_bench_command(CLI::App& app, GlobalOptions& global) {
     };
     nlohmann::json out = {
         {"benchmark", "train"}, {"preset", args->preset}, {"head_kind", args->head_kind},
-        {"steps", args->steps}, {"machine", machine_description(global)}, {"runs", runs},
+        {"steps", args->steps}, {"machine", machine_description(global.device, global.threads)}, {"runs", runs},
         {"time_ratio", ratio("4sequential", "step_seconds")},
         {"mem_ratio", ratio("4sequential", "peak_rss_bytes")},
         {"naive_time_ratio", ratio("4naive", "step_seconds")},
@@ -123,7 +105,7 @@ void add_bench_command(CLI::App& app, GlobalOptions& global) {
     nlohmann::json j = {{"benchmark", "load"}, {"preset", args->preset}, {"n_future", config->n_future},
                         {"parameters", config->parameter_count()}, {"dtype", *load_bf16 ? "BF16" : "F32"},
                         {"file_bytes", b->file_bytes}, {"load_seconds", b->load_seconds},
-                        {"min_load_seconds", b->min_load_seconds}, {"machine", machine_description(global)}};
+                        {"min_load_seconds", b->min_load_seconds}, {"machine", machine_description(global.device, global.threads)}};
     std::printf("%s\n", j.dump(2).c_str());
     throw CLI::RuntimeError("", 0);
   });

@@ -7,10 +7,11 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "base/gzip_file.h"
+#include "base/machine.h"
 #include "cli/commands.h"
 #include "inference/engine.h"
-#include "model/gzip_file.h"
-#include "model/tokenizer.h"
+#include "model/tokenizer/tokenizer.h"
 
 namespace mtpc::cli {
 namespace {
@@ -120,8 +121,6 @@ nlohmann::json acceptance_json(const Totals& t) {
 
 }  // namespace
 
-nlohmann::json machine_description(const GlobalOptions& global);
-
 void add_bench_decode_command(CLI::App& bench, GlobalOptions& global) {
   auto* cmd = bench.add_subcommand("decode", "next-token vs self-speculative greedy decoding speed");
   struct Args {
@@ -229,7 +228,7 @@ void add_bench_decode_command(CLI::App& bench, GlobalOptions& global) {
                           {"dtype", a->dtype},
                           {"warmup_runs", a->warmup},
                           {"timing", "decode only: tokens / seconds after each prompt's prefill pass"},
-                          {"machine", machine_description(global)},
+                          {"machine", machine_description(global.device, global.threads)},
                           {"runs", runs},
                           {"speedup", runs.size() > 1 ? runs[1]["speedup"] : nlohmann::json(nullptr)}};
     if (!batched.empty()) {

@@ -4,7 +4,6 @@
 // at most a keystroke interval for it before typing on (a reply that comes
 // later was cancelled by the next edit, as in an editor). Prints latency
 // percentiles from request to reply.
-#include <sys/utsname.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -14,12 +13,12 @@
 #include <sstream>
 #include <thread>
 
+#include "base/machine.h"
 #include "cli/commands.h"
 #include "lsp/server_process.h"
 
 namespace mtpc::cli {
 
-std::string cpu_description();
 
 namespace {
 
@@ -167,8 +166,6 @@ void add_bench_lsp_command(CLI::App& bench, GlobalOptions& global) {
     s.send({{"jsonrpc", "2.0"}, {"method", "exit"}});
     s.wait(timeout);
 
-    struct utsname u {};
-    uname(&u);
     int64_t typeahead = stats.value("fromTypeahead", int64_t{0});
     json out = {{"requests", requests},
                 {"answered", static_cast<int64_t>(latencies.size())},
@@ -181,12 +178,7 @@ void add_bench_lsp_command(CLI::App& bench, GlobalOptions& global) {
                 {"deadline_hits", stats.value("deadline", int64_t{0})},
                 {"keystroke_ms", a->keystroke_ms},
                 {"deadline_ms", a->deadline_ms},
-                {"machine",
-                 {{"cpu", cpu_description()},
-                  {"cores", std::thread::hardware_concurrency()},
-                  {"device", global.device},
-                  {"threads", global.threads},
-                  {"kernel", std::string(u.release)}}}};
+                {"machine", machine_description(global.device, global.threads)}};
     if (a->json) {
       std::printf("%s\n", out.dump(2).c_str());
     } else {

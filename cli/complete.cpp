@@ -11,7 +11,7 @@
 #include "lsp/completion_model.h"
 #include "lsp/completion_service.h"
 #include "lsp/context.h"
-#include "model/tokenizer.h"
+#include "model/tokenizer/tokenizer.h"
 
 namespace mtpc::cli {
 

@@ -4,7 +4,7 @@
 #include <string>
 
 #include "cli/commands.h"
-#include "model/corpus.h"
+#include "model/corpus/corpus.h"
 
 namespace mtpc::cli {
 namespace {

@@ -22,7 +22,7 @@
 #include "eval/samples.h"
 #include "eval/scoring.h"
 #include "inference/engine.h"
-#include "model/config.h"
+#include "model/network/config.h"
 
 namespace mtpc::cli {
 namespace {

@@ -2,7 +2,7 @@
 #include <cstdio>
 
 #include "cli/commands.h"
-#include "model/trainer.h"
+#include "model/training/trainer.h"
 
 namespace mtpc::cli {
 

@@ -4,7 +4,7 @@
 #include <cerrno>
 #include <cstring>
 
-#include "model/gzip_file.h"
+#include "base/gzip_file.h"
 
 namespace mtpc::eval {
 namespace {

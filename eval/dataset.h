@@ -26,7 +26,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "model/status.h"
+#include "base/status.h"
 
 namespace mtpc::eval {
 

@@ -12,8 +12,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "base/status.h"
 #include "eval/generation.h"
-#include "model/status.h"
 
 namespace mtpc::eval {
 

@@ -12,10 +12,10 @@
 #include <set>
 #include <sstream>
 
+#include "base/atomic_file.h"
 #include "eval/generated_samples.h"
-#include "model/atomic_file.h"
-#include "model/config.h"
-#include "model/tokenizer.h"
+#include "model/network/config.h"
+#include "model/tokenizer/tokenizer.h"
 
 namespace mtpc::eval {
 namespace {

@@ -38,12 +38,12 @@
 #include <string>
 #include <vector>
 
+#include "base/status.h"
 #include "eval/dataset.h"
 #include "eval/prompts.h"
 #include "eval/report.h"
 #include "eval/samples.h"
 #include "inference/engine.h"
-#include "model/status.h"
 
 namespace mtpc::eval {
 

@@ -30,8 +30,8 @@
 #include <string_view>
 #include <vector>
 
+#include "base/status.h"
 #include "eval/dataset.h"
-#include "model/status.h"
 
 namespace mtpc::eval {
 

@@ -6,7 +6,7 @@
 #include <cstdio>
 #include <ctime>
 
-#include "model/atomic_file.h"
+#include "base/atomic_file.h"
 
 namespace mtpc::eval {
 

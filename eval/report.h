@@ -18,8 +18,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "base/status.h"
 #include "eval/passk.h"
-#include "model/status.h"
 
 namespace mtpc::eval {
 

@@ -8,8 +8,8 @@
 #include <cstring>
 #include <set>
 
+#include "base/gzip_file.h"
 #include "eval/jsonl_log.h"
-#include "model/gzip_file.h"
 
 namespace mtpc::eval {
 namespace {

@@ -27,8 +27,8 @@
 #include <utility>
 #include <vector>
 
+#include "base/status.h"
 #include "eval/dataset.h"
-#include "model/status.h"
 
 namespace mtpc::eval {
 

@@ -85,7 +85,7 @@
 #include <string_view>
 #include <vector>
 
-#include "model/status.h"
+#include "base/status.h"
 
 namespace mtpc::eval {
 

@@ -15,12 +15,12 @@
 #include <string>
 #include <vector>
 
+#include "base/status.h"
 #include "eval/dataset.h"
 #include "eval/program.h"
 #include "eval/report.h"
 #include "eval/samples.h"
 #include "eval/sandbox.h"
-#include "model/status.h"
 
 namespace mtpc::eval {
 

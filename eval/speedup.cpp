@@ -6,10 +6,10 @@
 #include <fstream>
 #include <sstream>
 
+#include "base/atomic_file.h"
 #include "eval/generation.h"
 #include "eval/report.h"
-#include "model/atomic_file.h"
-#include "model/tokenizer.h"
+#include "model/tokenizer/tokenizer.h"
 
 namespace mtpc::eval {
 namespace {

@@ -1,7 +1,7 @@
 // Engine::generate_batch: several sessions decoded in shared forward passes.
 //
 // Each step packs every running sequence's new rows into one model call
-// (model/packed.h): the trunk over the fed tokens, head 1
+// (model/network/packed.h): the trunk over the fed tokens, head 1
 // over them to verify, then each draft head over the rows it needs. Per
 // sequence the steps are those of the single-sequence DraftingDecoder
 // (decoders.cpp), in the same order, RNG draws included, so a sequence gets
@@ -12,8 +12,8 @@
 
 #include "inference/sampling.h"
 #include "inference/session_state.h"
-#include "model/config.h"
-#include "model/packed.h"
+#include "model/network/config.h"
+#include "model/network/packed.h"
 
 namespace mtpc {
 namespace {

@@ -4,7 +4,7 @@
 
 #include "inference/sampling.h"
 #include "inference/session_state.h"
-#include "model/config.h"
+#include "model/network/config.h"
 
 namespace mtpc {
 namespace {

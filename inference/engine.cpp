@@ -5,8 +5,8 @@
 #include <torch/cuda.h>
 
 #include "inference/session_state.h"
-#include "model/checkpoint.h"
-#include "model/config.h"
+#include "model/checkpoint/checkpoint.h"
+#include "model/network/config.h"
 
 namespace mtpc {
 

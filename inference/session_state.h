@@ -11,9 +11,9 @@
 
 #include "inference/engine.h"
 #include "inference/stop_rules.h"
-#include "model/head_stack.h"
-#include "model/network.h"
-#include "model/tokenizer.h"
+#include "model/network/head_stack.h"
+#include "model/network/network.h"
+#include "model/tokenizer/tokenizer.h"
 
 namespace mtpc {
 

@@ -6,7 +6,7 @@
 #include <vector>
 
 #include "inference/engine.h"
-#include "model/tokenizer.h"
+#include "model/tokenizer/tokenizer.h"
 
 namespace mtpc {
 

@@ -10,8 +10,8 @@
 #include <string_view>
 #include <vector>
 
+#include "base/status.h"
 #include "inference/engine.h"
-#include "model/status.h"
 
 namespace mtpc::lsp {
 

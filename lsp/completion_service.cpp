@@ -3,7 +3,7 @@
 #include <algorithm>
 
 #include "lsp/context.h"
-#include "model/tokenizer.h"
+#include "model/tokenizer/tokenizer.h"
 
 namespace mtpc::lsp {
 

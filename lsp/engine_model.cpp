@@ -1,8 +1,8 @@
 // The inference engine behind the CompletionModel interface.
 #include "inference/engine.h"
 #include "lsp/completion_model.h"
-#include "model/config.h"
-#include "model/tokenizer.h"
+#include "model/network/config.h"
+#include "model/tokenizer/tokenizer.h"
 
 namespace mtpc::lsp {
 namespace {

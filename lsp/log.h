@@ -6,7 +6,7 @@
 #include <mutex>
 #include <string>
 
-#include "model/status.h"
+#include "base/status.h"
 
 namespace mtpc::lsp {
 

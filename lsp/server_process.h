@@ -14,8 +14,8 @@
 #include <string>
 #include <vector>
 
+#include "base/status.h"
 #include "lsp/framing.h"
-#include "model/status.h"
 
 namespace mtpc::lsp {
 

@@ -3,7 +3,6 @@
 #include <malloc.h>
 #include <torch/torch.h>
 
-#include <thread>
 
 namespace mtpc {
 namespace {
@@ -15,11 +14,6 @@ std::string& device_storage() {
   return device;
 }
 }  // namespace
-
-int hardware_threads() {
-  unsigned n = std::thread::hardware_concurrency();
-  return n == 0 ? 1 : static_cast<int>(n);
-}
 
 Status configure_runtime(const std::string& device, int threads) {
   if (threads < 0) return Status::Error("--threads must be >= 0, got " + std::to_string(threads));

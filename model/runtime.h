@@ -3,7 +3,8 @@
 
 #include <string>
 
-#include "model/status.h"
+#include "base/machine.h"  // hardware_threads
+#include "base/status.h"
 
 namespace mtpc {
 
@@ -14,8 +15,5 @@ Status configure_runtime(const std::string& device, int threads);
 
 // The device chosen by configure_runtime ("cpu" until it is called).
 const std::string& runtime_device();
-
-// Hardware threads of this machine (at least 1).
-int hardware_threads();
 
 }  // namespace mtpc

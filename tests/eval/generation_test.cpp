@@ -8,7 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "eval/generated_samples.h"
-#include "model/tokenizer.h"
+#include "model/tokenizer/tokenizer.h"
 #include "test_util.h"
 #include "tiny_model.h"
 

@@ -2,9 +2,9 @@
 
 #include <torch/torch.h>
 
-#include "model/checkpoint.h"
-#include "model/config.h"
-#include "model/network.h"
+#include "model/checkpoint/checkpoint.h"
+#include "model/network/config.h"
+#include "model/network/network.h"
 
 namespace mtpc::testing {
 

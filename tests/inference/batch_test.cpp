@@ -9,8 +9,8 @@
 #include "inference/engine.h"
 #include "inference/session_state.h"
 #include "inference/test_models.h"
-#include "model/network.h"
-#include "model/packed.h"
+#include "model/network/network.h"
+#include "model/network/packed.h"
 
 namespace mtpc {
 namespace {

@@ -3,8 +3,8 @@
 
 #include <nlohmann/json.hpp>
 
-#include "model/checkpoint.h"
-#include "model/config.h"
+#include "model/checkpoint/checkpoint.h"
+#include "model/network/config.h"
 #include "model/test_util.h"
 
 namespace mtpc {

@@ -7,12 +7,12 @@
 #include <thread>
 
 #include "inference/session_state.h"
-#include "model/checkpoint.h"
-#include "model/config.h"
-#include "model/mtp_loss.h"
-#include "model/tokenizer.h"
-#include "model/test_util.h"
 #include "inference/test_models.h"
+#include "model/checkpoint/checkpoint.h"
+#include "model/network/config.h"
+#include "model/test_util.h"
+#include "model/tokenizer/tokenizer.h"
+#include "model/training/mtp_loss.h"
 
 namespace mtpc {
 namespace {

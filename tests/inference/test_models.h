@@ -12,12 +12,12 @@
 #include <gtest/gtest.h>
 
 #include "inference/engine.h"
-#include "model/checkpoint.h"
-#include "model/config.h"
-#include "model/mtp_loss.h"
-#include "model/network.h"
+#include "model/checkpoint/checkpoint.h"
+#include "model/network/config.h"
+#include "model/network/network.h"
 #include "model/test_util.h"
-#include "model/tokenizer.h"
+#include "model/tokenizer/tokenizer.h"
+#include "model/training/mtp_loss.h"
 
 namespace mtpc::testing {
 

@@ -7,9 +7,9 @@
 #include <memory>
 
 #include "common/test_util.h"
-#include "model/checkpoint.h"
-#include "model/config.h"
-#include "model/network.h"
+#include "model/checkpoint/checkpoint.h"
+#include "model/network/config.h"
+#include "model/network/network.h"
 
 namespace mtpc::lsp_testing {
 

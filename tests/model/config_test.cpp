@@ -1,4 +1,4 @@
-#include "model/config.h"
+#include "model/network/config.h"
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>

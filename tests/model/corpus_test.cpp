@@ -1,5 +1,5 @@
 // Corpus building: filters, split, token output, decontamination, errors.
-#include "model/corpus.h"
+#include "model/corpus/corpus.h"
 
 #include <gtest/gtest.h>
 #include <stdlib.h>
@@ -16,7 +16,7 @@
 #include <string>
 #include <vector>
 
-#include "model/overlap_index.h"
+#include "model/corpus/overlap_index.h"
 
 namespace mtpc {
 namespace {

@@ -1,4 +1,4 @@
-#include "model/fused_ops.h"
+#include "model/network/fused_ops.h"
 
 #include <gtest/gtest.h>
 

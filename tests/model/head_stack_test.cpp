@@ -1,4 +1,4 @@
-#include "model/head_stack.h"
+#include "model/network/head_stack.h"
 
 #include <gtest/gtest.h>
 

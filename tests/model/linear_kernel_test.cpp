@@ -1,8 +1,8 @@
-#include "model/linear_kernel.h"
+#include "model/network/linear_kernel.h"
 
 #include <gtest/gtest.h>
 
-#include "model/network.h"
+#include "model/network/network.h"
 
 namespace mtpc {
 namespace {

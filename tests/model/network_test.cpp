@@ -1,8 +1,8 @@
-#include "model/network.h"
+#include "model/network/network.h"
 
 #include <gtest/gtest.h>
 
-#include "model/mtp_loss.h"
+#include "model/training/mtp_loss.h"
 
 namespace mtpc {
 namespace {

@@ -1,4 +1,4 @@
-#include "model/safetensors.h"
+#include "model/checkpoint/safetensors.h"
 
 #include <gtest/gtest.h>
 #include <signal.h>
@@ -14,7 +14,7 @@
 #include <limits>
 #include <set>
 
-#include "model/atomic_file.h"
+#include "base/atomic_file.h"
 
 namespace mtpc {
 namespace {

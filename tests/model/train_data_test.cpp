@@ -1,4 +1,4 @@
-#include "model/train_data.h"
+#include "model/training/train_data.h"
 
 #include <gtest/gtest.h>
 

@@ -8,7 +8,7 @@
 #include <sstream>
 #include <thread>
 
-#include "model/checkpoint.h"
+#include "model/checkpoint/checkpoint.h"
 #include "test_util.h"
 
 namespace fs = std::filesystem;

@@ -1,0 +1,36 @@
+#include "base/machine.h"
+
+#include <sys/utsname.h>
+
+#include <fstream>
+#include <thread>
+
+namespace mtpc {
+
+int hardware_threads() {
+  unsigned n = std::thread::hardware_concurrency();
+  return n == 0 ? 1 : static_cast<int>(n);
+}
+
+std::string cpu_description() {
+  std::ifstream in("/proc/cpuinfo");
+  std::string line;
+  while (std::getline(in, line))
+    if (line.rfind("model name", 0) == 0) {
+      size_t colon = line.find(':');
+      return colon == std::string::npos ? line : line.substr(line.find_first_not_of(" \t", colon + 1));
+    }
+  return "unknown";
+}
+
+nlohmann::json machine_description(const std::string& device, int threads) {
+  struct utsname u {};
+  uname(&u);
+  return {{"cpu", cpu_description()},
+          {"cores", hardware_threads()},
+          {"threads", threads == 0 ? hardware_threads() : threads},
+          {"device", device},
+          {"kernel", std::string(u.release)}};
+}
+
+}  // namespace mtpc

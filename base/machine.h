@@ -1,0 +1,19 @@
+// The machine a benchmark ran on, as every benchmark prints it. Torch-free.
+#pragma once
+
+#include <nlohmann/json.hpp>
+#include <string>
+
+namespace mtpc {
+
+// Hardware threads of this machine (at least 1).
+int hardware_threads();
+
+// The CPU's model name from /proc/cpuinfo ("unknown" where there is none).
+std::string cpu_description();
+
+// {"cpu", "cores", "threads", "device", "kernel"}: `threads` 0 means every
+// core and is reported as the number of cores.
+nlohmann::json machine_description(const std::string& device, int threads);
+
+}  // namespace mtpc

@@ -1,0 +1,60 @@
+// Model hyper-parameters and named presets. Torch-free.
+//
+// A ModelConfig fully describes the network's shapes: a Llama-style trunk of
+// `n_layers` blocks, then `n_future` independent output heads (head i predicts
+// token t+i), a shared final RMSNorm and a shared unembedding. With
+// n_future = 1 and transformer heads it is exactly a next-token Llama model of
+// n_layers + 1 blocks.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json_fwd.hpp>
+
+#include "base/status.h"
+
+namespace mtpc {
+
+enum class HeadKind {
+  kTransformer,  // one transformer block per head, with its own KV cache (the paper's)
+  kMlp,          // residual SwiGLU MLP on the trunk output (Medusa-style, no cache)
+};
+const char* head_kind_name(HeadKind kind);
+
+struct ModelConfig {
+  int vocab_size = 262;       // byte tokenizer: 256 bytes + 6 specials
+  int dim = 256;              // residual width
+  int n_layers = 4;           // trunk blocks
+  int n_heads = 8;            // attention query heads
+  int n_kv_heads = 4;         // attention key/value heads (grouped-query attention)
+  int hidden_dim = 704;       // SwiGLU inner width
+  int n_future = 4;           // output heads
+  HeadKind head_kind = HeadKind::kTransformer;
+  int max_seq_len = 512;      // rotary table length and the longest KV cache
+  double rope_theta = 10000.0;
+  double norm_eps = 1e-5;
+  std::string tokenizer = "byte";
+
+  int head_dim() const { return dim / n_heads; }
+  // Attention layers that keep a KV cache: trunk blocks, then transformer heads.
+  int attention_layers() const {
+    return n_layers + (head_kind == HeadKind::kTransformer ? n_future : 0);
+  }
+  int64_t parameter_count() const;
+  // Every constraint, each failure naming the field and its value.
+  Status validate() const;
+};
+
+// Named presets sized for a 2-core CPU: tiny (~1M parameters, for tests),
+// small (~5M), base (~20M).
+Result<ModelConfig> model_preset(const std::string& name);
+std::vector<std::string> model_preset_names();
+
+nlohmann::json model_config_to_json(const ModelConfig& config);
+// Reads the fields present over the defaults; unknown fields are an error so
+// a typo is not silently ignored. `source` names the file in messages.
+Result<ModelConfig> model_config_from_json(const nlohmann::json& j, const std::string& source);
+
+}  // namespace mtpc

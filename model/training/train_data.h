@@ -1,0 +1,45 @@
+// Training windows from a packed token file. Torch-free.
+//
+// Windows are a pure function of (seed, sample index), so a resumed run sees
+// exactly the windows an uninterrupted run would, with no sampler state to
+// save. A window is `length` tokens; with fill-in-the-middle it is rewritten
+// prefix-suffix-middle with the FIM specials and keeps its length.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "base/status.h"
+#include "model/tokenizer/tokenizer.h"
+
+namespace mtpc {
+
+class WindowSampler {
+ public:
+  // `tokens` must hold at least `length` ids (checked by create).
+  static Result<WindowSampler> create(std::vector<uint16_t> tokens, int64_t length, uint64_t seed,
+                                      double fim_rate, SpecialTokens specials,
+                                      const std::string& source);
+
+  // Random window for global sample number `index` (FIM at the set rate).
+  std::vector<int64_t> sample(uint64_t index) const;
+  // The k-th of the consecutive non-overlapping windows, no FIM (validation).
+  std::vector<int64_t> sequential(int64_t k) const;
+  int64_t sequential_count() const;
+
+  int64_t token_count() const { return static_cast<int64_t>(tokens_.size()); }
+
+ private:
+  WindowSampler() = default;
+  std::vector<uint16_t> tokens_;
+  int64_t length_ = 0;
+  uint64_t seed_ = 0;
+  double fim_rate_ = 0;
+  SpecialTokens specials_{};
+};
+
+// A counter-based generator: the n-th value of stream `key`.
+uint64_t splitmix64(uint64_t x);
+
+}  // namespace mtpc
