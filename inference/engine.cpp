@@ -12,28 +12,6 @@ namespace mtpc {
 
 using Clock = std::chrono::steady_clock;
 
-const char* decode_mode_name(DecodeMode mode) {
-  switch (mode) {
-    case DecodeMode::kGreedy: return "greedy";
-    case DecodeMode::kSpeculative: return "speculative";
-    case DecodeMode::kSampling: return "sampling";
-  }
-  return "?";
-}
-
-const char* stop_reason_name(StopReason reason) {
-  switch (reason) {
-    case StopReason::kMaxTokens: return "max_tokens";
-    case StopReason::kEos: return "eos";
-    case StopReason::kStopString: return "stop_string";
-    case StopReason::kPredicate: return "predicate";
-    case StopReason::kDeadline: return "deadline";
-    case StopReason::kCancelled: return "cancelled";
-    case StopReason::kContextFull: return "context_full";
-  }
-  return "?";
-}
-
 Session::Session(std::unique_ptr<State> state) : state_(std::move(state)) {}
 Session::~Session() = default;
 Session::Session(Session&&) noexcept = default;

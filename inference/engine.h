@@ -42,7 +42,14 @@ class Tokenizer;
 struct ModelConfig;
 
 enum class DecodeMode { kGreedy, kSpeculative, kSampling };
-const char* decode_mode_name(DecodeMode mode);
+inline const char* decode_mode_name(DecodeMode mode) {
+  switch (mode) {
+    case DecodeMode::kGreedy: return "greedy";
+    case DecodeMode::kSpeculative: return "speculative";
+    case DecodeMode::kSampling: return "sampling";
+  }
+  return "?";
+}
 
 enum class StopReason {
   kMaxTokens,     // max_new_tokens emitted (also for max_new_tokens = 0)
@@ -53,7 +60,20 @@ enum class StopReason {
   kCancelled,     // the cancellation token was set
   kContextFull,   // the sequence reached the model's max_seq_len
 };
-const char* stop_reason_name(StopReason reason);
+// The one spelling of each stop reason (CLI, JSON, LSP statistics). Inline so
+// that torch-free code (the LSP fuzzer) has it without linking the engine.
+inline const char* stop_reason_name(StopReason reason) {
+  switch (reason) {
+    case StopReason::kMaxTokens: return "max_tokens";
+    case StopReason::kEos: return "eos";
+    case StopReason::kStopString: return "stop_string";
+    case StopReason::kPredicate: return "predicate";
+    case StopReason::kDeadline: return "deadline";
+    case StopReason::kCancelled: return "cancelled";
+    case StopReason::kContextFull: return "context_full";
+  }
+  return "?";
+}
 
 class CancellationToken {
  public:
@@ -103,6 +123,14 @@ struct GenerationStats {
   double prefill_ms = 0, decode_ms = 0;
   double tokens_per_forward() const {
     return forward_passes == 0 ? 0.0 : static_cast<double>(tokens) / forward_passes;
+  }
+  // accepted[i] / proposed[i] per draft head; nullopt where it drafted nothing.
+  std::vector<std::optional<double>> acceptance_per_head() const {
+    std::vector<std::optional<double>> out;
+    for (size_t i = 0; i < proposed.size() && i < accepted.size(); ++i)
+      out.push_back(proposed[i] == 0 ? std::nullopt
+                                     : std::optional<double>(static_cast<double>(accepted[i]) / proposed[i]));
+    return out;
   }
 };
 

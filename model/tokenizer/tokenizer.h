@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "base/status.h"
+#include "model/tokenizer/fim_template.h"
 
 namespace mtpc {
 
@@ -30,6 +31,9 @@ class Tokenizer {
   // Special ids are dropped; ids outside the vocabulary are an error.
   virtual Result<std::string> decode(const std::vector<int32_t>& ids) const = 0;
   virtual bool is_special(int32_t id) const = 0;
+  // The model's fill-in-the-middle template; empty (no FIM) unless the
+  // tokenizer has the markers.
+  virtual FimTemplate fim_template() const { return {}; }
 };
 
 // 256 byte ids, then BOS 256, EOS 257, PAD 258, FIM prefix 259, FIM suffix 260,
@@ -48,6 +52,16 @@ class ByteTokenizer final : public Tokenizer {
   std::vector<int32_t> encode(std::string_view text) const override;
   Result<std::string> decode(const std::vector<int32_t>& ids) const override;
   bool is_special(int32_t id) const override { return id >= 256 && id < kVocabSize; }
+  // Prefix-suffix-middle with the three FIM ids, as the trainer lays out
+  // fill-in-the-middle windows.
+  FimTemplate fim_template() const override {
+    FimTemplate t;
+    t.prefix = {kFimPrefix};
+    t.suffix = {kFimSuffix};
+    t.middle = {kFimMiddle};
+    t.order = FimTemplate::Order::kPrefixSuffixMiddle;
+    return t;
+  }
 };
 
 // "byte" -> ByteTokenizer; anything else is an error naming the kind.
