@@ -1,60 +1,25 @@
 #include "lsp/completion_service.h"
 
 #include <algorithm>
-
-#include "lsp/context.h"
-#include "model/tokenizer/tokenizer.h"
+#include <future>
 
 namespace mtpc::lsp {
 
 namespace {
-// The fuzzer links this file without mtpc_inference (where stop_reason_name
-// lives), so the names are spelled here.
-const char* stop_reason_text(StopReason reason) {
-  switch (reason) {
-    case StopReason::kMaxTokens: return "max_tokens";
-    case StopReason::kEos: return "eos";
-    case StopReason::kStopString: return "stop_string";
-    case StopReason::kPredicate: return "end_of_scope";
-    case StopReason::kDeadline: return "deadline";
-    case StopReason::kCancelled: return "cancelled";
-    case StopReason::kContextFull: return "context_full";
-  }
-  return "unknown";
-}
-}  // namespace
-
-namespace {
-
-// The completion last shown for a document, kept to answer typed-ahead
-// requests: while the user types the characters it proposed, the rest of it
-// is still the answer and the model need not run.
-struct ShownCompletion {
-  bool valid = false;
-  size_t cursor = 0;         // where it was shown
-  std::string text_then;     // the document when it was shown
-  std::string completion;
-};
 
 struct OpenDocument {
-  std::string language_id;
-  Document doc;
-  std::unique_ptr<CompletionModel::Sequence> sequence;  // made at the first completion
-  ShownCompletion shown;
+  std::string language_id;  // the client's, for the `languages` setting
+  completion::OpenDocument doc;
 };
 
-// The rest of `shown` when `text` is the shown document with the first
-// (cursor - shown.cursor) bytes of the completion typed at its cursor.
-std::optional<std::string> typed_ahead(const ShownCompletion& shown, const std::string& text, size_t cursor) {
-  if (!shown.valid || cursor < shown.cursor) return std::nullopt;
-  size_t typed = cursor - shown.cursor;
-  if (typed == 0 || typed >= shown.completion.size()) return std::nullopt;
-  if (text.size() != shown.text_then.size() + typed) return std::nullopt;
-  if (text.compare(0, shown.cursor, shown.text_then, 0, shown.cursor) != 0) return std::nullopt;
-  if (text.compare(shown.cursor, typed, shown.completion, 0, typed) != 0) return std::nullopt;
-  if (text.compare(cursor, std::string::npos, shown.text_then, shown.cursor, std::string::npos) != 0)
-    return std::nullopt;
-  return shown.completion.substr(typed);
+completion::Settings core_settings(const Settings& s) {
+  completion::Settings c;
+  c.max_lines = s.max_lines;
+  c.max_tokens = s.max_tokens;
+  c.deadline_ms = s.deadline_ms;
+  c.fim = s.fim;
+  c.draft_length = s.draft_length;
+  return c;
 }
 
 }  // namespace
@@ -64,7 +29,7 @@ struct CompletionService::ClientState {
 };
 
 CompletionService::CompletionService(ModelLoader loader, Logger& log, ServiceOptions options)
-    : loader_(std::move(loader)), log_(log), options_(options), thread_([this] { run(); }) {}
+    : loader_(std::move(loader)), log_(log), completer_(nullptr, options), thread_([this] { run(); }) {}
 
 CompletionService::~CompletionService() {
   {
@@ -120,9 +85,16 @@ void CompletionService::ensure_model(const std::string& dir, std::function<void(
       return;
     }
     model_ = std::move(*model);
+    completer_.set_model(model_.get());
     log_.line("model loaded, context " + std::to_string(model_->max_seq_len()) + " tokens");
     done(Status::Ok());
   });
+}
+
+Status CompletionService::load_model(const std::string& dir) {
+  std::promise<Status> loaded;
+  ensure_model(dir, [&loaded](Status s) { loaded.set_value(std::move(s)); });
+  return loaded.get_future().get();
 }
 
 int CompletionService::add_client() {
@@ -135,15 +107,17 @@ void CompletionService::remove_client(int client) {
   post([this, client] { clients_.erase(client); });
 }
 
-void CompletionService::open(int client, TextDocumentItem item, std::optional<Language> language_override) {
+void CompletionService::open(int client, TextDocumentItem item,
+                             std::optional<completion::Language> language_override) {
   post([this, client, item = std::move(item), language_override]() mutable {
     auto c = clients_.find(client);
     if (c == clients_.end()) return;
-    Language language = language_override ? *language_override : language_from_id(item.language_id);
+    completion::Language language =
+        language_override ? *language_override : completion::language_from_id(item.language_id);
     // A reopened document replaces the old one (its sequence goes too).
     c->second->documents.erase(item.uri);
     c->second->documents.emplace(
-        item.uri, OpenDocument{item.language_id, Document(language, std::move(item.text), item.uri), nullptr, {}});
+        item.uri, OpenDocument{item.language_id, completion::OpenDocument(language, std::move(item.text), item.uri)});
   });
 }
 
@@ -156,7 +130,7 @@ void CompletionService::change(int client, DidChangeParams params, PositionEncod
       log_.line("didChange for a document never opened: " + params.uri);
       return;
     }
-    Document& doc = d->second.doc;
+    completion::OpenDocument& doc = d->second.doc;
     for (const ContentChange& change : params.changes) {
       if (!change.range) {
         doc.set_text(change.text);
@@ -232,64 +206,29 @@ CompletionAnswer CompletionService::complete_now(int client, const CompletionQue
   const auto& langs = query.settings.languages;
   if (!langs.empty() && std::find(langs.begin(), langs.end(), open.language_id) == langs.end())
     return a;  // completions are off for this language: no items
-  Range at{position_of(text, *cursor, query.encoding), position_of(text, *cursor, query.encoding)};
+  const Position at = position_of(text, *cursor, query.encoding);
 
-  if (auto rest = typed_ahead(open.shown, text, *cursor)) {
-    a.from_typeahead = true;
-    a.items.push_back({*rest, at});
-    return a;
-  }
-  if (!model_) return fail(ErrorCode::kInternalError, "no model loaded: give --model DIR or the \"model\" setting");
-
-  ContextOptions ctx;
-  ctx.fim = query.settings.fim;
-  ctx.max_lines = query.settings.max_lines;
-  int room = model_->max_seq_len() - query.settings.max_tokens - options_.fim_marker_tokens;
-  ctx.token_budget = std::min(options_.max_prompt_tokens, static_cast<size_t>(std::max(room, 16)));
-  std::vector<const Document*> others;
+  completion::CompletionRequest request;
+  request.cursor = *cursor;
+  request.settings = core_settings(query.settings);
   for (const auto& [uri, other] : c->second->documents)
-    if (uri != query.uri) others.push_back(&other.doc);
-  CompletionPlan plan = plan_completion(open.doc, *cursor, others, ctx);
-  if (plan.skip) return a;
-
-  GenerationRequest r;
-  if (plan.fim) {
-    r.prompt.push_back(ByteTokenizer::kFimPrefix);
-    auto p = model_->encode(plan.prefix);
-    r.prompt.insert(r.prompt.end(), p.begin(), p.end());
-    r.prompt.push_back(ByteTokenizer::kFimSuffix);
-    auto s = model_->encode(plan.suffix);
-    r.prompt.insert(r.prompt.end(), s.begin(), s.end());
-    r.prompt.push_back(ByteTokenizer::kFimMiddle);
-  } else {
-    r.prompt = model_->encode(plan.prefix);
+    if (uri != query.uri) request.others.push_back(&other.doc.document());
+  request.received = query.received;
+  request.cancel = cancel;
+  completion::Completion done = completer_.complete(open.doc, request);
+  switch (done.outcome) {
+    case completion::Completion::Outcome::kOk: break;
+    case completion::Completion::Outcome::kCancelled: a.cancelled = true; return a;
+    case completion::Completion::Outcome::kInvalidInput: return fail(ErrorCode::kInvalidParams, done.error);
+    case completion::Completion::Outcome::kFailed:
+      return fail(ErrorCode::kInternalError,
+                  model_ ? done.error : "no model loaded: give --model DIR or the \"model\" setting");
   }
-  r.max_new_tokens = query.settings.max_tokens;
-  r.mode = DecodeMode::kSpeculative;
-  r.draft_length = query.settings.draft_length;
-  auto stop = std::make_shared<StopRule>(open.doc, *cursor, plan, ctx);
-  r.stop_predicate = [stop](std::string_view completion) { return (*stop)(completion); };
-  r.deadline = query.received + std::chrono::milliseconds(query.settings.deadline_ms);
-  r.cancel = cancel;
-
-  if (!open.sequence) {
-    auto seq = model_->new_sequence();
-    if (!seq.ok()) return fail(ErrorCode::kInternalError, seq.status().message());
-    open.sequence = std::move(*seq);
-  }
-  auto result = model_->generate(*open.sequence, r);
-  if (!result.ok()) return fail(ErrorCode::kInternalError, result.status().message());
-  if (result->reason == StopReason::kCancelled) {
-    a.cancelled = true;
-    return a;
-  }
-  a.hit_deadline = result->reason == StopReason::kDeadline;
-  a.stats = result->stats;
-  a.stop_reason = stop_reason_text(result->reason);
-  std::string completion = finalize_completion(open.doc, *cursor, plan, std::move(result->text));
-  if (completion.empty()) return a;
-  open.shown = ShownCompletion{true, *cursor, text, completion};
-  a.items.push_back({std::move(completion), at});
+  a.from_typeahead = done.from_typeahead;
+  a.hit_deadline = done.hit_deadline;
+  a.stats = done.stats;
+  a.stop_reason = done.stop_reason;
+  if (!done.text.empty()) a.items.push_back({std::move(done.text), Range{at, at}});
   return a;
 }
 

@@ -1,9 +1,11 @@
-// Completions without LSP: the engine thread that owns the model, the open
-// documents (with their tree-sitter trees) and one model sequence per
-// document. Every public method posts a task to that thread and returns at
-// once; tasks run in the order posted, so an edit posted after a request is
-// applied after it. Results come back by callback, called on the engine
-// thread (callers hop back to their own thread).
+// The LSP front end's engine thread: it owns the model, the completion core
+// (completion/completer.h) and each client's open documents, and translates
+// LSP's terms (URIs, positions in utf-16/utf-8 code units, content changes,
+// error codes, languageIds) into the core's (documents, byte offsets). Every
+// public method posts a task to that thread and returns at once; tasks run
+// in the order posted, so an edit posted after a request is applied after
+// it. Results come back by callback, called on the engine thread (callers
+// hop back to their own thread).
 //
 // Each client (an editor connection) has its own documents and sequences;
 // all clients share the one model.
@@ -22,9 +24,9 @@
 #include <thread>
 #include <vector>
 
+#include "completion/completer.h"
+#include "completion/model.h"
 #include "inference/engine.h"
-#include "lsp/completion_model.h"
-#include "lsp/context.h"
 #include "lsp/log.h"
 #include "lsp/protocol.h"
 
@@ -57,17 +59,12 @@ struct ServiceStats {
   int64_t requests = 0, answered = 0, from_typeahead = 0, cancelled = 0, deadline = 0, errors = 0;
 };
 
-struct ServiceOptions {
-  // Tokens reserved between the prompt and the model's context length for
-  // the FIM markers.
-  int fim_marker_tokens = 3;
-  // Prompt budget when the model allows more (context.h's default).
-  size_t max_prompt_tokens = 1536;
-};
+using ServiceOptions = completion::CompleterOptions;
 
 class CompletionService {
  public:
-  using ModelLoader = std::function<Result<std::unique_ptr<CompletionModel>>(const std::string& dir)>;
+  using ModelLoader =
+      std::function<Result<std::unique_ptr<completion::CompletionModel>>(const std::string& dir)>;
 
   CompletionService(ModelLoader loader, Logger& log, ServiceOptions options = {});
   ~CompletionService();  // finishes the queued tasks, then joins
@@ -75,12 +72,14 @@ class CompletionService {
   // Loads the model unless one is loaded (the model is loaded once); `done`
   // gets the outcome. An empty dir with no model loaded is an error.
   void ensure_model(const std::string& dir, std::function<void(Status)> done);
+  // The same, waiting for the outcome (not from the engine thread).
+  Status load_model(const std::string& dir);
 
   int add_client();
   void remove_client(int client);
 
   // `language` overrides the one named by document.language_id.
-  void open(int client, TextDocumentItem document, std::optional<Language> language = std::nullopt);
+  void open(int client, TextDocumentItem document, std::optional<completion::Language> language = std::nullopt);
   void change(int client, DidChangeParams params, PositionEncoding encoding);
   void close(int client, std::string uri);
 
@@ -99,8 +98,8 @@ class CompletionService {
 
   ModelLoader loader_;
   Logger& log_;
-  ServiceOptions options_;
-  std::unique_ptr<CompletionModel> model_;  // engine thread only
+  std::unique_ptr<completion::CompletionModel> model_;  // engine thread only
+  completion::Completer completer_;                     // engine thread only
   std::map<int, std::unique_ptr<ClientState>> clients_;  // engine thread only
   std::atomic<int> next_client_{1};
 

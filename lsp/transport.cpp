@@ -204,4 +204,19 @@ int serve_tcp(CompletionService& service, Logger& log, const ServerOptions& opti
   return 0;
 }
 
+Result<ListenAddress> parse_listen_address(const std::string& spec) {
+  const size_t colon = spec.rfind(':');
+  int port = -1;
+  if (colon != std::string::npos) {
+    try {
+      size_t used = 0;
+      port = std::stoi(spec.substr(colon + 1), &used);
+      if (used != spec.size() - colon - 1) port = -1;
+    } catch (const std::exception&) {
+    }
+  }
+  if (port < 0 || port > 65535) return Status::Error("--listen wants HOST:PORT, got " + spec);
+  return ListenAddress{spec.substr(0, colon), static_cast<uint16_t>(port)};
+}
+
 }  // namespace mtpc::lsp

@@ -9,6 +9,7 @@
 #include <functional>
 #include <string>
 
+#include "base/status.h"
 #include "lsp/completion_service.h"
 #include "lsp/log.h"
 #include "lsp/server.h"
@@ -29,5 +30,12 @@ int serve_stdio(CompletionService& service, Logger& log, const ServerOptions& op
 // cannot listen.
 int serve_tcp(CompletionService& service, Logger& log, const ServerOptions& options,
               const std::string& host, uint16_t port, const TransportOptions& transport = {});
+
+// `--listen HOST:PORT` (port 0-65535; 0: any free port).
+struct ListenAddress {
+  std::string host;
+  uint16_t port = 0;
+};
+Result<ListenAddress> parse_listen_address(const std::string& spec);
 
 }  // namespace mtpc::lsp

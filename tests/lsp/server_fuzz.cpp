@@ -1,7 +1,8 @@
 // libFuzzer target: arbitrary bytes into the server's framing and dispatch,
 // as an editor connection would deliver them. The real FrameReader,
-// LspServer, CompletionService and tree-sitter context run; only the model
-// is a few torch-free lines (LibTorch has no place in a sanitizer build):
+// LspServer, CompletionService, completion core and tree-sitter context
+// run; only the model is a few torch-free lines (LibTorch has no place in a
+// sanitizer build):
 // it continues the prompt by repeating its bytes, honouring the stop
 // predicate, max tokens, the deadline and cancellation like the engine.
 #include <atomic>
@@ -20,12 +21,38 @@ namespace {
 
 constexpr int kFuzzContext = 256;  // the stand-in model's context length
 
-class RepeatModel final : public CompletionModel {
+// Bytes as ids and the byte model's FIM markers, written here because the
+// fuzzer links nothing of model/ (ByteTokenizer's definitions live there).
+class FuzzTokenizer final : public Tokenizer {
+ public:
+  std::string kind() const override { return "fuzz-bytes"; }
+  int vocab_size() const override { return 262; }
+  SpecialTokens specials() const override { return {256, 257, 258, 259, 260, 261}; }
+  std::vector<int32_t> encode(std::string_view text) const override {
+    std::vector<int32_t> ids;
+    for (char c : text) ids.push_back(static_cast<unsigned char>(c));
+    return ids;
+  }
+  Result<std::string> decode(const std::vector<int32_t>& ids) const override {
+    std::string out;
+    for (int32_t id : ids)
+      if (id >= 0 && id < 256) out.push_back(static_cast<char>(id));
+    return out;
+  }
+  bool is_special(int32_t id) const override { return id >= 256; }
+  FimTemplate fim_template() const override {
+    FimTemplate t;
+    t.prefix = {259};
+    t.suffix = {260};
+    t.middle = {261};
+    return t;
+  }
+};
+
+class RepeatModel final : public completion::CompletionModel {
  public:
   int max_seq_len() const override { return kFuzzContext; }
-  std::vector<int32_t> encode(std::string_view text) const override {
-    return std::vector<int32_t>(text.begin(), text.end());
-  }
+  const Tokenizer& tokenizer() const override { return tokenizer_; }
   Result<std::unique_ptr<Sequence>> new_sequence() override { return std::make_unique<Sequence>(); }
   Result<GenerationResult> generate(Sequence&, const GenerationRequest& r) override {
     GenerationResult out;
@@ -49,14 +76,17 @@ class RepeatModel final : public CompletionModel {
     out.reason = StopReason::kMaxTokens;
     return out;
   }
+
+ private:
+  FuzzTokenizer tokenizer_;
 };
 
 struct Harness {
   Logger log;
   CompletionService service;
   Harness()
-      : service([](const std::string&) -> Result<std::unique_ptr<CompletionModel>> {
-          return std::unique_ptr<CompletionModel>(new RepeatModel());
+      : service([](const std::string&) -> Result<std::unique_ptr<completion::CompletionModel>> {
+          return std::unique_ptr<completion::CompletionModel>(new RepeatModel());
         }, log) {
     log.open_file("/dev/null");
   }

@@ -1,4 +1,4 @@
-// The configure-time grammar fetch (lsp/context.cmake): checksum pinning,
+// The configure-time grammar fetch (completion/grammars.cmake): checksum pinning,
 // the cache outside the build dir, and clear errors when npm is missing or
 // fails. Runs mtpc_fetch_grammar in `cmake -P` with a stand-in npm, so no
 // network is needed.

@@ -2,9 +2,9 @@
 // completion (end of line, dedent, max_lines) and the final text.
 #include <gtest/gtest.h>
 
-#include "lsp/context_test_util.h"
+#include "completion/context_test_util.h"
 
-namespace mtpc::lsp {
+namespace mtpc::completion {
 namespace {
 
 using testing::accepted;
@@ -197,4 +197,4 @@ TEST(ContextPython, MidWordIsSkipped) {
 }
 
 }  // namespace
-}  // namespace mtpc::lsp
+}  // namespace mtpc::completion

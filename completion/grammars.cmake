@@ -1,5 +1,5 @@
-# mtpc_lsp_context: documents with tree-sitter trees, the prompt around the
-# cursor and the stop rule (lsp/context.h). Torch-free.
+# The tree-sitter runtime and grammars behind completion/context.h (documents
+# with syntax trees). Sets MTPC_TREE_SITTER_LIB and builds mtpc_ts_grammars.
 #
 # Grammars come from their npm packages at pinned versions, fetched at
 # configure time with `npm pack`, checked against the sha256 pinned below and
@@ -78,7 +78,7 @@ function(mtpc_fetch_grammar name version sha256 out_dir)
   set(${out_dir} "${dest}/package" PARENT_SCOPE)
 endfunction()
 
-# `cmake -P` scripts (tests/lsp/context_grammar_test.cpp) include this file
+# `cmake -P` scripts (tests/completion/context_grammar_test.cpp) include this file
 # for mtpc_fetch_grammar alone.
 if(CMAKE_SCRIPT_MODE_FILE)
   return()
@@ -142,12 +142,3 @@ add_library(mtpc_ts_grammars STATIC ${_mtpc_grammar_sources})
 set_target_properties(mtpc_ts_grammars PROPERTIES
   C_STANDARD 11 POSITION_INDEPENDENT_CODE ON C_COMPILER_LAUNCHER "${CCACHE_PROGRAM}")
 target_compile_options(mtpc_ts_grammars PRIVATE -w)
-
-add_library(mtpc_lsp_context STATIC
-  ${CMAKE_CURRENT_SOURCE_DIR}/context_document.cpp
-  ${CMAKE_CURRENT_SOURCE_DIR}/context_syntax.cpp
-  ${CMAKE_CURRENT_SOURCE_DIR}/context_prompt.cpp
-  ${CMAKE_CURRENT_SOURCE_DIR}/context_stop.cpp
-  ${CMAKE_CURRENT_SOURCE_DIR}/context_finalize.cpp)
-target_include_directories(mtpc_lsp_context PUBLIC ${PROJECT_SOURCE_DIR})
-target_link_libraries(mtpc_lsp_context PUBLIC ${MTPC_TREE_SITTER_LIB} PRIVATE mtpc_ts_grammars)

@@ -3,10 +3,10 @@
 #include <algorithm>
 #include <cctype>
 
-#include "lsp/context.h"
-#include "lsp/context_syntax.h"
+#include "completion/context.h"
+#include "completion/context_syntax.h"
 
-namespace mtpc::lsp {
+namespace mtpc::completion {
 namespace {
 
 using detail::is_blank;
@@ -181,4 +181,4 @@ std::string finalize_completion(const Document& doc, size_t cursor, const Comple
   return completion;
 }
 
-}  // namespace mtpc::lsp
+}  // namespace mtpc::completion

@@ -8,9 +8,9 @@
 #include <string>
 #include <vector>
 
-#include "lsp/context.h"
+#include "completion/context.h"
 
-namespace mtpc::lsp::testing {
+namespace mtpc::completion::testing {
 
 struct Marked {
   std::string text;
@@ -69,4 +69,4 @@ inline std::string accepted(const Marked& m, const std::string& inserted) {
   return m.text.substr(0, m.cursor) + inserted + m.text.substr(m.cursor);
 }
 
-}  // namespace mtpc::lsp::testing
+}  // namespace mtpc::completion::testing

@@ -3,9 +3,9 @@
 // And the stop rule's contract with the decoding loop.
 #include <gtest/gtest.h>
 
-#include "lsp/context_test_util.h"
+#include "completion/context_test_util.h"
 
-namespace mtpc::lsp {
+namespace mtpc::completion {
 namespace {
 
 using testing::accepted;
@@ -119,4 +119,4 @@ TEST(ContextStopRule, MovedRuleStillWorks) {
 }
 
 }  // namespace
-}  // namespace mtpc::lsp
+}  // namespace mtpc::completion

@@ -3,9 +3,9 @@
 
 #include <random>
 
-#include "lsp/context_test_util.h"
+#include "completion/context_test_util.h"
 
-namespace mtpc::lsp {
+namespace mtpc::completion {
 namespace {
 
 using testing::complete_at;
@@ -171,4 +171,4 @@ TEST(ContextPlain, RandomInputGivesDefinedResults) {
 }
 
 }  // namespace
-}  // namespace mtpc::lsp
+}  // namespace mtpc::completion

@@ -1,10 +1,11 @@
-// The inference engine behind the CompletionModel interface.
+// The inference engine behind the CompletionModel interface: the one file of
+// completion/ that sees the model's configuration (its context length).
+#include "completion/model.h"
 #include "inference/engine.h"
-#include "lsp/completion_model.h"
 #include "model/network/config.h"
 #include "model/tokenizer/tokenizer.h"
 
-namespace mtpc::lsp {
+namespace mtpc::completion {
 namespace {
 
 class EngineSequence final : public CompletionModel::Sequence {
@@ -15,11 +16,10 @@ class EngineSequence final : public CompletionModel::Sequence {
 
 class EngineModel final : public CompletionModel {
  public:
-  explicit EngineModel(std::shared_ptr<Engine> engine) : engine_(std::move(engine)) {}
-  int max_seq_len() const override { return engine_->config().max_seq_len; }
-  std::vector<int32_t> encode(std::string_view text) const override {
-    return engine_->tokenizer().encode(text);
-  }
+  EngineModel(std::shared_ptr<Engine> engine, int max_seq_len)
+      : engine_(std::move(engine)), max_seq_len_(max_seq_len) {}
+  int max_seq_len() const override { return max_seq_len_; }
+  const Tokenizer& tokenizer() const override { return engine_->tokenizer(); }
   Result<std::unique_ptr<Sequence>> new_sequence() override {
     auto s = engine_->new_session();
     if (!s.ok()) return s.status();
@@ -31,6 +31,7 @@ class EngineModel final : public CompletionModel {
 
  private:
   std::shared_ptr<Engine> engine_;
+  int max_seq_len_;
 };
 
 }  // namespace
@@ -39,7 +40,8 @@ Result<std::unique_ptr<CompletionModel>> load_engine_model(const std::string& mo
                                                            const EngineOptions& options) {
   auto engine = Engine::load(model_dir, options);
   if (!engine.ok()) return engine.status();
-  return std::unique_ptr<CompletionModel>(new EngineModel(std::move(*engine)));
+  const int context = (*engine)->config().max_seq_len;
+  return std::unique_ptr<CompletionModel>(new EngineModel(std::move(*engine), context));
 }
 
-}  // namespace mtpc::lsp
+}  // namespace mtpc::completion

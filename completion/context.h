@@ -1,11 +1,11 @@
 // Editor context for one completion: documents with their tree-sitter trees,
 // the prompt built around the cursor, and where the completion should end.
-// Torch-free and engine-free: the server (lsp/server.*) turns a
-// CompletionPlan into a GenerationRequest and the result back into an item.
+// Torch-free and engine-free: the completer (completion/completer.h) turns
+// a CompletionPlan into a GenerationRequest and the result into a completion.
 //
-// All offsets are UTF-8 byte offsets into the document text. Converting LSP
-// positions (utf-16 or utf-8 code units) to bytes is the server's job
-// (lsp/text.h).
+// All offsets are UTF-8 byte offsets into the document text. Converting
+// editor positions (utf-16 or utf-8 code units) to bytes is the front end's
+// job (lsp/text.h).
 #pragma once
 
 #include <cstddef>
@@ -15,7 +15,7 @@
 #include <string_view>
 #include <vector>
 
-namespace mtpc::lsp {
+namespace mtpc::completion {
 
 enum class Language { kPlain, kPython, kJavaScript, kTypeScript, kTsx, kC, kCpp, kGo, kRust, kJava };
 const char* language_name(Language language);
@@ -55,8 +55,8 @@ class Document {
   // Replaces the whole text (full sync) and reparses.
   void set_text(std::string text);
 
-  struct Impl;  // lsp/context_syntax.h: the TSParser and TSTree
-  const Impl& impl() const { return *impl_; }  // for lsp/context_*.cpp
+  struct Impl;  // completion/context_syntax.h: the TSParser and TSTree
+  const Impl& impl() const { return *impl_; }  // for completion/context_*.cpp
 
  private:
   std::unique_ptr<Impl> impl_;
@@ -85,9 +85,8 @@ struct CompletionPlan {
   // The prompt: prefix is the text the model continues (imports, enclosing
   // signature and snippets from other documents kept at its start when the
   // window is cut); suffix is the text after the cursor, non-empty only in
-  // FIM mode. The server tokenizes them as
-  //   FIM:   <FIM_PRE> prefix <FIM_SUF> suffix <FIM_MID>
-  //   plain: prefix
+  // FIM mode. The completer lays them out in the model's fill-in-the-middle
+  // template (model/tokenizer/fim_template.h); plain: the prefix alone.
   std::string prefix;
   std::string suffix;
   bool fim = false;
@@ -152,4 +151,4 @@ class StopRule {
 std::string finalize_completion(const Document& doc, size_t cursor, const CompletionPlan& plan,
                                 std::string completion);
 
-}  // namespace mtpc::lsp
+}  // namespace mtpc::completion

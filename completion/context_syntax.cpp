@@ -1,11 +1,11 @@
 // Text helpers, language traits and the tree queries behind the prompt:
 // imports, enclosing definitions and their signatures, file outlines.
-#include "lsp/context_syntax.h"
+#include "completion/context_syntax.h"
 
 #include <algorithm>
 #include <cstring>
 
-namespace mtpc::lsp::detail {
+namespace mtpc::completion::detail {
 namespace {
 
 bool type_in(const char* type, std::initializer_list<const char*> types) {
@@ -310,4 +310,4 @@ size_t enclosing_brace_open(std::string_view text, TSNode root, size_t pos) {
   return std::string_view::npos;
 }
 
-}  // namespace mtpc::lsp::detail
+}  // namespace mtpc::completion::detail

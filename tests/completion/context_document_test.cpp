@@ -5,10 +5,10 @@
 
 #include <random>
 
-#include "lsp/context_syntax.h"
-#include "lsp/context_test_util.h"
+#include "completion/context_syntax.h"
+#include "completion/context_test_util.h"
 
-namespace mtpc::lsp {
+namespace mtpc::completion {
 namespace {
 
 using testing::marked;
@@ -213,4 +213,4 @@ TEST(ContextDocument, MoveKeepsTheTree) {
 }
 
 }  // namespace
-}  // namespace mtpc::lsp
+}  // namespace mtpc::completion

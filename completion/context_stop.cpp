@@ -4,10 +4,10 @@
 #include <cctype>
 #include <cstring>
 
-#include "lsp/context.h"
-#include "lsp/context_syntax.h"
+#include "completion/context.h"
+#include "completion/context_syntax.h"
 
-namespace mtpc::lsp {
+namespace mtpc::completion {
 namespace {
 
 using detail::CursorSite;
@@ -221,4 +221,4 @@ std::optional<size_t> StopRule::operator()(std::string_view completion) const {
   return impl_->judge(completion);
 }
 
-}  // namespace mtpc::lsp
+}  // namespace mtpc::completion

@@ -6,10 +6,10 @@
 #include <cctype>
 #include <cmath>
 
-#include "lsp/context.h"
-#include "lsp/context_syntax.h"
+#include "completion/context.h"
+#include "completion/context_syntax.h"
 
-namespace mtpc::lsp {
+namespace mtpc::completion {
 namespace detail {
 namespace {
 
@@ -258,4 +258,4 @@ CompletionPlan plan_completion(const Document& doc, size_t cursor,
   return plan;
 }
 
-}  // namespace mtpc::lsp
+}  // namespace mtpc::completion

@@ -5,8 +5,8 @@
 #include <cstdlib>
 #include <cstring>
 
-#include "lsp/context.h"
-#include "lsp/context_syntax.h"
+#include "completion/context.h"
+#include "completion/context_syntax.h"
 
 extern "C" {
 const TSLanguage* tree_sitter_python(void);
@@ -20,7 +20,7 @@ const TSLanguage* tree_sitter_rust(void);
 const TSLanguage* tree_sitter_java(void);
 }
 
-namespace mtpc::lsp {
+namespace mtpc::completion {
 
 const char* language_name(Language language) {
   switch (language) {
@@ -239,4 +239,4 @@ void Document::edit(size_t start, size_t end, std::string_view replacement) {
   impl_->tree = detail::parse(impl_->parser.get(), impl_->tree.get(), text);
 }
 
-}  // namespace mtpc::lsp
+}  // namespace mtpc::completion

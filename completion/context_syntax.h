@@ -1,4 +1,4 @@
-// Internal to mtpc_lsp_context: RAII handles over the tree-sitter C API, the
+// Internal to completion/context_*.cpp: RAII handles over the tree-sitter C API, the
 // compiled-in grammars, the Document's state, and the text and syntax
 // helpers that the prompt builder and the stop rule share.
 #pragma once
@@ -11,9 +11,9 @@
 #include <string_view>
 #include <vector>
 
-#include "lsp/context.h"
+#include "completion/context.h"
 
-namespace mtpc::lsp::detail {
+namespace mtpc::completion::detail {
 
 struct ParserDeleter {
   void operator()(TSParser* p) const { ts_parser_delete(p); }
@@ -45,9 +45,9 @@ TSPoint point_at(std::string_view text, size_t offset);
 // The point reached from `start` after the bytes of `inserted`.
 TSPoint advance_point(TSPoint start, std::string_view inserted);
 
-}  // namespace mtpc::lsp::detail
+}  // namespace mtpc::completion::detail
 
-namespace mtpc::lsp {
+namespace mtpc::completion {
 
 struct Document::Impl {
   Language language = Language::kPlain;
@@ -57,9 +57,9 @@ struct Document::Impl {
   detail::TreeHandle tree;
 };
 
-}  // namespace mtpc::lsp
+}  // namespace mtpc::completion
 
-namespace mtpc::lsp::detail {
+namespace mtpc::completion::detail {
 
 // ---- text helpers (byte offsets, all clamped) ----
 size_t line_start(std::string_view text, size_t pos);
@@ -129,4 +129,4 @@ CursorSite analyze_cursor(const Document& doc, size_t cursor);
 // The tree of a document (null without one), for the stop rule's reparses.
 const TSTree* document_tree(const Document& doc);
 
-}  // namespace mtpc::lsp::detail
+}  // namespace mtpc::completion::detail

@@ -5,9 +5,9 @@
 // enclosing signatures.
 #include <gtest/gtest.h>
 
-#include "lsp/context_test_util.h"
+#include "completion/context_test_util.h"
 
-namespace mtpc::lsp {
+namespace mtpc::completion {
 namespace {
 
 using testing::accepted;
@@ -257,4 +257,4 @@ std::string case_name(const ::testing::TestParamInfo<BraceCase>& info) { return 
 INSTANTIATE_TEST_SUITE_P(Context, BraceLanguage, ::testing::ValuesIn(kCases), case_name);
 
 }  // namespace
-}  // namespace mtpc::lsp
+}  // namespace mtpc::completion

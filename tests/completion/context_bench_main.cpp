@@ -1,21 +1,21 @@
-// mtpc_lsp_context_bench: what the context costs per keystroke and per
+// mtpc_completion_context_bench: what the context costs per keystroke and per
 // decoded token, on generated files of a given size. Prints one JSON object.
-//   build/tests/lsp/mtpc_lsp_context_bench [functions=2000] [repeats=50]
+//   build/tests/completion/mtpc_completion_context_bench [functions=2000] [repeats=50]
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <string>
 
-#include "lsp/context.h"
+#include "completion/context.h"
 
 namespace {
 
 using Clock = std::chrono::steady_clock;
-using mtpc::lsp::CompletionPlan;
-using mtpc::lsp::ContextOptions;
-using mtpc::lsp::Document;
-using mtpc::lsp::Language;
-using mtpc::lsp::StopRule;
+using mtpc::completion::CompletionPlan;
+using mtpc::completion::ContextOptions;
+using mtpc::completion::Document;
+using mtpc::completion::Language;
+using mtpc::completion::StopRule;
 
 double micros_since(Clock::time_point t0) {
   return std::chrono::duration<double, std::micro>(Clock::now() - t0).count();

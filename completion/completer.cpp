@@ -1,0 +1,111 @@
+#include "completion/completer.h"
+
+#include <algorithm>
+
+namespace mtpc::completion {
+
+std::optional<std::string> typed_ahead(const ShownCompletion& shown, const std::string& text, size_t cursor) {
+  if (cursor < shown.cursor) return std::nullopt;
+  size_t typed = cursor - shown.cursor;
+  if (typed == 0 || typed >= shown.completion.size()) return std::nullopt;
+  if (text.size() != shown.text_then.size() + typed) return std::nullopt;
+  if (text.compare(0, shown.cursor, shown.text_then, 0, shown.cursor) != 0) return std::nullopt;
+  if (text.compare(shown.cursor, typed, shown.completion, 0, typed) != 0) return std::nullopt;
+  if (text.compare(cursor, std::string::npos, shown.text_then, shown.cursor, std::string::npos) != 0)
+    return std::nullopt;
+  return shown.completion.substr(typed);
+}
+
+std::optional<size_t> offset_at(std::string_view text, int64_t line, int64_t byte_column) {
+  if (line < 0 || byte_column < 0) return std::nullopt;
+  size_t start = 0;
+  for (int64_t l = 0; l < line; ++l) {
+    size_t nl = text.find('\n', start);
+    if (nl == std::string_view::npos) return std::nullopt;
+    start = nl + 1;
+  }
+  size_t end = text.find('\n', start);
+  if (end == std::string_view::npos) end = text.size();
+  size_t at = start + static_cast<size_t>(std::min<int64_t>(byte_column, static_cast<int64_t>(end - start)));
+  while (at > start && at < end && (static_cast<unsigned char>(text[at]) & 0xC0) == 0x80) --at;
+  return at;
+}
+
+OpenDocument::OpenDocument(Language language, std::string text, std::string name)
+    : document_(language, std::move(text), std::move(name)) {}
+
+Completer::Completer(CompletionModel* model, CompleterOptions options) : model_(model), options_(options) {}
+
+std::vector<int32_t> Completer::prompt_ids(const Tokenizer& tokenizer, const CompletionPlan& plan) {
+  const FimTemplate fim = tokenizer.fim_template();
+  const bool use_fim = plan.fim && fim.available();
+  return fim.layout(tokenizer.encode(plan.prefix), use_fim ? tokenizer.encode(plan.suffix) : std::vector<int32_t>{},
+                    use_fim);
+}
+
+Completion Completer::complete(OpenDocument& open, const CompletionRequest& request) {
+  Completion c;
+  c.start = c.end = request.cursor;
+  auto fail = [&c](Completion::Outcome outcome, std::string message) {
+    c.outcome = outcome;
+    c.error = std::move(message);
+    return c;
+  };
+  if (request.cancel && request.cancel->cancelled()) return fail(Completion::Outcome::kCancelled, "");
+  const std::string& text = open.text();
+  if (request.cursor > text.size())
+    return fail(Completion::Outcome::kInvalidInput, "offset " + std::to_string(request.cursor) +
+                                                        " is outside the document (" +
+                                                        std::to_string(text.size()) + " bytes)");
+  const size_t cursor = request.cursor;
+  const Settings& settings = request.settings;
+
+  if (open.shown_) {
+    if (auto rest = typed_ahead(*open.shown_, text, cursor)) {
+      c.from_typeahead = true;
+      c.text = std::move(*rest);
+      return c;
+    }
+  }
+  if (!model_) return fail(Completion::Outcome::kFailed, "no model loaded");
+
+  const Tokenizer& tokenizer = model_->tokenizer();
+  const FimTemplate fim = tokenizer.fim_template();
+  ContextOptions ctx;
+  ctx.fim = settings.fim && fim.available();
+  ctx.max_lines = settings.max_lines;
+  const int room = model_->max_seq_len() - settings.max_tokens - static_cast<int>(fim.overhead_tokens());
+  ctx.token_budget = std::min(options_.max_prompt_tokens,
+                              static_cast<size_t>(std::max<int>(room, static_cast<int>(options_.min_prompt_tokens))));
+  CompletionPlan plan = plan_completion(open.document(), cursor, request.others, ctx);
+  if (plan.skip) return c;
+
+  GenerationRequest r;
+  r.prompt = prompt_ids(tokenizer, plan);
+  r.max_new_tokens = settings.max_tokens;
+  r.mode = DecodeMode::kSpeculative;
+  r.draft_length = settings.draft_length;
+  auto stop = std::make_shared<StopRule>(open.document(), cursor, plan, ctx);
+  r.stop_predicate = [stop](std::string_view completion) { return (*stop)(completion); };
+  r.deadline = request.received + std::chrono::milliseconds(settings.deadline_ms);
+  r.cancel = request.cancel;
+
+  if (!open.sequence_) {
+    auto seq = model_->new_sequence();
+    if (!seq.ok()) return fail(Completion::Outcome::kFailed, seq.status().message());
+    open.sequence_ = std::move(*seq);
+  }
+  auto result = model_->generate(*open.sequence_, r);
+  if (!result.ok()) return fail(Completion::Outcome::kFailed, result.status().message());
+  if (result->reason == StopReason::kCancelled) return fail(Completion::Outcome::kCancelled, "");
+  c.hit_deadline = result->reason == StopReason::kDeadline;
+  c.stats = result->stats;
+  c.prompt_truncated = result->prompt_truncated;
+  // The predicate here is the scope's end (of line or block).
+  c.stop_reason = result->reason == StopReason::kPredicate ? "end_of_scope" : stop_reason_name(result->reason);
+  c.text = finalize_completion(open.document(), cursor, plan, std::move(result->text));
+  if (!c.text.empty()) open.shown_ = ShownCompletion{cursor, text, c.text};
+  return c;
+}
+
+}  // namespace mtpc::completion

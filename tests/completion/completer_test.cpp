@@ -1,0 +1,277 @@
+// The completion core with a torch-free stand-in model: prompts in each
+// fill-in-the-middle template, what the engine is asked, typed-ahead answers,
+// and every outcome a front end must translate.
+#include "completion/completer.h"
+
+#include <gtest/gtest.h>
+
+#include "completion/context_test_util.h"
+
+namespace mtpc::completion {
+namespace {
+
+using testing::marked;
+using testing::Marked;
+
+// Bytes as ids (0-255), then specials from 256; the FIM template is the
+// test's to set.
+class TestTokenizer final : public Tokenizer {
+ public:
+  FimTemplate fim;
+  std::string kind() const override { return "test-bytes"; }
+  int vocab_size() const override { return 300; }
+  SpecialTokens specials() const override { return {256, 257, 258, 259, 260, 261}; }
+  std::vector<int32_t> encode(std::string_view text) const override {
+    std::vector<int32_t> ids;
+    for (char c : text) ids.push_back(static_cast<unsigned char>(c));
+    return ids;
+  }
+  Result<std::string> decode(const std::vector<int32_t>& ids) const override {
+    std::string out;
+    for (int32_t id : ids)
+      if (id < 256) out.push_back(static_cast<char>(id));
+    return out;
+  }
+  bool is_special(int32_t id) const override { return id >= 256; }
+  FimTemplate fim_template() const override { return fim; }
+};
+
+FimTemplate psm() {
+  FimTemplate t;
+  t.prefix = {259};
+  t.suffix = {260};
+  t.middle = {261};
+  return t;
+}
+
+// Answers every request with `output` (cut by the request's stop predicate
+// as the engine would) and records what it was asked.
+class ScriptedModel final : public CompletionModel {
+ public:
+  TestTokenizer tok;
+  std::string output = "x = 1\n";
+  StopReason reason = StopReason::kMaxTokens;
+  std::optional<Status> error;
+  int context = 4096;
+  int calls = 0, sequences = 0;
+  GenerationRequest last;
+
+  int max_seq_len() const override { return context; }
+  const Tokenizer& tokenizer() const override { return tok; }
+  Result<std::unique_ptr<Sequence>> new_sequence() override {
+    ++sequences;
+    return std::make_unique<Sequence>();
+  }
+  Result<GenerationResult> generate(Sequence&, const GenerationRequest& r) override {
+    ++calls;
+    last = r;
+    if (error) return *error;
+    GenerationResult out;
+    out.reason = reason;
+    out.stats.tokens = static_cast<int64_t>(output.size());
+    out.stats.forward_passes = 1;
+    for (size_t i = 1; i <= output.size(); ++i) {
+      out.text = output.substr(0, i);
+      if (r.stop_predicate)
+        if (auto keep = r.stop_predicate(out.text)) {
+          out.text.resize(*keep);
+          out.reason = StopReason::kPredicate;
+          return out;
+        }
+    }
+    return out;
+  }
+};
+
+std::vector<int32_t> ids(const std::string& s) { return TestTokenizer().encode(s); }
+std::vector<int32_t> cat(std::initializer_list<std::vector<int32_t>> parts) {
+  std::vector<int32_t> out;
+  for (const auto& p : parts) out.insert(out.end(), p.begin(), p.end());
+  return out;
+}
+
+TEST(Completer, PromptIdsFollowTheTokenizersTemplate) {
+  TestTokenizer tok;
+  CompletionPlan plan;
+  plan.prefix = "ab";
+  plan.suffix = "cd";
+  plan.fim = true;
+  tok.fim = psm();
+  EXPECT_EQ(Completer::prompt_ids(tok, plan), cat({{259}, ids("ab"), {260}, ids("cd"), {261}}));
+
+  // Suffix-prefix-middle with multi-token markers and a leading BOS.
+  tok.fim.order = FimTemplate::Order::kSuffixPrefixMiddle;
+  tok.fim.prefix = {290, 291};
+  tok.fim.begin = {256};
+  EXPECT_EQ(Completer::prompt_ids(tok, plan), cat({{256, 290, 291, 260}, ids("cd"), {261}, ids("ab")}));
+
+  // No FIM in the model: the suffix is dropped, the prefix is the prompt.
+  tok.fim = FimTemplate{};
+  tok.fim.begin = {256};
+  EXPECT_EQ(Completer::prompt_ids(tok, plan), cat({{256}, ids("ab")}));
+  // A plan without FIM drops the suffix whatever the template.
+  tok.fim = psm();
+  plan.fim = false;
+  EXPECT_EQ(Completer::prompt_ids(tok, plan), ids("ab"));
+}
+
+TEST(Completer, AsksTheEngineForAFimPromptWithTheSettingsAndDeadline) {
+  ScriptedModel model;
+  model.tok.fim = psm();
+  Marked m = marked("def f(x):\n    y = ^\n    return y\n");
+  OpenDocument doc(Language::kPython, m.text, "f.py");
+  Completer completer(&model);
+  CompletionRequest r;
+  r.cursor = m.cursor;
+  r.settings.max_tokens = 17;
+  r.settings.draft_length = 2;
+  r.settings.deadline_ms = 250;
+  Completion c = completer.complete(doc, r);
+  ASSERT_TRUE(c.ok()) << c.error;
+  EXPECT_EQ(c.text, "x = 1");  // the line scope keeps the rest of the line
+  EXPECT_EQ(c.start, m.cursor);
+  EXPECT_EQ(c.end, m.cursor);
+  EXPECT_EQ(c.stop_reason, "end_of_scope");
+  ASSERT_TRUE(c.stats.has_value());
+  EXPECT_FALSE(c.from_typeahead);
+  ASSERT_EQ(model.calls, 1);
+  const GenerationRequest& g = model.last;
+  EXPECT_EQ(g.max_new_tokens, 17);
+  EXPECT_EQ(g.draft_length, 2);
+  EXPECT_EQ(g.mode, DecodeMode::kSpeculative);
+  ASSERT_TRUE(g.deadline.has_value());
+  EXPECT_EQ(*g.deadline, r.received + std::chrono::milliseconds(250));
+  // <PRE> prefix <SUF> suffix <MID>, the prefix ending at the cursor.
+  ASSERT_FALSE(g.prompt.empty());
+  EXPECT_EQ(g.prompt.front(), 259);
+  EXPECT_EQ(g.prompt.back(), 261);
+  auto suf = std::find(g.prompt.begin(), g.prompt.end(), 260);
+  ASSERT_NE(suf, g.prompt.end());
+  std::string prefix(g.prompt.begin() + 1, suf);
+  EXPECT_EQ(prefix, m.text.substr(0, m.cursor));
+  std::string suffix(suf + 1, g.prompt.end() - 1);
+  EXPECT_EQ(suffix.substr(0, 5), "\n    ");
+}
+
+TEST(Completer, AModelWithoutFimGetsThePrefixAloneEvenWhenFimIsOn) {
+  ScriptedModel model;  // empty template
+  Marked m = marked("a = 1\nb = ^\nc = 3\n");
+  OpenDocument doc(Language::kPython, m.text);
+  Completer completer(&model);
+  CompletionRequest r;
+  r.cursor = m.cursor;
+  ASSERT_TRUE(r.settings.fim);
+  ASSERT_TRUE(completer.complete(doc, r).ok());
+  EXPECT_EQ(model.last.prompt, ids(m.text.substr(0, m.cursor)));
+}
+
+TEST(Completer, TypedAheadAnswersWithoutTheModelAndOneSequencePerDocument) {
+  ScriptedModel model;
+  model.tok.fim = psm();
+  model.output = "total + 1\n";
+  Marked m = marked("total = 0\nx = ^\n");
+  OpenDocument doc(Language::kPython, m.text);
+  Completer completer(&model);
+  CompletionRequest r;
+  r.cursor = m.cursor;
+  Completion first = completer.complete(doc, r);
+  ASSERT_EQ(first.text, "total + 1");
+  // The user types "tot": the rest is the answer, the model does not run.
+  doc.edit(m.cursor, m.cursor, "tot");
+  r.cursor = m.cursor + 3;
+  Completion second = completer.complete(doc, r);
+  EXPECT_TRUE(second.from_typeahead);
+  EXPECT_EQ(second.text, "al + 1");
+  EXPECT_EQ(second.stop_reason, "");
+  EXPECT_FALSE(second.stats.has_value());
+  EXPECT_EQ(model.calls, 1);
+  // Typing something else runs the model again, on the same sequence.
+  doc.edit(r.cursor, r.cursor, "Q");
+  r.cursor += 1;
+  Completion third = completer.complete(doc, r);
+  EXPECT_FALSE(third.from_typeahead);
+  EXPECT_EQ(model.calls, 2);
+  EXPECT_EQ(model.sequences, 1);
+}
+
+TEST(Completer, EveryFailureIsAnOutcomeNotAThrow) {
+  Marked m = marked("x = ^\n");
+  OpenDocument doc(Language::kPython, m.text);
+  CompletionRequest r;
+  r.cursor = m.cursor;
+
+  Completer no_model(nullptr);
+  EXPECT_EQ(no_model.complete(doc, r).outcome, Completion::Outcome::kFailed);
+
+  ScriptedModel model;
+  Completer completer(&model);
+  r.cursor = m.text.size() + 1;
+  Completion outside = completer.complete(doc, r);
+  EXPECT_EQ(outside.outcome, Completion::Outcome::kInvalidInput);
+  EXPECT_NE(outside.error.find("outside the document"), std::string::npos) << outside.error;
+  r.cursor = m.cursor;
+
+  auto cancel = std::make_shared<CancellationToken>();
+  cancel->cancel();
+  r.cancel = cancel;
+  EXPECT_EQ(completer.complete(doc, r).outcome, Completion::Outcome::kCancelled);
+  EXPECT_EQ(model.calls, 0);
+  r.cancel = nullptr;
+
+  model.reason = StopReason::kCancelled;
+  model.output = "";
+  EXPECT_EQ(completer.complete(doc, r).outcome, Completion::Outcome::kCancelled);
+
+  model.error = Status::Error("the model produced NaN");
+  Completion failed = completer.complete(doc, r);
+  EXPECT_EQ(failed.outcome, Completion::Outcome::kFailed);
+  EXPECT_EQ(failed.error, "the model produced NaN");
+}
+
+TEST(Completer, DeadlineAnswersWithWhatWasDecoded) {
+  ScriptedModel model;
+  model.output = "abc";
+  model.reason = StopReason::kDeadline;
+  Marked m = marked("x = ^\n");
+  OpenDocument doc(Language::kPython, m.text);
+  Completer completer(&model);
+  CompletionRequest r;
+  r.cursor = m.cursor;
+  Completion c = completer.complete(doc, r);
+  ASSERT_TRUE(c.ok());
+  EXPECT_TRUE(c.hit_deadline);
+  EXPECT_EQ(c.stop_reason, "deadline");
+  EXPECT_EQ(c.text, "abc");
+}
+
+TEST(Completer, PromptBudgetLeavesRoomForAnswerAndMarkers) {
+  ScriptedModel model;
+  model.tok.fim = psm();
+  model.context = 200;
+  std::string text;
+  for (int i = 0; i < 100; ++i) text += "v" + std::to_string(i) + " = " + std::to_string(i) + "\n";
+  OpenDocument doc(Language::kPython, text);
+  Completer completer(&model);
+  CompletionRequest r;
+  r.cursor = text.size();
+  r.settings.max_tokens = 64;
+  ASSERT_TRUE(completer.complete(doc, r).ok());
+  // 200 context - 64 answer - 3 markers: prompt text and markers fit.
+  EXPECT_LE(model.last.prompt.size(), 200u - 64u);
+  EXPECT_GT(model.last.prompt.size(), 100u);
+}
+
+TEST(Completer, OffsetAtLineAndByteColumn) {
+  const std::string text = "ab\n\xc3\xa9x\nlast";
+  EXPECT_EQ(offset_at(text, 0, 0), 0u);
+  EXPECT_EQ(offset_at(text, 0, 2), 2u);
+  EXPECT_EQ(offset_at(text, 0, 99), 2u);  // past the line's end: its end
+  EXPECT_EQ(offset_at(text, 1, 1), 3u);   // inside "é": its start
+  EXPECT_EQ(offset_at(text, 1, 2), 5u);
+  EXPECT_EQ(offset_at(text, 2, 4), text.size());
+  EXPECT_EQ(offset_at(text, 3, 0), std::nullopt);
+  EXPECT_EQ(offset_at(text, -1, 0), std::nullopt);
+}
+
+}  // namespace
+}  // namespace mtpc::completion
