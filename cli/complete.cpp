@@ -55,7 +55,7 @@ void complete_at(const std::string& model_dir, const std::string& location, cons
   const completion::Language language = completion::language_from_path(path);
   completion::OpenDocument doc(language, read_file(path), path);
   auto offset = completion::offset_at(doc.text(), line - 1, col - 1);
-  if (!offset) throw CLI::RuntimeError("mtpc complete: " + path + " has no line " + std::to_string(line), 1);
+  if (!offset) throw CLI::RuntimeError("mtpc complete: line " + std::to_string(line) + " is outside the document " + path, 1);
   auto model = completion::load_engine_model(model_dir, engine);
   if (!model.ok()) throw CLI::RuntimeError("mtpc complete: " + model.status().message(), 1);
   completion::Completer completer(model->get());

@@ -48,5 +48,22 @@ TEST(ByteTokenizer, FactoryRejectsUnknownKinds) {
   EXPECT_NE(bad.status().message().find("bpe-32k"), std::string::npos);
 }
 
+TEST(ByteTokenizer, FimTemplateIsPrefixSuffixMiddleWithItsSpecials) {
+  ByteTokenizer tok;
+  const FimTemplate t = tok.fim_template();
+  ASSERT_TRUE(t.available());
+  EXPECT_EQ(t.order, FimTemplate::Order::kPrefixSuffixMiddle);
+  EXPECT_EQ(t.prefix, std::vector<int32_t>{tok.specials().fim_prefix});
+  EXPECT_EQ(t.suffix, std::vector<int32_t>{tok.specials().fim_suffix});
+  EXPECT_EQ(t.middle, std::vector<int32_t>{tok.specials().fim_middle});
+  EXPECT_TRUE(t.begin.empty());
+  EXPECT_EQ(t.overhead_tokens(), 3u);
+  // The layout the trainer's fill-in-the-middle windows use.
+  EXPECT_EQ(t.layout(tok.encode("ab"), tok.encode("c"), true),
+            (std::vector<int32_t>{ByteTokenizer::kFimPrefix, 'a', 'b', ByteTokenizer::kFimSuffix, 'c',
+                                  ByteTokenizer::kFimMiddle}));
+  EXPECT_EQ(t.layout(tok.encode("ab"), tok.encode("c"), false), (std::vector<int32_t>{'a', 'b'}));
+}
+
 }  // namespace
 }  // namespace mtpc
