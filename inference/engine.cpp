@@ -1,16 +1,15 @@
 #include <algorithm>
-#include <chrono>
 #include <cmath>
 
 #include <torch/cuda.h>
 
+#include "inference/decoder.h"
 #include "inference/session_state.h"
 #include "model/checkpoint/checkpoint.h"
 #include "model/network/config.h"
 
 namespace mtpc {
 
-using Clock = std::chrono::steady_clock;
 
 Session::Session(std::unique_ptr<State> state) : state_(std::move(state)) {}
 Session::~Session() = default;
@@ -82,14 +81,6 @@ torch::Tensor Engine::Impl::head(Session::State& s, int i, const torch::Tensor& 
   return model->head_states(i, hidden, start, &s.cache);
 }
 
-Result<torch::Tensor> Engine::Impl::logits(const torch::Tensor& states, int64_t position) {
-  auto l = model->logits(states).to(torch::kCPU, torch::kFloat32).reshape({-1, model->config().vocab_size});
-  if (!all_finite(l))
-    return Status::Error("the model produced NaN or Inf logits at position " + std::to_string(position) +
-                         " (a corrupt or diverged checkpoint?)");
-  return l;
-}
-
 bool all_finite(const torch::Tensor& cpu_float) {
   auto c = cpu_float.contiguous();
   const float* p = c.data_ptr<float>();
@@ -141,68 +132,59 @@ Result<GenerationResult> Engine::generate(Session& session, const GenerationRequ
   Session::State& s = *session.state_;
   BusyGuard guard(s.busy);
   if (!guard.owned()) return Status::Error("session is in use by another thread; request refused");
-  const ModelConfig& c = impl_->model->config();
-  const int max_draft = c.n_future - 1;
-
   auto prepared = impl_->prepare(request);
   if (!prepared.ok()) return prepared.status();
-  const std::vector<int32_t>& prompt = prepared->prompt;
-  GenerationResult result;
-  result.prompt_truncated = prepared->truncated;
-
-  StopRules rules(request, *impl_->tokenizer);
-  GenerationStats& stats = result.stats;
-  stats.proposed.assign(max_draft, 0);
-  stats.accepted.assign(max_draft, 0);
+  Sequence seq(*impl_, s, request, std::move(*prepared));
   try {
-    c10::InferenceMode inference_mode;  // no autograd bookkeeping per op
-    if (!rules.stopped()) {
-      const auto t0 = Clock::now();
-      // Prefix reuse: keep the rows the previous request left for a shared
-      // prefix; the last prompt token is always recomputed for its logits.
-      size_t common = 0;
-      while (common < s.tokens.size() && common < prompt.size() && s.tokens[common] == prompt[common])
-        ++common;
-      common = std::min(common, prompt.size() - 1);
-      stats.reused_tokens = static_cast<int64_t>(common);
-      stats.prefill_tokens = static_cast<int64_t>(prompt.size() - common);
-      auto hidden = impl_->feed(s, std::vector<int32_t>(prompt.begin() + common, prompt.end()),
-                                static_cast<int64_t>(common));
-      auto last = hidden.narrow(1, hidden.size(1) - 1, 1);
-      impl_->synchronize();  // the prompt's pass belongs to prefill_ms
-      const auto t1 = Clock::now();
-      stats.prefill_ms = std::chrono::duration<double, std::milli>(t1 - t0).count();
-      DecodeContext ctx{*impl_, s, request, rules, stats};
-      Status st;
-      int k = request.draft_length == 0 ? max_draft : request.draft_length;
-      switch (request.mode) {
-        case DecodeMode::kGreedy: st = decode_greedy(ctx, last); break;
-        case DecodeMode::kSpeculative:
-          st = max_draft == 0 ? decode_greedy(ctx, last) : decode_speculative(ctx, last, k);
-          break;
-        case DecodeMode::kSampling:
-          st = decode_sampling(ctx, last, request.draft_length == 0 ? 0 : k);
-          break;
-      }
-      impl_->synchronize();
-      stats.decode_ms = std::chrono::duration<double, std::milli>(Clock::now() - t1).count();
-      if (!st.ok()) {
-        s.truncate(0);  // never leave a half-updated cache behind
-        return st;
-      }
-      // Whatever was held back for stop strings.
-      if (request.on_chunk && rules.text().size() > ctx.streamed)
-        request.on_chunk(std::string_view(rules.text()).substr(ctx.streamed));
-    }
+    decode(*impl_, {&seq}, ForwardCalls::kSingle);
   } catch (const std::exception& e) {
-    s.truncate(0);
+    s.truncate(0);  // never leave a half-updated cache behind
     return Status::Error(std::string("decoding failed: ") + e.what());
   }
-  result.tokens = rules.tokens();
-  result.text = rules.text();
-  result.reason = rules.reason();
-  stats.tokens = static_cast<int64_t>(result.tokens.size());
-  return result;
+  return seq.take_result();
+}
+
+Result<std::vector<Result<GenerationResult>>> Engine::generate_batch(
+    const std::vector<Session*>& sessions, const std::vector<GenerationRequest>& requests) {
+  if (sessions.size() != requests.size())
+    return Status::Error("generate_batch: " + std::to_string(sessions.size()) + " sessions for " +
+                         std::to_string(requests.size()) + " requests");
+  std::vector<Result<GenerationResult>> results;
+  std::vector<std::unique_ptr<BusyGuard>> guards;
+  std::vector<std::unique_ptr<Sequence>> owned;
+  std::vector<Sequence*> seqs;
+  std::vector<size_t> index;  // results index of each sequence
+  for (size_t i = 0; i < sessions.size(); ++i) {
+    results.emplace_back(Status::Error("not decoded"));
+    if (sessions[i] == nullptr || !sessions[i]->state_) {
+      results[i] = Status::Error("request " + std::to_string(i) + ": no session");
+      continue;
+    }
+    Session::State& st = *sessions[i]->state_;
+    auto guard = std::make_unique<BusyGuard>(st.busy);
+    if (!guard->owned()) {
+      results[i] = Status::Error("request " + std::to_string(i) +
+                                 ": session is in use (by another thread, or twice in this batch); request refused");
+      continue;
+    }
+    guards.push_back(std::move(guard));
+    auto prepared = impl_->prepare(requests[i]);
+    if (!prepared.ok()) {
+      results[i] = prepared.status();
+      continue;
+    }
+    owned.push_back(std::make_unique<Sequence>(*impl_, st, requests[i], std::move(*prepared)));
+    seqs.push_back(owned.back().get());
+    index.push_back(i);
+  }
+  try {
+    decode(*impl_, seqs, ForwardCalls::kPacked);
+  } catch (const std::exception& e) {
+    for (Sequence* s : seqs) s->session.truncate(0);
+    return Status::Error(std::string("batched decoding failed: ") + e.what());
+  }
+  for (size_t j = 0; j < seqs.size(); ++j) results[index[j]] = seqs[j]->take_result();
+  return results;
 }
 
 }  // namespace mtpc

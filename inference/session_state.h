@@ -52,8 +52,6 @@ struct Engine::Impl {
   // the head's cache up to `start` from the stored trunk output. Returns
   // the head's states [1, T, dim] (feed them to model->logits).
   torch::Tensor head(Session::State& s, int i, const torch::Tensor& hidden, int64_t start);
-  // Float logits [T, vocab] with a NaN/Inf check.
-  Result<torch::Tensor> logits(const torch::Tensor& states, int64_t position);
 
   // Waits for queued device work (CUDA runs kernels asynchronously), so
   // that clocks read after it time finished work; nothing to do on CPU.
@@ -87,34 +85,5 @@ class BusyGuard {
   std::atomic<bool>& busy_;
   bool owned_;
 };
-
-// Adaptive drafting: per-head conditional acceptance estimates decay with
-// this factor per observation.
-constexpr double kDraftEstimateDecay = 0.9;
-// The longest run of heads whose cumulative acceptance estimate stays at or
-// above `min_acceptance`, at least one; 0 when max_draft is 0.
-int adaptive_draft_length(const std::vector<double>& estimate, int max_draft, double min_acceptance);
-
-// The decoding loops (decoders.cpp). Each starts after the prompt is in the
-// session (last prompt row at `n - 1`, its hidden row `last_hidden`) and
-// feeds tokens to `rules` until it stops.
-struct DecodeContext {
-  Engine::Impl& engine;
-  Session::State& session;
-  const GenerationRequest& request;
-  StopRules& rules;
-  GenerationStats& stats;
-  size_t streamed = 0;  // bytes of rules.text() already passed to on_chunk
-};
-// Passes newly settled text to the request's on_chunk.
-void stream_settled(DecodeContext& ctx);
-// Deadline and cancellation, checked between forward passes; true (and the
-// rules stopped with the reason) when decoding must end.
-bool interrupted(DecodeContext& ctx);
-// Emits tokens in order until a stop rule fires; true when stopped.
-bool emit(DecodeContext& ctx, const int32_t* tokens, size_t count);
-Status decode_greedy(DecodeContext& ctx, torch::Tensor last_hidden);
-Status decode_speculative(DecodeContext& ctx, torch::Tensor last_hidden, int max_draft);
-Status decode_sampling(DecodeContext& ctx, torch::Tensor last_hidden, int max_draft);
 
 }  // namespace mtpc

@@ -1,0 +1,94 @@
+#include "inference/drafter.h"
+
+namespace mtpc {
+namespace {
+
+// Argmax of every row of CPU float logits [rows, vocab], in one call.
+std::vector<int32_t> argmax_rows(const torch::Tensor& logits) {
+  auto best = logits.argmax(-1).contiguous();
+  const int64_t* p = best.data_ptr<int64_t>();
+  return std::vector<int32_t>(p, p + best.numel());
+}
+
+int max_draft_for(const GenerationRequest& r, int model_draft) {
+  const int k = r.draft_length == 0 ? model_draft : r.draft_length;
+  switch (r.mode) {
+    case DecodeMode::kGreedy: return 0;
+    case DecodeMode::kSpeculative: return k;
+    case DecodeMode::kSampling: return r.draft_length == 0 ? 0 : k;
+  }
+  return 0;
+}
+
+}  // namespace
+
+int adaptive_draft_length(const std::vector<double>& estimate, int max_draft, double min_acceptance) {
+  if (max_draft == 0) return 0;  // plain sampling
+  int k = 1;
+  double cumulative = 1.0;
+  for (int j = 0; j < max_draft; ++j) {
+    cumulative *= estimate[j];
+    if (cumulative < min_acceptance) break;
+    k = j + 1;
+  }
+  return k;
+}
+
+Drafter::Drafter(const GenerationRequest& request, int model_draft, double adaptive_min_acceptance)
+    : greedy_(request.mode != DecodeMode::kSampling), adaptive_(request.adaptive_draft),
+      max_draft_(max_draft_for(request, model_draft)), min_acceptance_(adaptive_min_acceptance),
+      sampling_(request.sampling), k_(max_draft_), rng_(request.sampling.seed), estimate_(max_draft_, 1.0) {}
+
+std::vector<double> Drafter::distribution(const torch::Tensor& logits, int64_t row) const {
+  auto r = logits[row].contiguous();
+  return sampling_distribution(r.data_ptr<float>(), static_cast<int>(r.numel()), sampling_);
+}
+
+int32_t Drafter::pick(const torch::Tensor& logits, int64_t row) {
+  if (greedy_) return static_cast<int32_t>(logits[row].argmax().item<int64_t>());
+  return sample_index(distribution(logits, row), rng_);
+}
+
+void Drafter::clear_drafts() {
+  drafts_.clear();
+  draft_dists_.clear();
+}
+
+void Drafter::propose(const torch::Tensor& logits) {
+  clear_drafts();
+  if (greedy_) {
+    drafts_ = argmax_rows(logits);
+    return;
+  }
+  for (int64_t i = 0; i < logits.size(0); ++i) {
+    draft_dists_.push_back(distribution(logits, i));
+    drafts_.push_back(sample_index(draft_dists_.back(), rng_));
+  }
+}
+
+Drafter::Verdict Drafter::verify(const torch::Tensor& logits, int checked, GenerationStats& stats) {
+  int accepted = 0;
+  int32_t next = -1;
+  std::vector<int32_t> best;  // head 1's argmax per fed position (greedy)
+  if (greedy_) best = argmax_rows(logits);
+  for (int j = 0; j < checked; ++j) {
+    ++stats.proposed[j];
+    bool ok;
+    if (greedy_) {
+      ok = best[j] == drafts_[j];
+    } else {
+      SpeculativeOutcome out = speculative_accept(distribution(logits, j), draft_dists_[j], drafts_[j], rng_);
+      ok = out.accepted;
+      if (!ok) next = out.token;
+    }
+    estimate_[j] = kDraftEstimateDecay * estimate_[j] + (1 - kDraftEstimateDecay) * (ok ? 1.0 : 0.0);
+    if (!ok) break;
+    ++stats.accepted[j];
+    ++accepted;
+  }
+  if (next < 0) next = greedy_ ? best[accepted] : pick(logits, accepted);
+  if (adaptive_) k_ = adaptive_draft_length(estimate_, max_draft_, min_acceptance_);
+  return {accepted, next};
+}
+
+}  // namespace mtpc
