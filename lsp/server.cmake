@@ -14,7 +14,8 @@ set(MTPC_LSP_CORE_SOURCES ${MTPC_LSP_CORE_SOURCES} PARENT_SCOPE)
 add_library(mtpc_lsp STATIC ${MTPC_LSP_CORE_SOURCES}
   ${CMAKE_CURRENT_SOURCE_DIR}/engine_model.cpp
   ${CMAKE_CURRENT_SOURCE_DIR}/transport.cpp
-  ${CMAKE_CURRENT_SOURCE_DIR}/server_process.cpp)
+  ${CMAKE_CURRENT_SOURCE_DIR}/server_process.cpp
+  ${CMAKE_CURRENT_SOURCE_DIR}/replay_benchmark.cpp)
 target_include_directories(mtpc_lsp PUBLIC ${PROJECT_SOURCE_DIR})
 target_link_libraries(mtpc_lsp PUBLIC mtpc_lsp_context mtpc_inference nlohmann_json::nlohmann_json
   Boost::boost Threads::Threads)
