@@ -1,6 +1,7 @@
 #include "base/machine.h"
 
 #include <sys/utsname.h>
+#include <unistd.h>
 
 #include <fstream>
 #include <thread>
@@ -31,6 +32,12 @@ nlohmann::json machine_description(const std::string& device, int threads) {
           {"threads", threads == 0 ? hardware_threads() : threads},
           {"device", device},
           {"kernel", std::string(u.release)}};
+}
+
+std::string executable_path() {
+  char exe[4096];
+  ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+  return n > 0 ? std::string(exe, static_cast<size_t>(n)) : std::string();
 }
 
 }  // namespace mtpc

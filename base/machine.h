@@ -16,4 +16,8 @@ std::string cpu_description();
 // core and is reported as the number of cores.
 nlohmann::json machine_description(const std::string& device, int threads);
 
+// The running executable's path (/proc/self/exe); empty where unknown.
+// Benchmarks start `mtpc` children with it.
+std::string executable_path();
+
 }  // namespace mtpc

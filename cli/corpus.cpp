@@ -1,32 +1,11 @@
 // `mtpc corpus build`: source trees -> train.bin / val.bin / manifest.json.
 #include <cstdio>
 #include <memory>
-#include <string>
 
 #include "cli/commands.h"
 #include "model/corpus/corpus.h"
 
 namespace mtpc::cli {
-namespace {
-
-std::string megabytes(int64_t bytes) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.1f MB", static_cast<double>(bytes) / 1e6);
-  return buf;
-}
-
-std::string summary(const CorpusManifest& m) {
-  return "corpus: kept " + std::to_string(m.files_kept_train) + " train / " +
-         std::to_string(m.files_kept_val) + " val files (" + megabytes(m.train.bytes) + " / " +
-         megabytes(m.val.bytes) + ") of " + std::to_string(m.files_seen) + " seen; dropped " +
-         std::to_string(m.skipped_binary) + " binary, " + std::to_string(m.skipped_huge) +
-         " huge, " + std::to_string(m.skipped_generated) + " generated, " +
-         std::to_string(m.skipped_duplicate) + " duplicate, " +
-         std::to_string(m.dropped_overlap) + " overlap, " +
-         std::to_string(m.skipped_unreadable) + " unreadable; wrote " + m.manifest_path;
-}
-
-}  // namespace
 
 void add_corpus_command(CLI::App& app, GlobalOptions& /*global*/) {
   CLI::App* corpus = app.add_subcommand("corpus", "build training corpora");
@@ -58,7 +37,7 @@ void add_corpus_command(CLI::App& app, GlobalOptions& /*global*/) {
     opts->progress = [](const std::string& line) { std::fprintf(stderr, "%s\n", line.c_str()); };
     Result<CorpusManifest> m = build_corpus(*opts);
     if (!m.ok()) throw CLI::RuntimeError("mtpc corpus build: " + m.status().message(), 1);
-    std::printf("%s\n", summary(m.value()).c_str());
+    std::printf("%s\n", corpus_summary(m.value()).c_str());
     std::fflush(stdout);
     throw CLI::RuntimeError("", 0);
   });

@@ -14,6 +14,7 @@
 
 #include "base/atomic_file.h"
 #include "eval/generated_samples.h"
+#include "inference/stats_json.h"
 #include "model/network/config.h"
 #include "model/tokenizer/tokenizer.h"
 
@@ -106,19 +107,6 @@ Status check_or_write_settings(const std::string& out_dir, const json& settings)
                          " does not: the settings of those samples are unknown; use a fresh --out");
   }
   return write_file_atomic(path, dump(settings));
-}
-
-void add_stats(GenerationStats& into, const GenerationStats& s) {
-  into.tokens += s.tokens;
-  into.forward_passes += s.forward_passes;
-  if (into.proposed.size() < s.proposed.size()) {
-    into.proposed.resize(s.proposed.size(), 0);
-    into.accepted.resize(s.proposed.size(), 0);
-  }
-  for (size_t i = 0; i < s.proposed.size() && i < s.accepted.size(); ++i) {
-    into.proposed[i] += s.proposed[i];
-    into.accepted[i] += s.accepted[i];
-  }
 }
 
 }  // namespace
@@ -337,17 +325,14 @@ GenerationSpeed summarize_generation(const GenerationRun& run, const GenerateOpt
     ++g.samples;
     g.prompts_truncated += s.prompt_truncated;
     g.seconds += s.seconds;
-    add_stats(total, s.stats);
+    add_generation_stats(total, s.stats);
   }
   g.tokens = total.tokens;
   g.forward_passes = total.forward_passes;
   g.tokens_per_second = g.seconds > 0 ? static_cast<double>(g.tokens) / g.seconds : 0;
   g.tokens_per_forward = total.tokens_per_forward();
-  for (size_t i = 0; i < total.proposed.size(); ++i) {
-    g.acceptance_per_head.push_back(total.proposed[i] > 0 ? static_cast<double>(total.accepted[i]) /
-                                                                static_cast<double>(total.proposed[i])
-                                                          : std::numeric_limits<double>::quiet_NaN());
-  }
+  for (const std::optional<double>& a : total.acceptance_per_head())
+    g.acceptance_per_head.push_back(a ? *a : std::numeric_limits<double>::quiet_NaN());
   return g;
 }
 

@@ -124,12 +124,14 @@ struct GenerationStats {
   double tokens_per_forward() const {
     return forward_passes == 0 ? 0.0 : static_cast<double>(tokens) / forward_passes;
   }
-  // accepted[i] / proposed[i] per draft head; nullopt where it drafted nothing.
+  // accepted[i] / proposed[i]; nullopt for a head that proposed nothing. The
+  // one place this ratio is computed (JSON: inference/stats_json.h).
   std::vector<std::optional<double>> acceptance_per_head() const {
     std::vector<std::optional<double>> out;
-    for (size_t i = 0; i < proposed.size() && i < accepted.size(); ++i)
-      out.push_back(proposed[i] == 0 ? std::nullopt
-                                     : std::optional<double>(static_cast<double>(accepted[i]) / proposed[i]));
+    for (size_t i = 0; i < proposed.size(); ++i) {
+      if (proposed[i] == 0 || i >= accepted.size()) out.emplace_back();
+      else out.emplace_back(static_cast<double>(accepted[i]) / static_cast<double>(proposed[i]));
+    }
     return out;
   }
 };

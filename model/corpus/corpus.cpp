@@ -458,4 +458,18 @@ Result<std::vector<uint16_t>> read_token_file(const std::string& path) {
   return tokens;
 }
 
+std::string corpus_summary(const CorpusManifest& m) {
+  auto megabytes = [](int64_t bytes) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%.1f MB", static_cast<double>(bytes) / 1e6);
+    return std::string(buf);
+  };
+  return "corpus: kept " + std::to_string(m.files_kept_train) + " train / " + std::to_string(m.files_kept_val) +
+         " val files (" + megabytes(m.train.bytes) + " / " + megabytes(m.val.bytes) + ") of " +
+         std::to_string(m.files_seen) + " seen; dropped " + std::to_string(m.skipped_binary) + " binary, " +
+         std::to_string(m.skipped_huge) + " huge, " + std::to_string(m.skipped_generated) + " generated, " +
+         std::to_string(m.skipped_duplicate) + " duplicate, " + std::to_string(m.dropped_overlap) + " overlap, " +
+         std::to_string(m.skipped_unreadable) + " unreadable; wrote " + m.manifest_path;
+}
+
 }  // namespace mtpc

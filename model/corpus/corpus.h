@@ -99,6 +99,10 @@ struct CorpusManifest {
 // that cannot be created or written; no file kept.
 Result<CorpusManifest> build_corpus(const CorpusOptions& options);
 
+// One line for people: files kept and dropped by reason, sizes, the
+// manifest's path (what `mtpc corpus build` prints).
+std::string corpus_summary(const CorpusManifest& manifest);
+
 // Loads a train.bin/val.bin. Fails (message names the path) when the file is
 // unreadable, empty, not a whole number of uint16, or holds an id >=
 // kCorpusVocabSize.

@@ -1,6 +1,5 @@
 #include "model/training/trainer.h"
 
-#include <sys/resource.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -22,6 +21,7 @@
 #include "model/training/autocast.h"
 #include "model/training/mtp_loss.h"
 #include "model/training/train_data.h"
+#include "model/training/train_step.h"
 
 namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
@@ -230,27 +230,12 @@ Status Trainer::truncate_log_after(int64_t step) {
 
 MtpLoss Trainer::train_step(int64_t step, double lr) {
   const auto& t = run_.train;
-  MtpLoss sum;
-  sum.per_head.assign(run_.model.n_future, 0.0);
-  for (int a = 0; a < t.accum_steps; ++a) {
+  return optimizer_step(*model_, *optimizer_, t, lr, device_.is_cuda(), [&](int a) {
     std::vector<std::vector<int64_t>> rows;
     for (int b = 0; b < t.batch_size; ++b)
-      rows.push_back(train_data_->sample(
-          static_cast<uint64_t>((step * t.accum_steps + a) * t.batch_size + b)));
-    auto window = batch_tensor(rows, device_);
-    MtpLoss l;
-    {
-      AutocastScope autocast(t.bf16, device_.is_cuda());
-      l = t.loss_order == "naive" ? mtp_loss_backward_naive(*model_, window, 1.0 / t.accum_steps)
-                                  : mtp_loss_backward(*model_, window, 1.0 / t.accum_steps);
-    }
-    for (size_t h = 0; h < l.per_head.size(); ++h) sum.per_head[h] += l.per_head[h] / t.accum_steps;
-    sum.total += l.total / t.accum_steps;
-  }
-  if (t.grad_clip > 0) torch::nn::utils::clip_grad_norm_(model_->parameters(), t.grad_clip);
-  optimizer_->step(lr);
-  optimizer_->zero_grad();
-  return sum;
+      rows.push_back(train_data_->sample(static_cast<uint64_t>((step * t.accum_steps + a) * t.batch_size + b)));
+    return batch_tensor(rows, device_);
+  });
 }
 
 std::vector<double> Trainer::validate() {
@@ -370,12 +355,6 @@ Result<TrainSummary> Trainer::run() {
   return summary;
 }
 
-int64_t peak_rss_bytes() {
-  struct rusage ru {};
-  getrusage(RUSAGE_SELF, &ru);
-  return static_cast<int64_t>(ru.ru_maxrss) * 1024;
-}
-
 }  // namespace
 
 Result<TrainSummary> train(const TrainOptions& options) {
@@ -385,78 +364,6 @@ Result<TrainSummary> train(const TrainOptions& options) {
   } catch (const std::exception& e) {
     // LibTorch reports shape and device errors by throwing; keep them values.
     return Status::Error(std::string("training failed: ") + e.what());
-  }
-}
-
-Result<StepBenchmark> benchmark_train_steps(const RunConfig& run, int64_t steps,
-                                            const std::string& device) {
-  try {
-    if (Status s = run.model.validate(); !s.ok()) return s;
-    if (Status s = run.train.validate(run.model); !s.ok()) return s;
-    torch::Device dev(device == "cuda" ? torch::kCUDA : torch::kCPU);
-    torch::manual_seed(run.train.seed);
-    MtpModel model(run.model);
-    model->to(dev);
-    AdamW opt(named_parameters_sorted(*model),
-              AdamW::Options{run.train.beta1, run.train.beta2, run.train.adam_eps, run.train.weight_decay});
-    const auto& t = run.train;
-    auto window = torch::randint(0, 256, {t.batch_size, t.seq_len + run.model.n_future}, torch::kLong).to(dev);
-    auto one_step = [&]() {
-      for (int a = 0; a < t.accum_steps; ++a) {
-        AutocastScope autocast(t.bf16, dev.is_cuda());
-        if (t.loss_order == "naive") mtp_loss_backward_naive(*model, window, 1.0 / t.accum_steps);
-        else mtp_loss_backward(*model, window, 1.0 / t.accum_steps);
-      }
-      if (t.grad_clip > 0) torch::nn::utils::clip_grad_norm_(model->parameters(), t.grad_clip);
-      opt.step(t.lr);
-      opt.zero_grad();
-    };
-    one_step();  // warm-up: allocator and thread pool
-    const auto start = Clock::now();
-    for (int64_t i = 0; i < steps; ++i) one_step();
-    const double secs = std::chrono::duration<double>(Clock::now() - start).count();
-    StepBenchmark b;
-    b.step_seconds = secs / steps;
-    b.tokens_per_second = static_cast<double>(t.batch_size) * t.accum_steps * t.seq_len / b.step_seconds;
-    b.peak_rss_bytes = peak_rss_bytes();
-    return b;
-  } catch (const std::exception& e) {
-    return Status::Error(std::string("benchmark failed: ") + e.what());
-  }
-}
-
-Result<LoadBenchmark> benchmark_checkpoint_load(const ModelConfig& config, bool bf16, int repeats) {
-  try {
-    if (Status s = config.validate(); !s.ok()) return s;
-    char tmpl[] = "/tmp/mtpc-bench-load-XXXXXX";
-    if (!mkdtemp(tmpl)) return Status::Error("cannot create a temporary directory");
-    const std::string dir = tmpl;
-    std::error_code ec;
-    MtpModel model(config);
-    if (Status s = write_model_files(dir, *model, {}, bf16 ? DType::BF16 : DType::F32); !s.ok()) {
-      fs::remove_all(dir, ec);
-      return s;
-    }
-    LoadBenchmark b;
-    b.file_bytes = static_cast<int64_t>(fs::file_size(fs::path(dir) / "model.safetensors", ec));
-    double total = 0;
-    b.min_load_seconds = 1e9;
-    for (int i = 0; i < repeats; ++i) {
-      const auto start = Clock::now();
-      auto loaded = load_model(dir);
-      const double secs = std::chrono::duration<double>(Clock::now() - start).count();
-      if (!loaded.ok()) {
-        fs::remove_all(dir, ec);
-        return loaded.status();
-      }
-      total += secs;
-      b.min_load_seconds = std::min(b.min_load_seconds, secs);
-    }
-    fs::remove_all(dir, ec);
-    b.load_seconds = total / repeats;
-    return b;
-  } catch (const std::exception& e) {
-    return Status::Error(std::string("benchmark failed: ") + e.what());
   }
 }
 

@@ -29,23 +29,4 @@ struct TrainSummary {
 
 Result<TrainSummary> train(const TrainOptions& options);
 
-// For `mtpc bench train`: times `steps` optimizer steps of `run` on random
-// tokens, after one warm-up step, in this process.
-struct StepBenchmark {
-  double step_seconds = 0;        // mean over the timed steps
-  double tokens_per_second = 0;
-  int64_t peak_rss_bytes = 0;     // of this process, after the steps
-};
-Result<StepBenchmark> benchmark_train_steps(const RunConfig& run, int64_t steps,
-                                            const std::string& device);
-
-// For `mtpc bench load`: writes a randomly initialised `model` checkpoint to a
-// temporary directory and times load_model over `repeats` loads.
-struct LoadBenchmark {
-  int64_t file_bytes = 0;         // model.safetensors
-  double load_seconds = 0;        // mean
-  double min_load_seconds = 0;
-};
-Result<LoadBenchmark> benchmark_checkpoint_load(const ModelConfig& model, bool bf16, int repeats);
-
 }  // namespace mtpc

@@ -1,0 +1,260 @@
+#include "eval/run.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "eval/dataset.h"
+#include "eval/samples.h"
+#include "eval/scoring.h"
+#include "inference/engine.h"
+#include "model/network/config.h"
+
+namespace mtpc::eval {
+namespace {
+
+std::string duration(double s) {
+  char buf[32];
+  if (s < 60) std::snprintf(buf, sizeof buf, "%.0fs", s);
+  else std::snprintf(buf, sizeof buf, "%dm%02ds", static_cast<int>(s) / 60, static_cast<int>(s) % 60);
+  return buf;
+}
+
+// One line, rewritten in place on a terminal; on a pipe or file, a line per
+// tenth of the run, or after kQuietSeconds without one, so logs stay short
+// but a slow run still shows it is alive.
+class ProgressLine {
+ public:
+  static constexpr double kQuietSeconds = 60;
+  ProgressLine() : tty_(::isatty(2)) {}
+  void show(size_t done, size_t total, double elapsed_s, const std::string& text) {
+    int tenth = total ? static_cast<int>(done * 10 / total) : 10;
+    bool last = done == total;
+    if (!tty_ && tenth == last_tenth_ && !last && elapsed_s - last_print_s_ < kQuietSeconds) return;
+    if (last && printed_last_) return;
+    last_tenth_ = tenth;
+    last_print_s_ = elapsed_s;
+    printed_last_ = last;
+    std::fprintf(stderr, tty_ ? "\r%-110s" : "%s\n", text.c_str());
+    if (tty_ && last) std::fprintf(stderr, "\n");
+    std::fflush(stderr);
+  }
+
+ private:
+  bool tty_;
+  int last_tenth_ = -1;
+  double last_print_s_ = 0;
+  bool printed_last_ = false;
+};
+
+std::function<void(const ScoreProgress&)> scoring_progress(const std::string& label) {
+  auto line = std::make_shared<ProgressLine>();
+  return [line, label](const ScoreProgress& p) {
+    char buf[256];
+    std::snprintf(buf, sizeof buf, "%s: %zu/%zu scored, %zu passed, %.1f/s, ETA %s", label.c_str(), p.done,
+                  p.total, p.passed, p.elapsed_s > 0 ? p.done / p.elapsed_s : 0.0, duration(p.eta_s).c_str());
+    line->show(p.done, p.total, p.elapsed_s, buf);
+  };
+}
+
+std::function<void(const GenerationProgress&)> generation_progress(const std::string& label) {
+  auto line = std::make_shared<ProgressLine>();
+  return [line, label](const GenerationProgress& p) {
+    char buf[256];
+    std::snprintf(buf, sizeof buf, "%s: %zu/%zu tasks generated, %zu/%zu samples, %.1f tokens/s, ETA %s",
+                  label.c_str(), p.tasks_done, p.tasks_total, p.samples_done, p.samples_total,
+                  p.elapsed_s > 0 ? p.tokens / p.elapsed_s : 0.0,
+                  p.samples_done ? duration(p.eta_s).c_str() : "?");
+    line->show(p.samples_done, p.samples_total, p.elapsed_s, buf);
+  };
+}
+
+void print_summary(const EvalSummary& s, const std::string& out_dir, const std::string& files) {
+  std::string pass;
+  for (const PassAtK& p : s.pass_at_k) {
+    char buf[48];
+    std::snprintf(buf, sizeof buf, "%spass@%d %.2f%%", pass.empty() ? "" : ", ", p.k, p.value * 100);
+    pass += buf;
+  }
+  std::printf("%s %s%s: %d/%d samples passed (%s) over %d of %d tasks; scored %d in %.1f s with %d workers "
+              "(%d from an earlier run)\n",
+              s.benchmark.c_str(), s.split.c_str(), s.reference ? " reference" : "", s.outcomes.passed,
+              s.outcomes.total(), pass.empty() ? "no pass@k" : pass.c_str(), s.tasks_scored, s.tasks_in_split,
+              s.samples - s.samples_resumed, s.scoring_seconds, s.workers, s.samples_resumed);
+  if (s.generation) {
+    const GenerationSpeed& g = *s.generation;
+    std::string acceptance;
+    for (double x : g.acceptance_per_head) {
+      char buf[16];
+      std::snprintf(buf, sizeof buf, "%s%.0f%%", acceptance.empty() ? "" : " ", x * 100);
+      acceptance += std::isnan(x) ? std::string(acceptance.empty() ? "-" : " -") : std::string(buf);
+    }
+    std::printf("generation: %s; %d samples (%d generated now), %lld tokens in %.1f s, %.1f tokens/s, "
+                "%.2f tokens per forward pass, acceptance per head [%s]\n",
+                g.decoder.c_str(), g.samples, g.samples_generated, static_cast<long long>(g.tokens), g.seconds,
+                g.tokens_per_second, g.tokens_per_forward, acceptance.c_str());
+    if (g.speedup) {
+      const SpeedupMeasurement& m = *g.speedup;
+      std::printf("speedup: %.2fx (%.1f against %.1f tokens/s, %s) on %d prompts; outputs identical: %s\n",
+                  m.speedup(), m.fast_tokens_per_second, m.reference_tokens_per_second, m.reference_decoder.c_str(),
+                  m.prompts, !m.identical ? "n/a (sampling)" : *m.identical ? "yes" : "NO");
+    }
+  }
+  std::printf("sandbox: %s\n", s.isolation.c_str());
+  for (const std::string& c : s.caveats()) std::printf("caveat: %s\n", c.c_str());
+  std::printf("wrote %s/{%s}\n", out_dir.c_str(), files.c_str());
+  std::fflush(stdout);
+}
+
+ScoreOptions score_options(const EvalOptions& a, const std::string& out_dir) {
+  ScoreOptions opts;
+  opts.out_dir = out_dir;
+  opts.workers = a.workers;
+  opts.sandbox.timeout_s = a.timeout_s;
+  opts.sandbox.python = a.python;
+  opts.sandbox.max_memory_bytes = a.max_memory_mb << 20;
+  if (a.isolation == "namespaces") opts.sandbox.isolation = Isolation::kNamespaces;
+  if (a.isolation == "user-namespaces") opts.sandbox.isolation = Isolation::kUserNamespaces;
+  if (a.isolation == "process-group") opts.sandbox.isolation = Isolation::kProcessGroup;
+  opts.program.mbpp_challenge_tests = a.mbpp_challenge_tests;
+  opts.progress = scoring_progress(a.benchmark + " " + a.split);
+  return opts;
+}
+
+EvalExit fail(const std::string& message, int code = 1) { return EvalExit{code, message}; }
+
+// Usage errors of the generation options; code 0 when there are none.
+EvalExit check_generation_options(const EvalOptions& a) {
+  if (a.n < 1) return fail("--n must be at least 1", 2);
+  if (!(a.temperature >= 0) || !std::isfinite(a.temperature)) return fail("--temperature must be >= 0 (0: greedy)", 2);
+  if (a.n > 1 && a.temperature == 0) {
+    return fail("--n " + std::to_string(a.n) +
+                    " needs --temperature > 0: greedy decoding gives the same completion every time (pass@k needs "
+                    "sampling)",
+                2);
+  }
+  if (!(a.top_p > 0 && a.top_p <= 1)) return fail("--top-p must be in (0, 1]", 2);
+  if (a.top_k < 0) return fail("--top-k must be >= 0", 2);
+  if (a.max_new_tokens < 1) return fail("--max-new-tokens must be at least 1", 2);
+  if (a.limit < 0) return fail("--limit must be >= 0 (0: every task)", 2);
+  if (a.speedup_sample < 0) return fail("--speedup-sample must be >= 0 (0: do not measure)", 2);
+  if (a.draft_length < 0) return fail("--k must be >= 0", 2);
+  return {};
+}
+
+// With a model: generate what OUT lacks, measure the speedup, score.
+EvalExit run_generation_eval(const EvalOptions& a, Benchmark benchmark, const Dataset& dataset,
+                             std::vector<const Task*> tasks) {
+  if (EvalExit bad = check_generation_options(a); bad.code != 0) return bad;
+  const int split_size = static_cast<int>(tasks.size());
+  if (a.limit > 0 && tasks.size() > static_cast<size_t>(a.limit)) tasks.resize(static_cast<size_t>(a.limit));
+  Result<PromptFormat> format = parse_prompt_format(benchmark, a.prompt_format);
+  if (!format.ok()) return fail(format.status().message(), 2);
+  // The model is checked before anything is written.
+  Result<nlohmann::json> identity = model_identity(a.model);
+  if (!identity.ok()) return fail(identity.status().message());
+  Result<std::shared_ptr<Engine>> engine = Engine::load(a.model, EngineOptions{a.device, a.dtype});
+  if (!engine.ok()) return fail(engine.status().message());
+  if (a.draft_length > (*engine)->config().n_future - 1) {
+    return fail("--k " + std::to_string(a.draft_length) + " exceeds this model's n_future - 1 = " +
+                    std::to_string((*engine)->config().n_future - 1),
+                2);
+  }
+
+  GenerateOptions g;
+  const std::string model_name = std::filesystem::path(identity->at("path").get<std::string>()).filename().string();
+  g.out_dir = a.out.empty() ? "runs/eval/" + a.benchmark + "-" + a.split + "-" + model_name : a.out;
+  g.samples_per_task = a.n;
+  g.decoding.temperature = a.temperature;
+  g.decoding.top_p = a.top_p;
+  g.decoding.top_k = a.top_k;
+  g.decoding.seed = a.seed;
+  g.decoding.draft_length = a.draft_length;
+  g.decoding.adaptive_draft = !a.no_adaptive;
+  g.decoding.max_new_tokens = a.max_new_tokens;
+  g.prompt_format = format.value();
+  g.tokenizer = &(*engine)->tokenizer();
+  g.n_future = (*engine)->config().n_future;
+  g.model_identity = identity.value();
+  g.device = a.device;
+  g.dtype = a.dtype;
+  g.batch_size = a.batch;
+
+  const std::string label = a.benchmark + " " + a.split;
+  Result<GenerationRun> run = generate_samples(
+      dataset, tasks, a.batch > 1 ? batched_decoder(engine.value()) : sequential_decoder(engine.value()), g,
+      generation_progress(label));
+  if (!run.ok()) return fail(run.status().message());
+  for (const std::string& m : run->messages) std::fprintf(stderr, "mtpc eval: %s\n", m.c_str());
+  GenerationSpeed speed = summarize_generation(run.value(), g);
+  if (a.speedup_sample > 0) {
+    std::fprintf(stderr, "%s: measuring the speedup over next-token decoding on %d prompts\n", label.c_str(),
+                 std::min<int>(a.speedup_sample, static_cast<int>(tasks.size())));
+    Result<SpeedupMeasurement> m = measure_speedup(**engine, dataset, tasks, g, a.speedup_sample);
+    if (!m.ok()) return fail(m.status().message());
+    speed.speedup = m.value();
+  }
+
+  ScoreRequest req;
+  req.dataset = &dataset;
+  req.split = a.split;
+  req.tasks = tasks;
+  if (static_cast<int>(tasks.size()) < split_size) req.split_size = split_size;
+  req.samples_path = g.out_dir + "/samples.jsonl";
+  req.prompt_format = prompt_format_name(g.prompt_format);
+  for (const GeneratedSample& s : run->samples) {
+    if (s.ok()) req.samples.push_back({s.task_id, s.index, s.completion});
+    else std::fprintf(stderr, "mtpc eval: %s sample %d: not generated: %s\n", s.task_id.c_str(), s.index, s.error.c_str());
+  }
+  req.generation = speed;
+  Result<EvalSummary> summary = score_samples(req, score_options(a, g.out_dir));
+  if (!summary.ok()) return fail(summary.status().message());
+  print_summary(summary.value(), g.out_dir,
+                "generation.json,samples.jsonl," + std::string(a.speedup_sample > 0 ? "speedup.json," : "") +
+                    "results.jsonl,summary.json,report.md,report.html");
+  return {summary->outcomes.error > 0 || speed.errors > 0 ? 3 : 0, ""};
+}
+
+}  // namespace
+
+EvalExit run_eval(const EvalOptions& a) {
+  if (a.model.empty() && a.samples.empty() && !a.reference) return fail("give --model DIR, --samples FILE or --reference", 2);
+  Result<Benchmark> benchmark = parse_benchmark(a.benchmark);
+  if (!benchmark.ok()) return fail(benchmark.status().message());
+  Result<Dataset> dataset = load_dataset(benchmark.value(), a.data);
+  if (!dataset.ok()) return fail(dataset.status().message());
+  Result<std::vector<const Task*>> tasks = select_split(dataset.value(), a.split);
+  if (!tasks.ok()) return fail(tasks.status().message());
+  if (!a.model.empty()) return run_generation_eval(a, benchmark.value(), dataset.value(), tasks.value());
+
+  ScoreRequest req;
+  req.dataset = &dataset.value();
+  req.split = a.split;
+  req.tasks = tasks.value();
+  req.reference = a.reference;
+  if (a.reference) {
+    req.samples = reference_samples(dataset.value(), req.tasks);
+  } else {
+    Result<SamplesFile> samples = read_samples(a.samples, dataset.value(), req.tasks);
+    if (!samples.ok()) return fail(samples.status().message());
+    req.samples = std::move(samples->samples);
+    req.problems = std::move(samples->problems);
+    req.samples_path = a.samples;
+    for (const std::string& p : req.problems) std::fprintf(stderr, "mtpc eval: %s\n", p.c_str());
+  }
+  const std::string out_dir =
+      a.out.empty() ? "runs/eval/" + a.benchmark + "-" + a.split + (a.reference ? "-reference" : "") : a.out;
+  Result<EvalSummary> summary = score_samples(req, score_options(a, out_dir));
+  if (!summary.ok()) return fail(summary.status().message());
+  print_summary(summary.value(), out_dir, "results.jsonl,summary.json,report.md,report.html");
+  return {summary->outcomes.error > 0 ? 3 : 0, ""};
+}
+
+}  // namespace mtpc::eval

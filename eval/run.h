@@ -1,0 +1,61 @@
+// `mtpc eval` as one library call: HumanEval/MBPP completions generated with
+// a model (model), or read from a file (samples), or the datasets' own
+// solutions (reference); scored in the sandbox; pass@k and reports under
+// out. Progress goes to stderr (one line rewritten in place on a terminal),
+// the summary to stdout. Torch-free header; part of mtpc_eval_generation,
+// since it may decode.
+//
+// Threads: blocks the calling thread. Never throws.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "eval/generation.h"
+#include "eval/sandbox.h"
+
+namespace mtpc::eval {
+
+struct EvalOptions {
+  std::string benchmark;          // humaneval | mbpp
+  std::string data;               // HumanEval.jsonl(.gz) or the original mbpp.jsonl
+  std::string samples;            // samples JSONL, plain or gzip
+  bool reference = false;         // score the dataset's own solutions
+  std::string split = "test";
+  std::string out;                // "": runs/eval/<benchmark>-<split>[-reference | -<model directory name>]
+  int workers = 0;                // parallel samples (0: one per core)
+  double timeout_s = SandboxOptions{}.timeout_s;
+  std::string python = SandboxOptions{}.python;
+  int64_t max_memory_mb = SandboxOptions{}.max_memory_bytes >> 20;
+  std::string isolation = "auto";  // auto | namespaces | user-namespaces | process-group
+  bool mbpp_challenge_tests = false;
+  // Generation: with a model directory, what OUT lacks is generated first.
+  std::string model;
+  std::string device = "cpu";     // cpu | cuda
+  std::string prompt_format = "default";
+  int n = 1;                      // samples per task; > 1 needs temperature > 0
+  double temperature = 0;         // 0: greedy (self-speculative)
+  double top_p = 1.0;
+  int top_k = 0;
+  uint64_t seed = 0;
+  int max_new_tokens = DecodingSettings{}.max_new_tokens;
+  int draft_length = 0;           // 0: the model's n_future - 1
+  bool no_adaptive = false;
+  int limit = 0;                  // the first N tasks of the split (0: all)
+  int batch = 1;                  // requests decoded together (Engine::generate_batch)
+  std::string dtype = "fp32";     // fp32 | bf16
+  int speedup_sample = 10;        // prompts also decoded without speculation (0: skip)
+};
+
+// How the run ended, as `mtpc eval` exits: 0 all samples generated and
+// scored; 1 the run could not be done (bad dataset, model or out, ...); 2 bad
+// usage; 3 finished, but some samples could not be generated or run (engine
+// or harness errors; a rerun retries them). `message` says why for 1 and 2.
+struct EvalExit {
+  int code = 0;
+  std::string message;
+};
+
+EvalExit run_eval(const EvalOptions& options);
+
+}  // namespace mtpc::eval

@@ -1,0 +1,104 @@
+// run_decode_benchmark (mtpc bench decode) called as a library on a small
+// model: outputs identical across decoders and batch sizes, counts that add
+// up. No timing is asserted.
+#include "inference/decode_benchmark.h"
+
+#include <gtest/gtest.h>
+
+#include "test_models.h"
+
+namespace mtpc {
+namespace {
+
+using testing::TempDir;
+
+int64_t sum(const nlohmann::json& counts) {
+  int64_t s = 0;
+  for (const auto& c : counts) s += c.get<int64_t>();
+  return s;
+}
+
+TEST(DecodeBenchmark, SpeculativeAndBatchedRunsGiveGreedysTokensAndCountsAddUp) {
+  TempDir dir;
+  // Briefly trained, so that some drafts are accepted and some are not.
+  testing::make_engine(dir, HeadKind::kTransformer, /*train_steps=*/30);
+  testing::write_file(dir / "prompts.jsonl",
+                      "{\"prompt\": \"def f(x):\\n\"}\n\n{\"prompt\": \"def f(x):\\n    return x\"}\n"
+                      "{\"prompt\": \"#\"}\n{\"prompt\": \"not read: --limit 3\"}\n");
+  DecodeBenchmarkOptions o;
+  o.model = dir.path();
+  o.prompts = dir / "prompts.jsonl";
+  o.limit = 3;
+  o.max_new_tokens = 12;
+  o.batch = 2;
+  o.warmup = 0;
+  o.device = testing::test_engine_options().device;
+  o.dtype = testing::test_engine_options().dtype;
+  int progress_calls = 0;
+  o.progress = [&](const std::string&) { ++progress_calls; };
+  Result<nlohmann::json> r = run_decode_benchmark(o);
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  const nlohmann::json& j = *r;
+
+  EXPECT_TRUE(j["identical"].get<bool>()) << j.dump(2);
+  EXPECT_EQ(j["prompts"], 3);
+  EXPECT_GT(progress_calls, 0);
+  ASSERT_EQ(j["runs"].size(), 2u);  // greedy, speculative (adaptive)
+  const nlohmann::json& greedy = j["runs"][0];
+  const nlohmann::json& spec = j["runs"][1];
+  EXPECT_EQ(greedy["decoder"], "greedy");
+  EXPECT_EQ(spec["decoder"], "speculative");
+  EXPECT_TRUE(spec["identical"].get<bool>());
+  for (const nlohmann::json& run : j["runs"]) {
+    // Every prompt decodes exactly max_new_tokens (EOS does not stop it).
+    EXPECT_EQ(run["tokens"], 3 * 12) << run.dump();
+    EXPECT_DOUBLE_EQ(run["tokens_per_forward"].get<double>(),
+                     run["tokens"].get<double>() / run["forward_passes"].get<double>());
+    // Fresh sessions: every prompt token is computed, none reused.
+    EXPECT_EQ(run["reused_tokens"], 0);
+    EXPECT_EQ(run["prefill_tokens"], greedy["prefill_tokens"]);
+    EXPECT_EQ(run["prompt_tokens_computed"], run["prefill_tokens"]);
+    EXPECT_GT(run["prefill_tokens"].get<int64_t>(), 3);
+  }
+  // Greedy drafts nothing: one token per pass, no acceptance to report.
+  EXPECT_GE(greedy["forward_passes"].get<int64_t>(), 3 * 12);
+  for (const auto& a : greedy["acceptance_per_head"]) EXPECT_TRUE(a.is_null());
+  // Speculative: the verified token plus the accepted drafts of each pass
+  // make at least the tokens emitted (drafts past max_new_tokens are cut).
+  const auto& acceptance = spec["acceptance_per_head"];
+  ASSERT_EQ(acceptance.size(), 3u);  // n_future 4: heads 2..4 draft
+  EXPECT_TRUE(acceptance[0].is_number());
+  for (const auto& a : acceptance)
+    if (!a.is_null()) EXPECT_TRUE(a.get<double>() >= 0 && a.get<double>() <= 1) << a;
+  EXPECT_LT(spec["forward_passes"].get<int64_t>(), greedy["forward_passes"].get<int64_t>());
+
+  ASSERT_TRUE(j.contains("batch"));
+  EXPECT_EQ(j["batch"]["size"], 2);
+  ASSERT_EQ(j["batch"]["runs"].size(), 2u);
+  for (const nlohmann::json& run : j["batch"]["runs"]) {
+    EXPECT_TRUE(run["identical_to_batch1"].get<bool>());
+    EXPECT_EQ(run["tokens"], 3 * 12);
+  }
+  EXPECT_TRUE(j["batch_ratio"].contains("greedy"));
+  EXPECT_TRUE(j["machine"]["cores"].is_number());
+}
+
+TEST(DecodeBenchmark, ABadPromptsFileIsAnErrorNamingTheLine) {
+  TempDir dir;
+  testing::write_file(dir / "bad.jsonl", "{\"prompt\": \"ok\"}\n{\"text\": 3}\n");
+  DecodeBenchmarkOptions o;
+  o.model = dir / "no-model";  // not reached: the prompts are read first
+  o.prompts = dir / "bad.jsonl";
+  Result<nlohmann::json> r = run_decode_benchmark(o);
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("bad.jsonl:2"), std::string::npos) << r.status().message();
+
+  testing::write_file(dir / "empty.jsonl", "\n");
+  o.prompts = dir / "empty.jsonl";
+  r = run_decode_benchmark(o);
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("no prompts"), std::string::npos) << r.status().message();
+}
+
+}  // namespace
+}  // namespace mtpc
