@@ -164,7 +164,13 @@ TEST(Deadline, APassedDeadlineReturnsWhatWasDecoded) {
   EXPECT_EQ(out->tokens.size(), 1u);  // the prompt pass's own token
   EXPECT_EQ(out->stats.forward_passes, 1);
 
+  // A deadline that passes mid-decode whatever the machine's speed: the
+  // third streamed chunk waits until it is due.
   r.deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(30);
+  int chunks = 0;
+  r.on_chunk = [&](std::string_view) {
+    if (++chunks == 3) std::this_thread::sleep_until(*r.deadline + std::chrono::milliseconds(1));
+  };
   out = e->generate(*s, r);
   ASSERT_TRUE(out.ok());
   EXPECT_EQ(out->reason, StopReason::kDeadline);
