@@ -24,8 +24,9 @@
 //
 // Batching: the driver hands lists of requests to a DecodeBatch function.
 // sequential_decoder() decodes them one after another on one session (prefix
-// reuse across tasks, e.g. MBPP's shared 3-shot prefix); a batched engine
-// API slots in as another DecodeBatch without changing the driver.
+// reuse across tasks, e.g. MBPP's shared 3-shot prefix); batched_decoder()
+// decodes each list together through Engine::generate_batch, with the same
+// outputs.
 //
 // Threads: generate_samples and measure_speedup block the calling thread
 // and call `progress` from it. Never throw.

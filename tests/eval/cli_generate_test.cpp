@@ -5,11 +5,13 @@
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
+#include "common/datasets.h"
 #include "test_util.h"
-#include "tiny_model.h"
 
 namespace {
 
+using mtpc::testing::humaneval_path;
+using mtpc::testing::mbpp_path;
 using mtpc::testing::read_file;
 using mtpc::testing::read_lines;
 using mtpc::testing::run_command;
@@ -18,17 +20,15 @@ using mtpc::testing::write_file;
 using nlohmann::json;
 
 const std::string kBinary = MTPC_BINARY;
-const std::string kHumanEval = std::string(MTPC_SHARED_DATASETS) + "/HumanEval.jsonl.gz";
-const std::string kMbpp = std::string(MTPC_SHARED_DATASETS) + "/mbpp.jsonl";
 
 std::string eval_command(const std::string& model, const std::string& out, const std::string& extra) {
-  return kBinary + " --threads 1 eval --benchmark humaneval --data " + kHumanEval + " --model " + model +
+  return kBinary + " --threads 1 eval --benchmark humaneval --data " + humaneval_path() + " --model " + model +
          " --out " + out + " --max-new-tokens 16 --workers 1 --timeout 5 " + extra;
 }
 
 TEST(CliEvalGenerate, GreedyRunGeneratesScoresReportsAndResumes) {
   TempDir model, tmp;
-  ASSERT_TRUE(mtpc::testing::write_tiny_model(model.path()));
+  ASSERT_TRUE(mtpc::testing::write_generation_model(model.path()).ok());
   std::string out = tmp / "out";
   std::string cmd = eval_command(model.path(), out, "--limit 3 --speedup-sample 2");
   auto r = run_command(cmd);
@@ -84,7 +84,7 @@ TEST(CliEvalGenerate, GreedyRunGeneratesScoresReportsAndResumes) {
 
 TEST(CliEvalGenerate, SampledPassAtKAndMbppThreeShot) {
   TempDir model, tmp;
-  ASSERT_TRUE(mtpc::testing::write_tiny_model(model.path()));
+  ASSERT_TRUE(mtpc::testing::write_generation_model(model.path()).ok());
   auto r = run_command(eval_command(model.path(), tmp / "he",
                                     "--limit 2 --n 2 --temperature 0.8 --top-p 0.95 --seed 3 --speedup-sample 0"));
   ASSERT_EQ(r.exit_code, 0) << r.output;
@@ -98,7 +98,7 @@ TEST(CliEvalGenerate, SampledPassAtKAndMbppThreeShot) {
 
   // MBPP's 3-shot prompt outgrows this model's 1024-token context: it is cut
   // from the left, and the report says so.
-  auto mbpp = run_command(kBinary + " --threads 1 eval --benchmark mbpp --data " + kMbpp + " --model " +
+  auto mbpp = run_command(kBinary + " --threads 1 eval --benchmark mbpp --data " + mbpp_path() + " --model " +
                           model.path() + " --out " + (tmp / "mbpp") +
                           " --limit 2 --max-new-tokens 8 --speedup-sample 1 --workers 1 --timeout 5");
   ASSERT_EQ(mbpp.exit_code, 0) << mbpp.output;
@@ -126,7 +126,7 @@ TEST(CliEvalGenerate, BadModelsAndOptionsAreRefusedBeforeAnyWork) {
   EXPECT_FALSE(std::filesystem::exists(out));
 
   TempDir model;
-  ASSERT_TRUE(mtpc::testing::write_tiny_model(model.path()));
+  ASSERT_TRUE(mtpc::testing::write_generation_model(model.path()).ok());
   std::filesystem::create_directories(tmp / "weights");
   write_file(tmp / "weights/config.json", read_file(model / "config.json"));
   write_file(tmp / "weights/model.safetensors", "not safetensors");
@@ -148,11 +148,11 @@ TEST(CliEvalGenerate, BadModelsAndOptionsAreRefusedBeforeAnyWork) {
   EXPECT_NE(big_k.output.find("exceeds this model's n_future - 1 = 3"), std::string::npos) << big_k.output;
   EXPECT_FALSE(std::filesystem::exists(out));
 
-  auto without_model = run_command(kBinary + " eval --benchmark humaneval --data " + kHumanEval +
+  auto without_model = run_command(kBinary + " eval --benchmark humaneval --data " + humaneval_path() +
                                    " --reference --temperature 0.5 --out " + out);
   EXPECT_NE(without_model.exit_code, 0) << without_model.output;
   EXPECT_NE(without_model.output.find("--model"), std::string::npos) << without_model.output;
-  auto both = run_command(kBinary + " eval --benchmark humaneval --data " + kHumanEval + " --reference --model " +
+  auto both = run_command(kBinary + " eval --benchmark humaneval --data " + humaneval_path() + " --reference --model " +
                           model.path() + " --out " + out);
   EXPECT_NE(both.exit_code, 0) << both.output;
   EXPECT_FALSE(std::filesystem::exists(out));

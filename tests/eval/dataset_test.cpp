@@ -5,16 +5,17 @@
 #include <gtest/gtest.h>
 #include <zlib.h>
 
+#include "common/datasets.h"
 #include "test_util.h"
 
 namespace mtpc::eval {
 namespace {
 
+using mtpc::testing::humaneval_path;
+using mtpc::testing::mbpp_path;
 using mtpc::testing::TempDir;
 using mtpc::testing::write_file;
 
-const std::string kHumanEval = std::string(MTPC_SHARED_DATASETS) + "/HumanEval.jsonl.gz";
-const std::string kMbpp = std::string(MTPC_SHARED_DATASETS) + "/mbpp.jsonl";
 
 const char* kMbppLine =
     R"({"task_id": 11, "text": "t", "code": "def f():\n    return 1", "test_list": ["assert f() == 1"], )"
@@ -24,7 +25,7 @@ const char* kHumanEvalLine =
     R"("canonical_solution": "    return 1\n", "test": "def check(c):\n    assert c() == 1\n"})";
 
 TEST(Dataset, LoadsTheShippedHumanEval) {
-  Result<Dataset> d = load_dataset(Benchmark::kHumanEval, kHumanEval);
+  Result<Dataset> d = load_dataset(Benchmark::kHumanEval, humaneval_path());
   ASSERT_TRUE(d.ok()) << d.status().message();
   ASSERT_EQ(d->tasks().size(), 164u);
   const Task& first = d->tasks().front();
@@ -43,7 +44,7 @@ TEST(Dataset, LoadsTheShippedHumanEval) {
 }
 
 TEST(Dataset, LoadsTheShippedMbppAndItsSplits) {
-  Result<Dataset> d = load_dataset(Benchmark::kMbpp, kMbpp);
+  Result<Dataset> d = load_dataset(Benchmark::kMbpp, mbpp_path());
   ASSERT_TRUE(d.ok()) << d.status().message();
   ASSERT_EQ(d->tasks().size(), 974u);
   const Task* t = d->find("Mbpp/11");

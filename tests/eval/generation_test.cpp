@@ -9,19 +9,19 @@
 
 #include "eval/generated_samples.h"
 #include "model/tokenizer/tokenizer.h"
+#include "common/datasets.h"
 #include "test_util.h"
-#include "tiny_model.h"
 
 namespace mtpc::eval {
 namespace {
 
+using mtpc::testing::humaneval_path;
 using mtpc::testing::read_file;
 using mtpc::testing::read_lines;
 using mtpc::testing::TempDir;
 using mtpc::testing::write_file;
 using nlohmann::json;
 
-const std::string kHumanEval = std::string(MTPC_SHARED_DATASETS) + "/HumanEval.jsonl.gz";
 // Small enough for two loaded cores; long enough for a few draft passes.
 constexpr int kMaxNewTokens = 24;
 
@@ -29,11 +29,11 @@ class Generation : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
     model_dir_ = new TempDir();
-    ASSERT_TRUE(mtpc::testing::write_tiny_model(model_dir_->path()));
+    ASSERT_TRUE(mtpc::testing::write_generation_model(model_dir_->path()).ok());
     Result<std::shared_ptr<Engine>> e = Engine::load(model_dir_->path());
     ASSERT_TRUE(e.ok()) << e.status().message();
     engine_ = new std::shared_ptr<Engine>(e.value());
-    Result<Dataset> d = load_dataset(Benchmark::kHumanEval, kHumanEval);
+    Result<Dataset> d = load_dataset(Benchmark::kHumanEval, humaneval_path());
     ASSERT_TRUE(d.ok()) << d.status().message();
     dataset_ = new Dataset(std::move(d.value()));
   }

@@ -11,16 +11,17 @@
 #include <cstdlib>
 
 #include "eval/program.h"
+#include "common/datasets.h"
 #include "test_util.h"
 
 namespace mtpc::eval {
 namespace {
 
+using mtpc::testing::humaneval_path;
+using mtpc::testing::mbpp_path;
 using mtpc::testing::read_file;
 using mtpc::testing::write_file;
 
-const std::string kHumanEval = std::string(MTPC_SHARED_DATASETS) + "/HumanEval.jsonl.gz";
-const std::string kMbpp = std::string(MTPC_SHARED_DATASETS) + "/mbpp.jsonl";
 
 void expect_golden(const std::string& name, const std::string& actual) {
   const std::string path = std::string(MTPC_EVAL_GOLDEN_DIR) + "/" + name;
@@ -34,7 +35,7 @@ void expect_golden(const std::string& name, const std::string& actual) {
 }
 
 TEST(Prompts, HumanEvalIsThePromptAsGiven) {
-  Result<Dataset> d = load_dataset(Benchmark::kHumanEval, kHumanEval);
+  Result<Dataset> d = load_dataset(Benchmark::kHumanEval, humaneval_path());
   ASSERT_TRUE(d.ok());
   const Task& t = *d->find("HumanEval/0");
   Result<Prompt> p = build_prompt(d.value(), t, PromptFormat::kHumanEval);
@@ -45,7 +46,7 @@ TEST(Prompts, HumanEvalIsThePromptAsGiven) {
 }
 
 TEST(Prompts, MbppThreeShotIsTheOriginalPaperFormat) {
-  Result<Dataset> d = load_dataset(Benchmark::kMbpp, kMbpp);
+  Result<Dataset> d = load_dataset(Benchmark::kMbpp, mbpp_path());
   ASSERT_TRUE(d.ok());
   Result<Prompt> p = build_prompt(d.value(), *d->find("Mbpp/11"), PromptFormat::kMbppThreeShot);
   ASSERT_TRUE(p.ok()) << p.status().message();
@@ -65,7 +66,7 @@ TEST(Prompts, MbppThreeShotIsTheOriginalPaperFormat) {
 }
 
 TEST(Prompts, MbppDocstringIsBigcodeFormat) {
-  Result<Dataset> d = load_dataset(Benchmark::kMbpp, kMbpp);
+  Result<Dataset> d = load_dataset(Benchmark::kMbpp, mbpp_path());
   ASSERT_TRUE(d.ok());
   Result<Prompt> p = build_prompt(d.value(), *d->find("Mbpp/11"), PromptFormat::kMbppDocstring);
   ASSERT_TRUE(p.ok());

@@ -1,6 +1,6 @@
-// Adversarial samples (issue 5, "Security"). Each must be scored failed unless
-// its tests genuinely pass, the harness must finish, no file outside the
-// sample's directory may change, and no process may survive the run.
+// Adversarial samples. Each must be scored failed unless its tests genuinely
+// pass, the harness must finish, no file outside the sample's directory may
+// change, and no process may survive the run.
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <gtest/gtest.h>
@@ -9,13 +9,15 @@
 #include <sys/stat.h>
 #include <sys/un.h>
 
-#include <atomic>
 #include <chrono>
+#include <cstdio>
+#include <cstdlib>
 #include <filesystem>
+#include <future>
 #include <random>
-#include <thread>
 
 #include "eval/sandbox.h"
+#include "isolation_ledger.h"
 #include "test_util.h"
 
 namespace mtpc::eval {
@@ -27,6 +29,10 @@ using mtpc::testing::TempDir;
 using mtpc::testing::write_file;
 
 constexpr double kTimeout = 2.0;
+// Not a speed bound: a run that has not returned this long after its
+// kTimeout means the harness is not killing the sample, and the test binary
+// fails there instead of hanging until ctest's timeout.
+constexpr std::chrono::seconds kHangGuard{120};
 
 // Every test runs under each isolation mode the machine allows: the default
 // (namespaces here) and the weaker fallbacks, which must hold the same line
@@ -39,9 +45,13 @@ class Adversarial : public ::testing::TestWithParam<Isolation> {
     o.max_processes = 32;
     o.isolation = GetParam();
     auto r = SandboxRunner::create(o);
-    if (!r.ok() && GetParam() != Isolation::kAuto) GTEST_SKIP() << r.status().message();
+    if (!r.ok() && GetParam() != Isolation::kAuto) {
+      mtpc::testing::note_isolation_skipped(isolation_name(GetParam()), r.status().message());
+      GTEST_SKIP() << r.status().message();
+    }
     ASSERT_TRUE(r.ok()) << r.status().message();
     runner_ = std::move(r.value());
+    mtpc::testing::note_isolation_ran(runner_->isolation());
     std::random_device rd;
     // A sleep duration no other process on the machine will have: the marker
     // by which the test finds processes a sample left behind.
@@ -49,14 +59,27 @@ class Adversarial : public ::testing::TestWithParam<Isolation> {
   }
 
   // Runs and checks the invariants every adversarial sample must respect.
-  ExecutionResult run(const std::string& program, double max_seconds = kTimeout + 3) {
-    auto t0 = std::chrono::steady_clock::now();
-    ExecutionResult r = runner_->run(program);
-    double took = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    EXPECT_LT(took, max_seconds) << "the harness did not finish in time";
+  ExecutionResult run(const std::string& program) {
+    auto pending = std::async(std::launch::async, [&] { return runner_->run(program); });
+    if (pending.wait_for(kHangGuard) != std::future_status::ready) {
+      // The run cannot be abandoned (it uses this fixture): stop the binary.
+      const ::testing::TestInfo* t = ::testing::UnitTest::GetInstance()->current_test_info();
+      std::fprintf(stderr, "FAILED %s.%s: the sandbox had not returned %lld s after a %.0f s timeout: "
+                   "it is not killing the sample\n", t->test_suite_name(), t->name(),
+                   static_cast<long long>(kHangGuard.count()), kTimeout);
+      std::abort();
+    }
+    ExecutionResult r = pending.get();
     EXPECT_TRUE(processes_with_cmdline(marker_).empty()) << "a process of the sample survived";
     EXPECT_TRUE(mtpc::testing::processes_under(runner_->work_root()).empty()) << "a sample process survived";
     return r;
+  }
+
+  // Notes `why` in the isolation ledger as a skip of this runner's mode;
+  // returns it for GTEST_SKIP.
+  std::string skipped(const std::string& why) const {
+    mtpc::testing::note_isolation_skipped(isolation_name(runner_->isolation().mode), why);
+    return why;
   }
 
   std::unique_ptr<SandboxRunner> runner_;
@@ -69,7 +92,8 @@ TEST_P(Adversarial, InfiniteLoopTimesOut) {
 }
 
 TEST_P(Adversarial, SleepingPastTheTimeoutTimesOut) {
-  ExecutionResult r = run("import time\ntime.sleep(60)\nassert True\n");
+  // An hour: a harness that waited for it would trip the hang guard.
+  ExecutionResult r = run("import time\ntime.sleep(3600)\nassert True\n");
   EXPECT_EQ(r.summary(), "timed out");
 }
 
@@ -164,7 +188,7 @@ TEST_P(Adversarial, CannotChangeFilesOutsideItsDirectory) {
 
 TEST_P(Adversarial, CannotChangeWorldWritableFilesOutsideItsDirectory) {
   if (!runner_->isolation().filesystem_read_only)
-    GTEST_SKIP() << "no read-only mount namespace here: " << runner_->isolation().describe();
+    GTEST_SKIP() << skipped("no read-only mount namespace here: " + runner_->isolation().describe());
   OutsideFiles files(/*open_to_all=*/true);
   const std::string in_tmp = "/tmp/mtpc-escape-" + marker_;
   ExecutionResult r = run(files.attack(in_tmp));
@@ -195,7 +219,7 @@ TEST_P(Adversarial, KillingTheParentDoesNotStopTheHarness) {
 
 TEST_P(Adversarial, CannotOpenANetworkConnection) {
   if (!runner_->isolation().network_isolated)
-    GTEST_SKIP() << "not network-isolated here: " << runner_->isolation().describe();
+    GTEST_SKIP() << skipped("not network-isolated here: " + runner_->isolation().describe());
   int listener = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
   ASSERT_GE(listener, 0);
   sockaddr_in addr{};
@@ -223,7 +247,7 @@ TEST_P(Adversarial, CannotOpenANetworkConnection) {
 
 TEST_P(Adversarial, CannotReachTheHostsUnixSockets) {
   if (!runner_->isolation().network_isolated)
-    GTEST_SKIP() << "not network-isolated here: " << runner_->isolation().describe();
+    GTEST_SKIP() << skipped("not network-isolated here: " + runner_->isolation().describe());
   // A socket anyone may connect to, where daemons keep theirs.
   const std::string path = "/run/mtpc-test-" + marker_ + ".sock";
   int listener = ::socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0);
@@ -233,7 +257,7 @@ TEST_P(Adversarial, CannotReachTheHostsUnixSockets) {
   std::snprintf(addr.sun_path, sizeof addr.sun_path, "%s", path.c_str());
   if (::bind(listener, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
     ::close(listener);
-    GTEST_SKIP() << "cannot create " << path;
+    GTEST_SKIP() << skipped("cannot create " + path);
   }
   ::chmod(path.c_str(), 0777);
   ASSERT_EQ(::listen(listener, 8), 0);
@@ -298,7 +322,7 @@ TEST_P(Adversarial, ClosingStdoutNeitherFakesNorSpoilsAPass) {
 
 TEST_P(Adversarial, DaemonDoesNotOutliveTheSample) {
   if (!runner_->isolation().pid_namespace && !runner_->isolation().unique_uid)
-    GTEST_SKIP() << "a setsid() daemon escapes a process group; needs a pid namespace or root";
+    GTEST_SKIP() << skipped("a setsid() daemon escapes a process group; needs a pid namespace or root");
   // Double fork + setsid: the grandchild leaves the session and the process
   // group, and is re-parented away from the sample.
   std::string daemon =

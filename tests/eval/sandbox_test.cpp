@@ -5,21 +5,42 @@
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 
-#include <chrono>
+#include <dirent.h>
+
 #include <filesystem>
 #include <thread>
 
+#include "isolation_ledger.h"
 #include "test_util.h"
 
 namespace mtpc::eval {
 namespace {
 
+using mtpc::testing::note_isolation_ran;
+using mtpc::testing::note_isolation_skipped;
+
+// The runner `created`, noted in the isolation ledger; null (and a test
+// failure) when it could not be created.
+std::unique_ptr<SandboxRunner> noted(Result<std::unique_ptr<SandboxRunner>> created) {
+  EXPECT_TRUE(created.ok()) << created.status().message();
+  if (!created.ok()) return nullptr;
+  note_isolation_ran(created.value()->isolation());
+  return std::move(created.value());
+}
+
 std::unique_ptr<SandboxRunner> make_runner(double timeout_s = 5.0) {
   SandboxOptions o;
   o.timeout_s = timeout_s;
-  auto r = SandboxRunner::create(o);
-  EXPECT_TRUE(r.ok()) << r.status().message();
-  return r.ok() ? std::move(r.value()) : nullptr;
+  return noted(SandboxRunner::create(o));
+}
+
+int open_fds() {
+  int n = 0;
+  if (DIR* d = ::opendir("/proc/self/fd")) {
+    while (::readdir(d)) ++n;
+    ::closedir(d);
+  }
+  return n;
 }
 
 TEST(Sandbox, ReportsTheIsolationInUse) {
@@ -89,7 +110,10 @@ TEST(Sandbox, EnvironmentIsScrubbedAndStdinIsEmpty) {
 }
 
 TEST(Sandbox, RunsAsAnUnprivilegedUidWithoutCapabilities) {
-  if (::geteuid() != 0) GTEST_SKIP() << "uid switching needs root";
+  if (::geteuid() != 0) {
+    note_isolation_skipped("unique uid", "uid switching needs root");
+    GTEST_SKIP() << "uid switching needs root";
+  }
   auto runner = make_runner();
   ASSERT_TRUE(runner);
   ExecutionResult r = runner->run(
@@ -121,9 +145,8 @@ TEST(Sandbox, SampleDirectoryIsRemovedEvenWhenLockedUp) {
 TEST(Sandbox, MegabytesOfOutputAreCappedAndTheExceptionKept) {
   SandboxOptions o;
   o.max_output_bytes = 8192;
-  auto created = SandboxRunner::create(o);
-  ASSERT_TRUE(created.ok());
-  auto& runner = created.value();
+  auto runner = noted(SandboxRunner::create(o));
+  ASSERT_TRUE(runner);
   ExecutionResult out = runner->run("import sys\nfor _ in range(50):\n    sys.stdout.write('x' * 1000000)\n");
   EXPECT_TRUE(out.passed()) << out.summary();
   EXPECT_TRUE(out.output_truncated);
@@ -152,9 +175,8 @@ TEST(Sandbox, NulBytesAndInvalidUtf8AreScoredFailedNotCrashed) {
 TEST(Sandbox, MissingInterpreterIsAnErrorPerSampleNotACrash) {
   SandboxOptions o;
   o.python = "/nonexistent/bin/python3";
-  auto created = SandboxRunner::create(o);
-  ASSERT_TRUE(created.ok()) << created.status().message();
-  auto& runner = created.value();
+  auto runner = noted(SandboxRunner::create(o));
+  ASSERT_TRUE(runner);
   EXPECT_FALSE(runner->interpreter_status().ok());
   ExecutionResult r = runner->run("assert True\n");
   EXPECT_EQ(r.outcome, Outcome::kError);
@@ -189,13 +211,13 @@ TEST(Sandbox, ParallelRunsKeepTheirResultsApart) {
 TEST(Sandbox, LaunchersGiveTheSameJudgement) {
   SandboxOptions o;
   o.timeout_s = 2;
-  auto spawned = SandboxRunner::create(o);
+  auto spawned = noted(SandboxRunner::create(o));
   o.launcher = "fork";  // the fallback when mtpc-sandbox is not installed
-  auto forked = SandboxRunner::create(o);
-  ASSERT_TRUE(spawned.ok() && forked.ok());
-  EXPECT_NE(spawned.value()->isolation().launcher, "fork") << "mtpc-sandbox was not found";
-  EXPECT_EQ(forked.value()->isolation().launcher, "fork");
-  for (const auto* runner : {spawned.value().get(), forked.value().get()}) {
+  auto forked = noted(SandboxRunner::create(o));
+  ASSERT_TRUE(spawned && forked);
+  EXPECT_NE(spawned->isolation().launcher, "fork") << "mtpc-sandbox was not found";
+  EXPECT_EQ(forked->isolation().launcher, "fork");
+  for (const auto* runner : {spawned.get(), forked.get()}) {
     EXPECT_EQ(runner->run("assert 1 == 1\n").summary(), "passed");
     EXPECT_EQ(runner->run("assert 1 == 2\n").summary(), "failed: AssertionError");
     EXPECT_EQ(runner->run("import os\nos._exit(0)\n").summary(),
@@ -206,14 +228,23 @@ TEST(Sandbox, LaunchersGiveTheSameJudgement) {
   EXPECT_FALSE(SandboxRunner::create(o).ok());
 }
 
-TEST(Sandbox, ScoresHundredsOfSmallProgramsQuickly) {
+// What keeps scoring cheap per sample: the supervisor is the small
+// mtpc-sandbox, spawned, never a fork of the (LibTorch-sized) harness; and a
+// run leaves nothing behind, so hundreds of samples do not pile up open
+// pipes or directories. The time per sample is what `mtpc eval --benchmark
+// humaneval --reference` prints ("scored 164 in X s with N workers").
+TEST(Sandbox, ManySmallProgramsRunThroughTheSpawnedSupervisorAndLeaveNothing) {
   auto runner = make_runner();
   ASSERT_TRUE(runner);
-  auto t0 = std::chrono::steady_clock::now();
-  for (int i = 0; i < 20; ++i) ASSERT_TRUE(runner->run("assert True\n").passed());
-  double per = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() / 20;
-  std::printf("%.1f ms per sample, one worker\n", per * 1000);
-  EXPECT_LT(per, 0.5);
+  EXPECT_NE(runner->isolation().launcher, "fork") << "mtpc-sandbox was not found";
+  ASSERT_TRUE(runner->run("assert True\n").passed());  // anything opened once, opened now
+  const int fds_before = open_fds();
+  for (int i = 0; i < 20; ++i) ASSERT_TRUE(runner->run("assert True\n").passed()) << i;
+  EXPECT_EQ(open_fds(), fds_before) << "a run leaked file descriptors";
+  std::vector<std::string> left;
+  for (const auto& e : std::filesystem::directory_iterator(runner->work_root())) left.push_back(e.path());
+  EXPECT_TRUE(left.empty()) << left.size() << " sample directories left, e.g. " << left.front();
+  EXPECT_TRUE(mtpc::testing::processes_under(runner->work_root()).empty()) << "a sample process survived";
 }
 
 }  // namespace

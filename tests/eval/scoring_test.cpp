@@ -8,24 +8,25 @@
 
 #include <nlohmann/json.hpp>
 
+#include "common/datasets.h"
 #include "test_util.h"
 
 namespace mtpc::eval {
 namespace {
 
+using mtpc::testing::humaneval_path;
+using mtpc::testing::mbpp_path;
 using mtpc::testing::read_file;
 using mtpc::testing::read_lines;
 using mtpc::testing::TempDir;
 using mtpc::testing::write_file;
 using nlohmann::json;
 
-const std::string kHumanEval = std::string(MTPC_SHARED_DATASETS) + "/HumanEval.jsonl.gz";
-const std::string kMbpp = std::string(MTPC_SHARED_DATASETS) + "/mbpp.jsonl";
 
 class Scoring : public ::testing::Test {
  protected:
   void SetUp() override {
-    Result<Dataset> d = load_dataset(Benchmark::kHumanEval, kHumanEval);
+    Result<Dataset> d = load_dataset(Benchmark::kHumanEval, humaneval_path());
     ASSERT_TRUE(d.ok());
     dataset_ = std::make_unique<Dataset>(std::move(d.value()));
     tasks_ = select_split(*dataset_, "test").value();
@@ -160,7 +161,7 @@ TEST_F(Scoring, BadLinesAreReportedWithLineNumbersAndTheRunGoesOn) {
 }
 
 TEST_F(Scoring, MbppSamplesOutsideTheSplitAreReported) {
-  Result<Dataset> d = load_dataset(Benchmark::kMbpp, kMbpp);
+  Result<Dataset> d = load_dataset(Benchmark::kMbpp, mbpp_path());
   ASSERT_TRUE(d.ok());
   std::vector<const Task*> test = select_split(d.value(), "test").value();
   write_file(tmp_ / "mbpp.jsonl", json{{"task_id", 11}, {"completion", d->find_number(11)->code}}.dump() + "\n" +

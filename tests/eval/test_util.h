@@ -1,4 +1,5 @@
-// Eval-test helpers: reading lines, looking for processes.
+// Eval-test helpers: the generation tests' model, reading lines, looking for
+// processes.
 #pragma once
 
 #include <dirent.h>
@@ -9,9 +10,18 @@
 #include <string>
 #include <vector>
 
+#include "common/fixture_model.h"
 #include "common/test_util.h"
 
 namespace mtpc::testing {
+
+// The fixture's small random model (seed 17) with a context long enough for
+// HumanEval prompts; MBPP's 3-shot prompts are cut.
+inline Status write_generation_model(const std::string& dir) {
+  FixtureModel o;
+  o.max_seq_len = 1024;
+  return write_fixture_model(dir, o);
+}
 
 inline std::vector<std::string> read_lines(const std::string& path) {
   std::vector<std::string> lines;

@@ -15,10 +15,12 @@
 namespace mtpc {
 namespace {
 
+using mtpc::testing::FixtureModel;
 using mtpc::testing::make_engine;
 using mtpc::testing::random_prompt;
 using mtpc::testing::small_config;
 using mtpc::testing::TempDir;
+using mtpc::testing::write_fixture_model;
 
 // Engines shared by the tests of this file: training costs seconds.
 struct Models {
@@ -269,13 +271,12 @@ TEST(Batch, BadRequestsFailAloneAndTheRestStillRun) {
 
 TEST(Batch, NanLogitsFailTheBatchSequencesAndResetTheirSessions) {
   TempDir dir;
-  ModelConfig c = small_config(HeadKind::kMlp, 2);
-  MtpModel m(c);
-  {
-    torch::NoGradGuard g;
-    m->unembedding->weight[7][3] = std::numeric_limits<float>::quiet_NaN();
-  }
-  ASSERT_TRUE(write_model_files(dir.path(), *m, {}).ok());
+  FixtureModel o;
+  o.head_kind = HeadKind::kMlp;
+  o.n_future = 2;
+  o.seed.reset();
+  o.weights = FixtureModel::Weights::kNanLogit;
+  ASSERT_TRUE(write_fixture_model(dir.path(), o).ok());
   auto e = Engine::load(dir.path());
   ASSERT_TRUE(e.ok());
   auto requests = mixed_requests(DecodeMode::kSpeculative, 3, 2);
@@ -293,9 +294,11 @@ TEST(Batch, NanLogitsFailTheBatchSequencesAndResetTheirSessions) {
 TEST(Devices, CudaWithoutAUsableGpuIsAClearError) {
   if (torch::cuda::is_available()) GTEST_SKIP() << "a CUDA device is present";
   TempDir dir;
-  ModelConfig c = small_config(HeadKind::kMlp, 2);
-  MtpModel m(c);
-  ASSERT_TRUE(write_model_files(dir.path(), *m, {}).ok());
+  FixtureModel o;
+  o.head_kind = HeadKind::kMlp;
+  o.n_future = 2;
+  o.seed.reset();
+  ASSERT_TRUE(write_fixture_model(dir.path(), o).ok());
   auto e = Engine::load(dir.path(), EngineOptions{"cuda", "fp32"});
   ASSERT_FALSE(e.ok());
   EXPECT_NE(e.status().message().find("no usable CUDA device"), std::string::npos) << e.status().message();

@@ -3,9 +3,9 @@
 
 #include <nlohmann/json.hpp>
 
-#include "model/checkpoint/checkpoint.h"
-#include "model/network/config.h"
-#include "model/test_util.h"
+#include "common/datasets.h"
+#include "common/fixture_model.h"
+#include "common/test_util.h"
 
 namespace mtpc {
 namespace {
@@ -18,11 +18,12 @@ using mtpc::testing::write_file;
 const std::string kBinary = MTPC_BINARY;
 
 std::string random_checkpoint(const TempDir& dir) {
-  ModelConfig c = *model_preset("tiny");
-  c.dim = 32; c.n_heads = 2; c.n_kv_heads = 1; c.hidden_dim = 64; c.n_layers = 1; c.n_future = 3;
-  torch::manual_seed(4);
-  MtpModel m(c);
-  EXPECT_TRUE(write_model_files(dir / "model", *m, {}).ok());
+  mtpc::testing::FixtureModel o;
+  o.size = mtpc::testing::FixtureModel::Size::kMicro;
+  o.n_future = 3;
+  o.max_seq_len = 0;
+  o.seed = 4;
+  EXPECT_TRUE(mtpc::testing::write_fixture_model(dir / "model", o).ok());
   return dir / "model";
 }
 
@@ -111,7 +112,7 @@ TEST(BenchDecode, RunsOnTheHumanEvalPromptsFile) {
   std::filesystem::create_directories(dir / "model");
   const std::string model = random_checkpoint(dir);
   CommandResult r = run_command("'" + kBinary + "' bench decode --model '" + model + "' --prompts '" +
-                                MTPC_SHARED_DATASETS "/HumanEval.jsonl.gz' --limit 3 --max-new-tokens 8");
+                                mtpc::testing::humaneval_path() + "' --limit 3 --max-new-tokens 8");
   ASSERT_EQ(r.exit_code, 0) << r.output;
   auto j = nlohmann::json::parse(r.output.substr(r.output.find("{\n")));
   EXPECT_EQ(j["prompts"], 3);

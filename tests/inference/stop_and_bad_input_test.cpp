@@ -5,22 +5,24 @@
 
 #include "inference/engine.h"
 #include "inference/session_state.h"
-#include "model/checkpoint/checkpoint.h"
-#include "model/network/config.h"
-#include "model/test_util.h"
+#include "common/fixture_model.h"
+#include "common/test_util.h"
+#include "model/tokenizer/tokenizer.h"
 
 namespace mtpc {
 namespace {
 
+using mtpc::testing::FixtureModel;
 using mtpc::testing::TempDir;
+using mtpc::testing::write_fixture_model;
 
 std::shared_ptr<Engine> random_engine(const TempDir& dir, int max_seq_len = 96) {
-  ModelConfig c = *model_preset("tiny");
-  c.dim = 32; c.n_heads = 2; c.n_kv_heads = 1; c.hidden_dim = 64; c.n_layers = 1;
-  c.n_future = 3; c.max_seq_len = max_seq_len;
-  torch::manual_seed(3);
-  MtpModel m(c);
-  EXPECT_TRUE(write_model_files(dir.path(), *m, {}).ok());
+  FixtureModel o;
+  o.size = FixtureModel::Size::kMicro;
+  o.n_future = 3;
+  o.max_seq_len = max_seq_len;
+  o.seed = 3;
+  EXPECT_TRUE(write_fixture_model(dir.path(), o).ok());
   auto e = Engine::load(dir.path());
   EXPECT_TRUE(e.ok()) << e.status().message();
   return *e;
@@ -162,7 +164,13 @@ TEST(Deadline, APassedDeadlineReturnsWhatWasDecoded) {
   EXPECT_EQ(out->tokens.size(), 1u);  // the prompt pass's own token
   EXPECT_EQ(out->stats.forward_passes, 1);
 
+  // A deadline that passes mid-decode whatever the machine's speed: the
+  // third streamed chunk waits until it is due.
   r.deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(30);
+  int chunks = 0;
+  r.on_chunk = [&](std::string_view) {
+    if (++chunks == 3) std::this_thread::sleep_until(*r.deadline + std::chrono::milliseconds(1));
+  };
   out = e->generate(*s, r);
   ASSERT_TRUE(out.ok());
   EXPECT_EQ(out->reason, StopReason::kDeadline);
@@ -234,14 +242,13 @@ TEST(BadInput, EachGivesAClearErrorOrADefinedResult) {
 
 TEST(BadInput, NanWeightsGiveAnErrorNotGarbage) {
   TempDir dir;
-  ModelConfig c = *model_preset("tiny");
-  c.dim = 32; c.n_heads = 2; c.n_kv_heads = 1; c.hidden_dim = 64; c.n_layers = 1; c.n_future = 2;
-  MtpModel m(c);
-  {
-    torch::NoGradGuard g;
-    m->unembedding->weight[7][3] = std::numeric_limits<float>::quiet_NaN();
-  }
-  ASSERT_TRUE(write_model_files(dir.path(), *m, {}).ok());
+  FixtureModel o;
+  o.size = FixtureModel::Size::kMicro;
+  o.n_future = 2;
+  o.max_seq_len = 0;
+  o.seed.reset();
+  o.weights = FixtureModel::Weights::kNanLogit;
+  ASSERT_TRUE(write_fixture_model(dir.path(), o).ok());
   auto e = Engine::load(dir.path());
   ASSERT_TRUE(e.ok());
   auto s = (*e)->new_session();

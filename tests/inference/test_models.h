@@ -1,5 +1,5 @@
-// Inference-test models: small configurations, briefly trained on a
-// repetitive text so that drafts are often right.
+// Inference-test engines over fixture models (common/fixture_model.h), some
+// briefly trained on a repetitive text so that drafts are often right.
 #pragma once
 
 #include <cstdlib>
@@ -11,42 +11,19 @@
 
 #include <gtest/gtest.h>
 
+#include "common/fixture_model.h"
+#include "common/test_util.h"
 #include "inference/engine.h"
-#include "model/checkpoint/checkpoint.h"
 #include "model/network/config.h"
-#include "model/network/network.h"
-#include "model/test_util.h"
-#include "model/tokenizer/tokenizer.h"
-#include "model/training/mtp_loss.h"
 
 namespace mtpc::testing {
 
+// The inference tests' model: the fixture's small size, 128 tokens of context.
 inline ModelConfig small_config(HeadKind kind, int n_future = 4) {
-  ModelConfig c = *model_preset("tiny");
-  c.dim = 64; c.n_heads = 4; c.n_kv_heads = 2; c.hidden_dim = 128; c.n_layers = 2;
-  c.n_future = n_future; c.head_kind = kind; c.max_seq_len = 128;
-  return c;
-}
-
-// A model that has learnt a repetitive text, so drafts are often right.
-inline void train_briefly(MtpModelImpl& m, int steps) {
-  std::string text;
-  for (int i = 0; i < 40; ++i) text += "def f(x):\n    return x + " + std::to_string(i % 5) + "\n";
-  ByteTokenizer tok;
-  auto ids = tok.encode(text);
-  torch::optim::Adam opt(m.parameters(), torch::optim::AdamOptions(3e-3));
-  const int64_t L = 48 + m.config().n_future;
-  std::mt19937 rng(1);
-  for (int step = 0; step < steps; ++step) {
-    auto window = torch::empty({8, L}, torch::kLong);
-    for (int b = 0; b < 8; ++b) {
-      size_t off = rng() % (ids.size() - L);
-      for (int64_t j = 0; j < L; ++j) window[b][j] = ids[off + j];
-    }
-    opt.zero_grad();
-    mtp_loss_backward(m, window);
-    opt.step();
-  }
+  FixtureModel o;
+  o.head_kind = kind;
+  o.n_future = n_future;
+  return fixture_config(o);
 }
 
 // MTPC_TEST_DEVICE (cpu | cuda, default cpu) and MTPC_TEST_DTYPE (fp32 |
@@ -61,10 +38,12 @@ inline EngineOptions test_engine_options() {
 
 inline std::shared_ptr<Engine> make_engine(const TempDir& dir, HeadKind kind, int train_steps = 0,
                                            int n_future = 4) {
-  torch::manual_seed(17);
-  MtpModel m(small_config(kind, n_future));
-  if (train_steps > 0) train_briefly(*m, train_steps);
-  EXPECT_TRUE(write_model_files(dir.path(), *m, {}).ok());
+  FixtureModel o;
+  o.head_kind = kind;
+  o.n_future = n_future;
+  o.train_steps = train_steps;
+  Status written = write_fixture_model(dir.path(), o);
+  if (!written.ok()) throw std::runtime_error(written.message());
   auto e = Engine::load(dir.path(), test_engine_options());
   // GoogleTest reports the exception as the test's failure.
   if (!e.ok()) throw std::runtime_error("cannot load the test model: " + e.status().message());

@@ -10,7 +10,7 @@ set(MTPC_LSP_SERVER_TESTS
   ${CMAKE_CURRENT_SOURCE_DIR}/server_e2e_test.cpp)
 add_executable(mtpc_lsp_server_tests ${MTPC_LSP_SERVER_TESTS})
 target_include_directories(mtpc_lsp_server_tests PRIVATE ${PROJECT_SOURCE_DIR}/tests)
-target_link_libraries(mtpc_lsp_server_tests PRIVATE mtpc_lsp mtpc_model GTest::gtest GTest::gtest_main)
+target_link_libraries(mtpc_lsp_server_tests PRIVATE mtpc_lsp mtpc_test_fixture_model GTest::gtest GTest::gtest_main)
 
 # The Node client's packages, pinned by package-lock.json, installed into the
 # build dir (never committed). A failed install fails the Node test, not the

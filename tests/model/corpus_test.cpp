@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "common/datasets.h"
 #include "model/corpus/overlap_index.h"
 
 namespace mtpc {
@@ -264,8 +265,7 @@ TEST(CorpusTest, DropsCopyOfRealHumanEvalTask0AndKeepsOrdinaryCode) {
              "    return False\n");
   write_file(dir / "src/ordinary.py", kOrdinaryPython);
   CorpusOptions o = options_for(dir);
-  o.exclude_overlap_files = {MTPC_SHARED_DATASETS "/HumanEval.jsonl.gz",
-                             MTPC_SHARED_DATASETS "/mbpp.jsonl"};
+  o.exclude_overlap_files = {mtpc::testing::humaneval_path(), mtpc::testing::mbpp_path()};
 
   Result<CorpusManifest> m = build_corpus(o);
   ASSERT_TRUE(m.ok()) << m.status().message();

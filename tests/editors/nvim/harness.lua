@@ -1,7 +1,6 @@
 -- Drives a headless Neovim like a user: keys go through nvim_input and are
 -- processed by Neovim's own loop, so a test runs as a coroutine that yields
--- back to that loop while it waits. Exit status: 0 pass, 1 fail, 77 skip
--- (ctest SKIP_RETURN_CODE).
+-- back to that loop while it waits. Exit status: 0 pass, 1 fail.
 local H = {}
 
 -- -u NONE skips filetype detection: turn it on so a .py buffer is opened
@@ -24,12 +23,6 @@ local function finish(code)
   vim.schedule(function()
     vim.cmd((code == 0 and 'qall!') or ('cquit ' .. code))
   end)
-end
-
-function H.skip(reason)
-  log('SKIP: ' .. reason)
-  finish(77)
-  coroutine.yield()
 end
 
 function H.fail(msg)
@@ -120,17 +113,19 @@ function H.binary()
   return os.getenv('MTPC_BINARY') or 'mtpc'
 end
 
--- Skips the test when this build's mtpc has no `serve` subcommand.
+-- The binary and checkpoint the test serves with. Every build of mtpc has
+-- `serve`: a missing binary or a failing `serve --help` is a broken build,
+-- and fails the test.
 function H.require_serve()
   local bin = H.binary()
   if vim.fn.executable(bin) ~= 1 then
-    H.skip('mtpc binary not found: ' .. bin)
+    H.fail('mtpc binary not found: ' .. bin)
   end
   -- CLI11 answers `--help` after an unknown subcommand with the main help
   -- and status 0, so look for serve's own option.
   local help = vim.fn.system({ bin, 'serve', '--help' })
   if vim.v.shell_error ~= 0 or not help:find('--listen', 1, true) then
-    H.skip('`' .. bin .. ' serve` does not exist in this build (the language server has not landed)')
+    H.fail('`' .. bin .. ' serve --help` failed (status ' .. vim.v.shell_error .. ', no --listen option): ' .. help)
   end
   local model = os.getenv('MTPC_TEST_MODEL')
   if not model or vim.fn.isdirectory(model) ~= 1 then

@@ -1,8 +1,8 @@
 // The extension's message handling against the real `mtpc serve` with a tiny
 // model: the same settings mapping, request params and reply reading the
 // extension uses, over stdio and over TCP. MTPC_BINARY and MTPC_TEST_MODEL
-// come from ctest (tests/editors/CMakeLists.txt); scripts/check.sh skips
-// this suite when the binary has no `serve`.
+// come from ctest (tests/editors/CMakeLists.txt); scripts/check.sh fails
+// before this suite runs when the binary cannot answer `serve --help`.
 import * as assert from 'assert';
 import { ChildProcess, spawn } from 'child_process';
 import * as net from 'net';
