@@ -1,118 +1,30 @@
-// mtpc complete: one completion from the command line, with its statistics.
-// FILE:LINE:COL goes through the completion core as an editor's request
-// would; --prompt/--prompt-file decode the raw prompt with the engine.
-#include <chrono>
+// mtpc complete: one completion and its statistics. FILE:LINE:COL goes
+// through the completion core as an editor's request would
+// (completion/complete_at.h); --prompt/--prompt-file decode the raw prompt
+// (inference/complete_prompt.h).
 #include <cstdio>
 #include <fstream>
-#include <nlohmann/json.hpp>
 #include <sstream>
 
 #include "cli/commands.h"
-#include "completion/completer.h"
-#include "inference/stats_json.h"
-#include "model/tokenizer/tokenizer.h"
+#include "completion/complete_at.h"
+#include "inference/complete_prompt.h"
 
 namespace mtpc::cli {
 namespace {
 
-std::string read_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  if (!in) throw CLI::RuntimeError("mtpc complete: cannot read " + path, 1);
-  return ss.str();
-}
-
-void print_json(const nlohmann::json& j) {
-  std::printf("%s\n", j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
-}
-
-// FILE:LINE:COL, LINE and COL from 1, COL in bytes (as compilers print them).
-bool parse_location(const std::string& spec, std::string& file, int64_t& line, int64_t& col) {
-  size_t c2 = spec.rfind(':');
-  if (c2 == std::string::npos || c2 == 0) return false;
-  size_t c1 = spec.rfind(':', c2 - 1);
-  if (c1 == std::string::npos || c1 == 0) return false;
-  try {
-    size_t used = 0;
-    line = std::stoll(spec.substr(c1 + 1, c2 - c1 - 1), &used);
-    if (used != c2 - c1 - 1) return false;
-    col = std::stoll(spec.substr(c2 + 1), &used);
-    if (used != spec.size() - c2 - 1) return false;
-  } catch (const std::exception&) {
-    return false;
-  }
-  file = spec.substr(0, c1);
-  return line >= 1 && col >= 1;
-}
-
-void complete_at(const std::string& model_dir, const std::string& location, const EngineOptions& engine,
-                 const completion::Settings& settings, bool json) {
-  std::string path;
-  int64_t line = 0, col = 0;
-  if (!parse_location(location, path, line, col))
-    throw CLI::RuntimeError("mtpc complete: expected FILE:LINE:COL (from 1), got " + location, 2);
-  const completion::Language language = completion::language_from_path(path);
-  completion::OpenDocument doc(language, read_file(path), path);
-  auto offset = completion::offset_at(doc.text(), line - 1, col - 1);
-  if (!offset) throw CLI::RuntimeError("mtpc complete: line " + std::to_string(line) + " is outside the document " + path, 1);
-  auto model = completion::load_engine_model(model_dir, engine);
-  if (!model.ok()) throw CLI::RuntimeError("mtpc complete: " + model.status().message(), 1);
-  completion::Completer completer(model->get());
-  completion::CompletionRequest request;
-  request.cursor = *offset;
-  request.settings = settings;
-  completion::Completion c = completer.complete(doc, request);
-  if (!c.ok()) throw CLI::RuntimeError("mtpc complete: " + c.error, 1);
-  const double total_ms =
-      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - request.received).count();
-  if (json) {
-    nlohmann::json stats = nullptr;
-    if (c.stats) {
-      stats = generation_stats_json(*c.stats);
-      stats["stop_reason"] = c.stop_reason;
-    }
-    print_json({{"completion", c.text}, {"file", path}, {"line", line}, {"column", col},
-                {"language", completion::language_name(language)}, {"deadline_hit", c.hit_deadline},
-                {"total_ms", total_ms}, {"stats", stats}});
-    return;
-  }
-  std::fwrite(c.text.data(), 1, c.text.size(), stdout);
-  std::printf("\n");
-  // Timing and statistics on stderr, so stdout stays the completion alone.
-  std::fprintf(stderr, "-- %.1f ms", total_ms);
-  if (const GenerationStats* s = c.stats ? &*c.stats : nullptr)
-    std::fprintf(stderr, " (prefill %.1f ms for %lld prompt tokens, %lld reused; decode %.1f ms): "
-                 "%lld tokens in %lld forward passes, %.2f tokens/pass; stop: %s%s",
-                 s->prefill_ms, (long long)s->prefill_tokens, (long long)s->reused_tokens, s->decode_ms,
-                 (long long)s->tokens, (long long)s->forward_passes, s->tokens_per_forward(), c.stop_reason.c_str(),
-                 c.hit_deadline ? " (the deadline cut it; --deadline-ms raises it)" : "");
-  std::fprintf(stderr, "\n");
-}
-
-void complete_prompt(const std::string& model_dir, const std::string& prompt, const EngineOptions& options,
-                     GenerationRequest r, const std::string& mode, bool json) {
-  auto engine = Engine::load(model_dir, options);
-  if (!engine.ok()) throw CLI::RuntimeError("mtpc complete: " + engine.status().message(), 1);
-  auto session = (*engine)->new_session();
-  if (!session.ok()) throw CLI::RuntimeError("mtpc complete: " + session.status().message(), 1);
-  r.prompt = (*engine)->tokenizer().encode(prompt);
-  auto out = (*engine)->generate(*session, r);
+// The completion on stdout (or the JSON object), the summary on stderr.
+template <typename Out>
+[[noreturn]] void finish(const Result<Out>& out, bool json) {
   if (!out.ok()) throw CLI::RuntimeError("mtpc complete: " + out.status().message(), 1);
-  nlohmann::json stats = generation_stats_json(out->stats);
   if (json) {
-    stats.update({{"stop", stop_reason_name(out->reason)}, {"prompt_truncated", out->prompt_truncated},
-                  {"completion", out->text}, {"mode", mode}});
-    print_json(stats);
-    return;
+    std::printf("%s\n", out->json.dump(2, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
+  } else {
+    std::fwrite(out->text.data(), 1, out->text.size(), stdout);
+    std::printf("\n");
+    std::fprintf(stderr, "%s\n", out->summary.c_str());
   }
-  std::fwrite(out->text.data(), 1, out->text.size(), stdout);
-  std::printf("\n");
-  const auto& s = out->stats;
-  std::fprintf(stderr, "-- %lld tokens in %lld passes (%.2f per pass), prefill %.1f ms, decode %.1f ms (%.0f tokens/s), stop: %s\n",
-               (long long)s.tokens, (long long)s.forward_passes, s.tokens_per_forward(), s.prefill_ms, s.decode_ms,
-               s.decode_ms > 0 ? s.tokens * 1000.0 / s.decode_ms : 0.0, stop_reason_name(out->reason));
-  std::fprintf(stderr, "-- acceptance per draft head: %s\n", stats["acceptance_per_head"].dump().c_str());
+  throw CLI::RuntimeError("", 0);
 }
 
 }  // namespace
@@ -153,17 +65,24 @@ void add_complete_command(CLI::App& app, GlobalOptions& global) {
   cmd->callback([a, &global] {
     const EngineOptions engine{global.device, a->dtype};
     if (!a->location.empty()) {
+      auto at = completion::parse_location(a->location);
+      if (!at) throw CLI::RuntimeError("mtpc complete: expected FILE:LINE:COL (from 1), got " + a->location, 2);
       a->settings.fim = !a->no_fim;
-      complete_at(a->model, a->location, engine, a->settings, a->json);
-    } else {
-      GenerationRequest r = a->request;
-      r.mode = a->mode == "greedy" ? DecodeMode::kGreedy
-               : a->mode == "sampling" ? DecodeMode::kSampling : DecodeMode::kSpeculative;
-      r.adaptive_draft = !a->no_adaptive;
-      complete_prompt(a->model, a->prompt_file.empty() ? a->prompt : read_file(a->prompt_file), engine, r,
-                      a->mode, a->json);
+      finish(completion::complete_at(a->model, *at, engine, a->settings), a->json);
     }
-    throw CLI::RuntimeError("", 0);
+    std::string prompt = a->prompt;
+    if (!a->prompt_file.empty()) {
+      std::ifstream in(a->prompt_file, std::ios::binary);
+      std::ostringstream ss;
+      ss << in.rdbuf();
+      if (!in) throw CLI::RuntimeError("mtpc complete: cannot read " + a->prompt_file, 1);
+      prompt = ss.str();
+    }
+    GenerationRequest request = a->request;
+    request.mode = a->mode == "greedy" ? DecodeMode::kGreedy
+                   : a->mode == "sampling" ? DecodeMode::kSampling : DecodeMode::kSpeculative;
+    request.adaptive_draft = !a->no_adaptive;
+    finish(complete_prompt(a->model, prompt, engine, request), a->json);
   });
 }
 

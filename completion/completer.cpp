@@ -31,6 +31,26 @@ std::optional<size_t> offset_at(std::string_view text, int64_t line, int64_t byt
   return at;
 }
 
+std::optional<Location> parse_location(const std::string& spec) {
+  const size_t c2 = spec.rfind(':');
+  if (c2 == std::string::npos || c2 == 0) return std::nullopt;
+  const size_t c1 = spec.rfind(':', c2 - 1);
+  if (c1 == std::string::npos || c1 == 0) return std::nullopt;
+  Location at;
+  try {
+    size_t used = 0;
+    at.line = std::stoll(spec.substr(c1 + 1, c2 - c1 - 1), &used);
+    if (used != c2 - c1 - 1) return std::nullopt;
+    at.column = std::stoll(spec.substr(c2 + 1), &used);
+    if (used != spec.size() - c2 - 1) return std::nullopt;
+  } catch (const std::exception&) {
+    return std::nullopt;
+  }
+  if (at.line < 1 || at.column < 1) return std::nullopt;
+  at.path = spec.substr(0, c1);
+  return at;
+}
+
 OpenDocument::OpenDocument(Language language, std::string text, std::string name)
     : document_(language, std::move(text), std::move(name)) {}
 

@@ -64,6 +64,16 @@ std::optional<std::string> typed_ahead(const ShownCompletion& shown, const std::
 // negative number or a line past the last one gives nullopt.
 std::optional<size_t> offset_at(std::string_view text, int64_t line, int64_t byte_column);
 
+// A place in a file as compilers print it: FILE:LINE:COL, LINE and COL from 1,
+// COL in bytes. The file name may itself hold colons (the last two split).
+struct Location {
+  std::string path;
+  int64_t line = 0;
+  int64_t column = 0;
+};
+// nullopt unless LINE and COL are whole numbers >= 1 and FILE is not empty.
+std::optional<Location> parse_location(const std::string& spec);
+
 // An open document (its text and syntax tree) with what the completer keeps
 // for it between requests: the model's sequence (KV cache, made at the first
 // completion) and the completion last shown. Movable, not copyable.

@@ -273,5 +273,21 @@ TEST(Completer, OffsetAtLineAndByteColumn) {
   EXPECT_EQ(offset_at(text, -1, 0), std::nullopt);
 }
 
+TEST(Completer, ParseLocationSplitsAtTheLastTwoColons) {
+  auto at = parse_location("src/a.py:12:5");
+  ASSERT_TRUE(at.has_value());
+  EXPECT_EQ(at->path, "src/a.py");
+  EXPECT_EQ(at->line, 12);
+  EXPECT_EQ(at->column, 5);
+  at = parse_location("C:/x:y.c:3:1");  // colons in the file name
+  ASSERT_TRUE(at.has_value());
+  EXPECT_EQ(at->path, "C:/x:y.c");
+  EXPECT_EQ(at->line, 3);
+  EXPECT_EQ(at->column, 1);
+  for (const char* bad : {"a.py", "a.py:3", ":3:4", "a.py:0:1", "a.py:1:0", "a.py:x:1", "a.py:1:2x", "a.py:-1:2",
+                          "a.py::2", "a.py:1:", "a.py:99999999999999999999:1"})
+    EXPECT_FALSE(parse_location(bad).has_value()) << bad;
+}
+
 }  // namespace
 }  // namespace mtpc::completion
