@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include "common/stand_in_tokenizer.h"
 #include "completion/context_test_util.h"
 
 namespace mtpc::completion {
@@ -13,36 +14,8 @@ namespace {
 using testing::marked;
 using testing::Marked;
 
-// Bytes as ids (0-255), then specials from 256; the FIM template is the
-// test's to set.
-class TestTokenizer final : public Tokenizer {
- public:
-  FimTemplate fim;
-  std::string kind() const override { return "test-bytes"; }
-  int vocab_size() const override { return 300; }
-  SpecialTokens specials() const override { return {256, 257, 258, 259, 260, 261}; }
-  std::vector<int32_t> encode(std::string_view text) const override {
-    std::vector<int32_t> ids;
-    for (char c : text) ids.push_back(static_cast<unsigned char>(c));
-    return ids;
-  }
-  Result<std::string> decode(const std::vector<int32_t>& ids) const override {
-    std::string out;
-    for (int32_t id : ids)
-      if (id < 256) out.push_back(static_cast<char>(id));
-    return out;
-  }
-  bool is_special(int32_t id) const override { return id >= 256; }
-  FimTemplate fim_template() const override { return fim; }
-};
-
-FimTemplate psm() {
-  FimTemplate t;
-  t.prefix = {259};
-  t.suffix = {260};
-  t.middle = {261};
-  return t;
-}
+using TestTokenizer = mtpc::testing::StandInTokenizer;
+using mtpc::testing::byte_psm;
 
 // Answers every request with `output` (cut by the request's stop predicate
 // as the engine would) and records what it was asked.
@@ -96,7 +69,7 @@ TEST(Completer, PromptIdsFollowTheTokenizersTemplate) {
   plan.prefix = "ab";
   plan.suffix = "cd";
   plan.fim = true;
-  tok.fim = psm();
+  tok.fim = byte_psm();
   EXPECT_EQ(Completer::prompt_ids(tok, plan), cat({{259}, ids("ab"), {260}, ids("cd"), {261}}));
 
   // Suffix-prefix-middle with multi-token markers and a leading BOS.
@@ -110,14 +83,14 @@ TEST(Completer, PromptIdsFollowTheTokenizersTemplate) {
   tok.fim.begin = {256};
   EXPECT_EQ(Completer::prompt_ids(tok, plan), cat({{256}, ids("ab")}));
   // A plan without FIM drops the suffix whatever the template.
-  tok.fim = psm();
+  tok.fim = byte_psm();
   plan.fim = false;
   EXPECT_EQ(Completer::prompt_ids(tok, plan), ids("ab"));
 }
 
 TEST(Completer, AsksTheEngineForAFimPromptWithTheSettingsAndDeadline) {
   ScriptedModel model;
-  model.tok.fim = psm();
+  model.tok.fim = byte_psm();
   Marked m = marked("def f(x):\n    y = ^\n    return y\n");
   OpenDocument doc(Language::kPython, m.text, "f.py");
   Completer completer(&model);
@@ -167,7 +140,7 @@ TEST(Completer, AModelWithoutFimGetsThePrefixAloneEvenWhenFimIsOn) {
 
 TEST(Completer, TypedAheadAnswersWithoutTheModelAndOneSequencePerDocument) {
   ScriptedModel model;
-  model.tok.fim = psm();
+  model.tok.fim = byte_psm();
   model.output = "total + 1\n";
   Marked m = marked("total = 0\nx = ^\n");
   OpenDocument doc(Language::kPython, m.text);
@@ -246,7 +219,7 @@ TEST(Completer, DeadlineAnswersWithWhatWasDecoded) {
 
 TEST(Completer, PromptBudgetLeavesRoomForAnswerAndMarkers) {
   ScriptedModel model;
-  model.tok.fim = psm();
+  model.tok.fim = byte_psm();
   model.context = 200;
   std::string text;
   for (int i = 0; i < 100; ++i) text += "v" + std::to_string(i) + " = " + std::to_string(i) + "\n";

@@ -60,7 +60,7 @@ if(MTPC_CLANG14)
             -I${PROJECT_SOURCE_DIR} ${CMAKE_CURRENT_SOURCE_DIR}/server_fuzz.cpp ${MTPC_LSP_CORE_SOURCES}
             $<TARGET_FILE:mtpc_completion> $<TARGET_FILE:mtpc_ts_grammars> -ltree-sitter -lpthread
             -o ${_fuzzer}
-    DEPENDS ${CMAKE_CURRENT_SOURCE_DIR}/server_fuzz.cpp ${MTPC_LSP_CORE_SOURCES} mtpc_completion mtpc_ts_grammars
+    DEPENDS ${CMAKE_CURRENT_SOURCE_DIR}/server_fuzz.cpp ${PROJECT_SOURCE_DIR}/tests/common/stand_in_tokenizer.h ${MTPC_LSP_CORE_SOURCES} mtpc_completion mtpc_ts_grammars
     COMMENT "clang-14 libFuzzer target over LSP framing and dispatch"
     VERBATIM)
   add_custom_target(mtpc_lsp_server_fuzzer ALL DEPENDS ${_fuzzer})

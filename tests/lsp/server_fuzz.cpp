@@ -15,42 +15,16 @@
 #include "lsp/completion_service.h"
 #include "lsp/framing.h"
 #include "lsp/server.h"
+#include "tests/common/stand_in_tokenizer.h"
 
 namespace mtpc::lsp {
 namespace {
 
 constexpr int kFuzzContext = 256;  // the stand-in model's context length
 
-// Bytes as ids and the byte model's FIM markers, written here because the
-// fuzzer links nothing of model/ (ByteTokenizer's definitions live there).
-class FuzzTokenizer final : public Tokenizer {
- public:
-  std::string kind() const override { return "fuzz-bytes"; }
-  int vocab_size() const override { return 262; }
-  SpecialTokens specials() const override { return {256, 257, 258, 259, 260, 261}; }
-  std::vector<int32_t> encode(std::string_view text) const override {
-    std::vector<int32_t> ids;
-    for (char c : text) ids.push_back(static_cast<unsigned char>(c));
-    return ids;
-  }
-  Result<std::string> decode(const std::vector<int32_t>& ids) const override {
-    std::string out;
-    for (int32_t id : ids)
-      if (id >= 0 && id < 256) out.push_back(static_cast<char>(id));
-    return out;
-  }
-  bool is_special(int32_t id) const override { return id >= 256; }
-  FimTemplate fim_template() const override {
-    FimTemplate t;
-    t.prefix = {259};
-    t.suffix = {260};
-    t.middle = {261};
-    return t;
-  }
-};
-
 class RepeatModel final : public completion::CompletionModel {
  public:
+  RepeatModel() { tokenizer_.fim = mtpc::testing::byte_psm(); }
   int max_seq_len() const override { return kFuzzContext; }
   const Tokenizer& tokenizer() const override { return tokenizer_; }
   Result<std::unique_ptr<Sequence>> new_sequence() override { return std::make_unique<Sequence>(); }
@@ -78,7 +52,7 @@ class RepeatModel final : public completion::CompletionModel {
   }
 
  private:
-  FuzzTokenizer tokenizer_;
+  mtpc::testing::StandInTokenizer tokenizer_;
 };
 
 struct Harness {
