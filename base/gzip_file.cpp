@@ -5,8 +5,20 @@
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 
 namespace mtpc {
+
+Result<std::string> read_file(const std::string& path) {
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(path, ec)) return Status::Error(path + ": does not exist or is not a file");
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return Status::Error(path + ": cannot open: " + std::strerror(errno));
+  std::string data((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  if (in.bad()) return Status::Error(path + ": read error");
+  return data;
+}
 
 Result<std::string> read_file_maybe_gz(const std::string& path) {
   std::error_code ec;

@@ -3,9 +3,8 @@
 // (completion/complete_at.h); --prompt/--prompt-file decode the raw prompt
 // (inference/complete_prompt.h).
 #include <cstdio>
-#include <fstream>
-#include <sstream>
 
+#include "base/gzip_file.h"
 #include "cli/commands.h"
 #include "completion/complete_at.h"
 #include "inference/complete_prompt.h"
@@ -70,19 +69,13 @@ void add_complete_command(CLI::App& app, GlobalOptions& global) {
       a->settings.fim = !a->no_fim;
       finish(completion::complete_at(a->model, *at, engine, a->settings), a->json);
     }
-    std::string prompt = a->prompt;
-    if (!a->prompt_file.empty()) {
-      std::ifstream in(a->prompt_file, std::ios::binary);
-      std::ostringstream ss;
-      ss << in.rdbuf();
-      if (!in) throw CLI::RuntimeError("mtpc complete: cannot read " + a->prompt_file, 1);
-      prompt = ss.str();
-    }
+    Result<std::string> prompt = a->prompt_file.empty() ? Result<std::string>(a->prompt) : read_file(a->prompt_file);
+    if (!prompt.ok()) throw CLI::RuntimeError("mtpc complete: " + prompt.status().message(), 1);
     GenerationRequest request = a->request;
     request.mode = a->mode == "greedy" ? DecodeMode::kGreedy
                    : a->mode == "sampling" ? DecodeMode::kSampling : DecodeMode::kSpeculative;
     request.adaptive_draft = !a->no_adaptive;
-    finish(complete_prompt(a->model, prompt, engine, request), a->json);
+    finish(complete_prompt(a->model, *prompt, engine, request), a->json);
   });
 }
 

@@ -2,9 +2,8 @@
 
 #include <chrono>
 #include <cstdio>
-#include <fstream>
-#include <sstream>
 
+#include "base/gzip_file.h"
 #include "completion/model.h"
 #include "inference/stats_json.h"
 
@@ -12,12 +11,10 @@ namespace mtpc::completion {
 
 Result<LocationCompletion> complete_at(const std::string& model_dir, const Location& at, const EngineOptions& engine,
                                        const Settings& settings) {
-  std::ifstream in(at.path, std::ios::binary);
-  std::ostringstream text;
-  text << in.rdbuf();
-  if (!in) return Status::Error("cannot read " + at.path);
+  Result<std::string> text = read_file(at.path);
+  if (!text.ok()) return text.status();
   const Language language = language_from_path(at.path);
-  OpenDocument doc(language, text.str(), at.path);
+  OpenDocument doc(language, std::move(*text), at.path);
   const std::optional<size_t> offset = offset_at(doc.text(), at.line - 1, at.column - 1);
   if (!offset)
     return Status::Error("line " + std::to_string(at.line) + " is outside the document " + at.path);

@@ -17,6 +17,7 @@
 #include <unordered_map>
 #include <utility>
 
+#include "base/gzip_file.h"
 #include "model/corpus/overlap_index.h"
 
 namespace mtpc {
@@ -216,14 +217,6 @@ void walk(const fs::path& dir, const std::vector<std::string>& exts,
   }
 }
 
-Result<std::string> read_whole_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return Status::Error(path + ": cannot open");
-  std::string data((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  if (in.bad()) return Status::Error(path + ": read error");
-  return data;
-}
-
 Status validate(const CorpusOptions& o) {
   if (o.from_dirs.empty()) return Status::Error("no from-dir given");
   if (o.out_dir.empty()) return Status::Error("no out dir given");
@@ -334,7 +327,7 @@ std::optional<DroppedFile> classify(const std::string& path, const CorpusOptions
   uintmax_t size = fs::file_size(path, ec);
   if (ec) return DroppedFile{path, "unreadable", "", "", ""};
   if (static_cast<int64_t>(size) > o.max_file_bytes) return DroppedFile{path, "huge", "", "", ""};
-  Result<std::string> data = read_whole_file(path);
+  Result<std::string> data = read_file(path);
   if (!data.ok()) return DroppedFile{path, "unreadable", "", "", ""};
   content = std::move(data.value());
   // The file may have grown since file_size().
@@ -438,7 +431,7 @@ Result<CorpusManifest> build_corpus(const CorpusOptions& options) {
 }
 
 Result<std::vector<uint16_t>> read_token_file(const std::string& path) {
-  Result<std::string> data = read_whole_file(path);
+  Result<std::string> data = read_file(path);
   if (!data.ok()) return data.status();
   const std::string& bytes = data.value();
   if (bytes.empty()) return Status::Error(path + ": empty");

@@ -184,6 +184,12 @@ TEST(CompleteCommand, CompletesAtFileLineColumn) {
   EXPECT_NE(r.output.find("outside the document"), std::string::npos) << r.output;
   r = run_command(quoted(kBinary) + " complete --model " + quoted(random_model_dir()) + " " + quoted(dir / "a.py") + ":x:1");
   EXPECT_EQ(r.exit_code, 2) << r.output;
+  // A directory or a missing file: exit 1, naming the path.
+  for (const std::string& bad : {dir.path(), dir / "missing.py"}) {
+    r = run_command(quoted(kBinary) + " complete --model " + quoted(random_model_dir()) + " " + quoted(bad) + ":1:1");
+    EXPECT_EQ(r.exit_code, 1) << r.output;
+    EXPECT_NE(r.output.find(bad + ": does not exist or is not a file"), std::string::npos) << r.output;
+  }
 }
 
 TEST(BenchLsp, ReplaysATypingSessionAndPrintsPercentiles) {
