@@ -59,7 +59,7 @@ Completer::Completer(CompletionModel* model, CompleterOptions options) : model_(
 std::vector<int32_t> Completer::prompt_ids(const Tokenizer& tokenizer, const CompletionPlan& plan) {
   const FimTemplate fim = tokenizer.fim_template();
   const bool use_fim = plan.fim && fim.available();
-  return fim.layout(tokenizer.encode(plan.prefix), use_fim ? tokenizer.encode(plan.suffix) : std::vector<int32_t>{},
+  return fim.layout(tokenizer.encode(plan.prefix), use_fim ? tokenizer.encode_continuation(plan.suffix) : std::vector<int32_t>{},
                     use_fim);
 }
 

@@ -105,7 +105,12 @@ Result<Engine::Impl::Prepared> Engine::Impl::prepare(const GenerationRequest& re
   }
   Prepared p;
   p.prompt = request.prompt;
-  if (p.prompt.empty()) p.prompt.push_back(tokenizer->specials().bos);
+  if (p.prompt.empty()) {
+    const SpecialTokens sp = tokenizer->specials();
+    const int32_t start = sp.bos >= 0 ? sp.bos : sp.eos;
+    if (start < 0) return Status::Error("empty prompt, and the tokenizer has neither BOS nor EOS to start from");
+    p.prompt.push_back(start);
+  }
   for (size_t i = 0; i < p.prompt.size(); ++i)
     if (p.prompt[i] < 0 || p.prompt[i] >= c.vocab_size)
       return Status::Error("prompt token " + std::to_string(p.prompt[i]) + " at position " +

@@ -92,7 +92,7 @@ struct SamplingParams {
 };
 
 struct GenerationRequest {
-  std::vector<int32_t> prompt;  // empty: decoding starts from BOS
+  std::vector<int32_t> prompt;  // empty: decoding starts from BOS (EOS for a tokenizer without one)
   int max_new_tokens = 128;
   DecodeMode mode = DecodeMode::kSpeculative;
   // Drafted tokens per pass (<= n_future - 1). 0 means the largest; for
@@ -100,7 +100,7 @@ struct GenerationRequest {
   int draft_length = 0;
   bool adaptive_draft = true;   // shrink/grow k with the observed acceptance
   SamplingParams sampling;
-  bool stop_at_eos = true;
+  bool stop_at_eos = true;  // stop at any of the tokenizer's stop_ids() (EOS, end of infill, ...)
   std::vector<std::string> stop_strings;
   // Called with the text decoded so far after each token; returning a length
   // stops decoding and keeps that many bytes of the text (the language

@@ -5,14 +5,14 @@
 namespace mtpc {
 
 StopRules::StopRules(const GenerationRequest& request, const Tokenizer& tokenizer)
-    : request_(request), tokenizer_(tokenizer) {
+    : request_(request), tokenizer_(tokenizer), stop_ids_(tokenizer.stop_ids()) {
   for (const auto& s : request.stop_strings) longest_stop_ = std::max(longest_stop_, s.size());
   if (request.max_new_tokens <= 0) stop(StopReason::kMaxTokens);
 }
 
 bool StopRules::push(int32_t token) {
   if (stopped_) return true;
-  if (request_.stop_at_eos && token == tokenizer_.specials().eos) {
+  if (request_.stop_at_eos && std::find(stop_ids_.begin(), stop_ids_.end(), token) != stop_ids_.end()) {
     stop(StopReason::kEos);
     return true;
   }

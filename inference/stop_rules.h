@@ -32,6 +32,7 @@ class StopRules {
  private:
   const GenerationRequest& request_;
   const Tokenizer& tokenizer_;
+  std::vector<int32_t> stop_ids_;  // tokenizer_.stop_ids(), asked once
   std::vector<int32_t> tokens_;
   std::string text_;
   size_t longest_stop_ = 0;

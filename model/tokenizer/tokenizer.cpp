@@ -21,6 +21,11 @@ Result<std::string> ByteTokenizer::decode(const std::vector<int32_t>& ids) const
   return out;
 }
 
+int32_t ByteTokenizer::token_id(std::string_view piece) const {
+  if (piece.size() == 1) return static_cast<unsigned char>(piece[0]);
+  return -1;
+}
+
 Result<std::shared_ptr<const Tokenizer>> make_tokenizer(const std::string& kind) {
   if (kind == "byte") return std::shared_ptr<const Tokenizer>(std::make_shared<ByteTokenizer>());
   return Status::Error("unknown tokenizer kind '" + kind + "' (known: byte)");

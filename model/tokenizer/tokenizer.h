@@ -16,8 +16,10 @@
 
 namespace mtpc {
 
+// Ids of the tokenizer's special tokens; -1 where it has none (a Qwen
+// tokenizer has no BOS, most have no PAD, plain Llama has no FIM markers).
 struct SpecialTokens {
-  int32_t bos, eos, pad, fim_prefix, fim_suffix, fim_middle;
+  int32_t bos = -1, eos = -1, pad = -1, fim_prefix = -1, fim_suffix = -1, fim_middle = -1;
 };
 
 class Tokenizer {
@@ -28,9 +30,26 @@ class Tokenizer {
   virtual SpecialTokens specials() const = 0;
   // Any byte string, invalid UTF-8 included, encodes without loss.
   virtual std::vector<int32_t> encode(std::string_view text) const = 0;
-  // Special ids are dropped; ids outside the vocabulary are an error.
+  // Text that continues earlier text (a FIM suffix, a piece after a
+  // marker): no BOS and no leading-space marker that SentencePiece puts in
+  // front of a text's start. Same as encode() for byte-level tokenizers.
+  virtual std::vector<int32_t> encode_continuation(std::string_view text) const { return encode(text); }
+  // The raw bytes of the tokens, concatenated: special ids are dropped and
+  // ids outside the vocabulary are an error. Incremental and byte-exact:
+  // decode(a + b) == decode(a) + decode(b) for any split (no text-level
+  // clean-up, no U+FFFD for a token that ends inside a UTF-8 character), so
+  // stop strings, typed-ahead and streaming may decode token by token.
   virtual Result<std::string> decode(const std::vector<int32_t>& ids) const = 0;
   virtual bool is_special(int32_t id) const = 0;
+  // The id of the token the vocabulary spells `piece` (special and added
+  // tokens by their content, e.g. "<|fim_prefix|>"); -1 if there is none.
+  virtual int32_t token_id(std::string_view piece) const { (void)piece; return -1; }
+  // Ids that end a generation: EOS plus end-of-turn/end-of-infill tokens
+  // the model family uses (<|im_end|>, <EOT>, ...).
+  virtual std::vector<int32_t> stop_ids() const {
+    const int32_t eos = specials().eos;
+    return eos >= 0 ? std::vector<int32_t>{eos} : std::vector<int32_t>{};
+  }
   // The model's fill-in-the-middle template; empty (no FIM) unless the
   // tokenizer has the markers.
   virtual FimTemplate fim_template() const { return {}; }
@@ -52,6 +71,7 @@ class ByteTokenizer final : public Tokenizer {
   std::vector<int32_t> encode(std::string_view text) const override;
   Result<std::string> decode(const std::vector<int32_t>& ids) const override;
   bool is_special(int32_t id) const override { return id >= 256 && id < kVocabSize; }
+  int32_t token_id(std::string_view piece) const override;
   // Prefix-suffix-middle with the three FIM ids, as the trainer lays out
   // fill-in-the-middle windows.
   FimTemplate fim_template() const override {
