@@ -40,4 +40,23 @@ std::string executable_path() {
   return n > 0 ? std::string(exe, static_cast<size_t>(n)) : std::string();
 }
 
+ProcessMemory process_memory() {
+  ProcessMemory m;
+  std::ifstream in("/proc/self/status");
+  std::string line;
+  while (std::getline(in, line)) {
+    auto kib = [&line](const char* key) -> double {
+      if (line.rfind(key, 0) != 0) return -1;
+      try {
+        return std::stod(line.substr(std::string(key).size())) / 1024.0;
+      } catch (const std::exception&) {
+        return -1;
+      }
+    };
+    if (double v = kib("VmRSS:"); v >= 0) m.rss_mib = v;
+    if (double v = kib("VmHWM:"); v >= 0) m.peak_rss_mib = v;
+  }
+  return m;
+}
+
 }  // namespace mtpc

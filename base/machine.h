@@ -16,6 +16,14 @@ std::string cpu_description();
 // core and is reported as the number of cores.
 nlohmann::json machine_description(const std::string& device, int threads);
 
+// This process's resident memory from /proc/self/status, in MiB: VmRSS now
+// and VmHWM (the peak); -1 where unknown. Benchmarks report what a model
+// costs to hold.
+struct ProcessMemory {
+  double rss_mib = -1, peak_rss_mib = -1;
+};
+ProcessMemory process_memory();
+
 // The running executable's path (/proc/self/exe); empty where unknown.
 // Benchmarks start `mtpc` children with it.
 std::string executable_path();

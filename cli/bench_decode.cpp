@@ -22,6 +22,13 @@ void add_bench_decode_command(CLI::App& bench, GlobalOptions& global) {
   cmd->add_option("--warmup", o->warmup, "untimed runs of the first prompt per decoder before timing")
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
+  cmd->add_option("--pass-cost-rows", o->pass_cost_rows,
+                  "time verifying passes of 1..N rows (0: skip); the (k+1)-row / 1-row ratio is what k drafts cost")
+      ->check(CLI::Range(0, 64))
+      ->capture_default_str();
+  cmd->add_option("--pass-cost-context", o->pass_cost_context, "cached tokens before the timed passes")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
   cmd->add_flag("--json", *json, "print only the JSON object (the default output anyway)");
   cmd->callback([o, &global] {
     o->device = global.device;

@@ -1,12 +1,14 @@
 #include "inference/decode_benchmark.h"
 
 #include <algorithm>
+#include <chrono>
 #include <sstream>
 
 #include "base/gzip_file.h"
 #include "base/machine.h"
 #include "inference/engine.h"
 #include "inference/stats_json.h"
+#include "model/network/config.h"
 #include "model/tokenizer/tokenizer.h"
 
 namespace mtpc {
@@ -105,12 +107,31 @@ Result<nlohmann::json> run_decode_benchmark(const DecodeBenchmarkOptions& o) {
   Result<std::vector<std::string>> read = read_prompts(o.prompts, o.limit);
   if (!read.ok()) return read.status();
   const std::vector<std::string>& prompts = *read;
+  const auto load_start = std::chrono::steady_clock::now();
   auto engine = Engine::load(o.model, EngineOptions{o.device, o.dtype});
   if (!engine.ok()) return engine.status();
   Engine& e = **engine;
   auto say = [&](const std::string& text) {
     if (o.progress) o.progress(text);
   };
+  const double load_seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - load_start).count();
+  const ProcessMemory after_load = process_memory();
+  nlohmann::json pass_cost = nullptr;
+  if (o.pass_cost_rows > 0) {
+    say("bench decode: timing passes of 1.." + std::to_string(o.pass_cost_rows) + " rows\n");
+    // A short-context model gets the context that leaves room for the rows.
+    const int context = std::max(1, std::min(o.pass_cost_context, e.config().max_seq_len - o.pass_cost_rows));
+    auto costs = e.measure_pass_costs(o.pass_cost_rows, context, o.pass_cost_repeats);
+    if (!costs.ok()) return costs.status();
+    nlohmann::json ratios = nlohmann::json::array();
+    for (double ms : *costs) ratios.push_back(ms / (*costs)[0]);
+    pass_cost = {{"context", context},
+                 {"repeats", o.pass_cost_repeats},
+                 {"what", "trunk + next-token head over r rows (a verifying pass with r-1 drafts), median ms"},
+                 {"ms", *costs},
+                 {"ratio_to_one_row", ratios}};
+  }
 
   std::vector<DecodeConfig> configs = {{"greedy", DecodeMode::kGreedy, 0, false}};
   if (o.draft_lengths.empty()) configs.push_back({"speculative", DecodeMode::kSpeculative, 0, true});
@@ -208,6 +229,9 @@ Result<nlohmann::json> run_decode_benchmark(const DecodeBenchmarkOptions& o) {
     out["batch_ratio"] = ratios;
   }
   out["identical"] = identical;
+  out["load_seconds"] = load_seconds;
+  out["memory"] = {{"rss_mib_after_load", after_load.rss_mib}, {"peak_rss_mib", process_memory().peak_rss_mib}};
+  out["pass_cost"] = pass_cost;
   return out;
 }
 

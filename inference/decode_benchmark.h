@@ -31,6 +31,12 @@ struct DecodeBenchmarkOptions {
   std::string dtype = "fp32";       // fp32 | bf16
   int batch = 1;                    // > 1: also decode in batches of this size
   int warmup = 1;                   // untimed runs of the first prompt per decoder
+  // The cost of a verifying pass of 1..pass_cost_rows rows after
+  // pass_cost_context cached tokens (Engine::measure_pass_costs); 0 rows:
+  // not measured.
+  int pass_cost_rows = 5;
+  int pass_cost_context = 128;
+  int pass_cost_repeats = 7;
   std::string device = "cpu";       // for loading, and the machine description
   int threads = 0;                  // for the machine description (0: all cores)
   // Status text for a terminal, with its own "\r" and "\n".
@@ -44,6 +50,9 @@ Result<std::vector<std::string>> read_prompts(const std::string& path, int limit
 // Loads the model and runs the benchmark. The JSON object:
 //   {"benchmark": "decode", "model", "prompts", "max_new_tokens", "dtype",
 //    "warmup_runs", "timing", "machine", "speedup", "identical",
+//    "load_seconds", "memory": {"rss_mib_after_load", "peak_rss_mib"} (the
+//    process's, after loading and at the end), "pass_cost": {"context",
+//    "repeats", "ms": [r rows for r = 1..], "ratio_to_one_row": [...]},
 //    "runs": [{"decoder", "seconds", "prefill_seconds", "tokens_per_s",
 //              "speedup", "identical" (not on greedy), and the fields of
 //              generation_stats_json summed over the prompts}],

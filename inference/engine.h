@@ -195,6 +195,14 @@ class Engine {
   // sequence stopped. Never throws.
   Result<std::vector<Result<GenerationResult>>> generate_batch(
       const std::vector<Session*>& sessions, const std::vector<GenerationRequest>& requests);
+  // The cost of one verifying pass (trunk and next-token head) over
+  // 1..max_rows rows after `context` cached tokens, each the median of
+  // `repeats` timed passes (after one untimed pass per row count), in
+  // milliseconds: element r-1 is the pass of r rows. What a draft of k tokens
+  // costs is the (k+1)-row pass against the 1-row pass
+  // (inference/pass_cost.cpp). Errors: context + max_rows beyond
+  // max_seq_len, device errors. Never throws.
+  Result<std::vector<double>> measure_pass_costs(int max_rows, int context, int repeats) const;
   // Waits until queued device work is done (CUDA kernels run asynchronously);
   // nothing to wait for on CPU. Benchmarks call it before reading a clock.
   void synchronize() const;

@@ -83,6 +83,51 @@ TEST(DecodeBenchmark, SpeculativeAndBatchedRunsGiveGreedysTokensAndCountsAddUp) 
   EXPECT_TRUE(j["machine"]["cores"].is_number());
 }
 
+TEST(DecodeBenchmark, ReportsLoadTimeMemoryAndPassCostPerRowCount) {
+  TempDir dir;
+  testing::make_engine(dir, HeadKind::kTransformer);
+  testing::write_file(dir / "prompts.jsonl", "{\"prompt\": \"x = 1\"}\n");
+  DecodeBenchmarkOptions o;
+  o.model = dir.path();
+  o.prompts = dir / "prompts.jsonl";
+  o.max_new_tokens = 4;
+  o.warmup = 0;
+  o.pass_cost_rows = 4;
+  o.pass_cost_context = 16;
+  o.pass_cost_repeats = 2;
+  Result<nlohmann::json> r = run_decode_benchmark(o);
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  const nlohmann::json& j = *r;
+  EXPECT_GT(j["load_seconds"].get<double>(), 0);
+  EXPECT_GT(j["memory"]["rss_mib_after_load"].get<double>(), 0);
+  EXPECT_GE(j["memory"]["peak_rss_mib"].get<double>(), j["memory"]["rss_mib_after_load"].get<double>());
+  const nlohmann::json& pc = j["pass_cost"];
+  ASSERT_EQ(pc["ms"].size(), 4u) << pc.dump();
+  ASSERT_EQ(pc["ratio_to_one_row"].size(), 4u);
+  EXPECT_DOUBLE_EQ(pc["ratio_to_one_row"][0].get<double>(), 1.0);
+  for (size_t i = 0; i < 4; ++i) {
+    EXPECT_GT(pc["ms"][i].get<double>(), 0);
+    EXPECT_DOUBLE_EQ(pc["ratio_to_one_row"][i].get<double>(),
+                     pc["ms"][i].get<double>() / pc["ms"][0].get<double>());
+  }
+  EXPECT_EQ(pc["context"], 16);
+}
+
+TEST(EnginePassCost, RefusesAPassBeyondTheContextAndBadCounts) {
+  TempDir dir;
+  auto engine = testing::make_engine(dir, HeadKind::kMlp);
+  const int max_seq = engine->config().max_seq_len;
+  auto beyond = engine->measure_pass_costs(4, max_seq - 2, 1);
+  ASSERT_FALSE(beyond.ok());
+  EXPECT_NE(beyond.status().message().find("max_seq_len"), std::string::npos) << beyond.status().message();
+  EXPECT_FALSE(engine->measure_pass_costs(0, 8, 1).ok());
+  EXPECT_FALSE(engine->measure_pass_costs(2, 8, 0).ok());
+  // An MLP-head model keeps no head cache: the pass is the trunk and head 1.
+  auto costs = engine->measure_pass_costs(3, max_seq - 3, 1);
+  ASSERT_TRUE(costs.ok()) << costs.status().message();
+  EXPECT_EQ(costs->size(), 3u);
+}
+
 TEST(DecodeBenchmark, ABadPromptsFileIsAnErrorNamingTheLine) {
   TempDir dir;
   testing::write_file(dir / "bad.jsonl", "{\"prompt\": \"ok\"}\n{\"text\": 3}\n");
