@@ -27,6 +27,7 @@ void add_bench_command(CLI::App& app, GlobalOptions& global) {
     int64_t steps = 20;
     int n_future = 0;  // bench load: 0 is the preset's
     bool json = false, bf16 = false;
+    std::string model;  // bench load --model DIR
   };
   auto a = std::make_shared<Args>();
   auto presets = CLI::IsMember({"tiny", "small", "base"});
@@ -52,8 +53,14 @@ void add_bench_command(CLI::App& app, GlobalOptions& global) {
   load->add_option("--preset", a->preset, "model preset")->check(presets);
   load->add_option("--n-future", a->n_future, "output heads (default: the preset's)")->check(CLI::Range(1, 32));
   load->add_flag("--bf16", a->bf16, "bf16 weights instead of fp32");
+  load->add_option("--model", a->model,
+                   "load this model directory once (mtpc or Hugging Face): time and resident memory");
   load->add_flag("--json", a->json, "print only the JSON object (the default output anyway)");
   load->callback([a, &global] {
+    if (!a->model.empty()) {
+      finish(run_model_load_benchmark(a->model, a->bf16, global.device, global.threads), "load");
+      return;
+    }
     finish(run_load_benchmark(a->preset, a->n_future, a->bf16, global.device, global.threads), "load");
   });
 

@@ -34,15 +34,32 @@ Result<std::shared_ptr<Engine>> Engine::load(const std::string& model_dir, const
     impl->options = options;
     impl->device = options.device == "cuda" ? torch::Device(torch::kCUDA) : torch::Device(torch::kCPU);
     impl->dtype = options.dtype == "bf16" ? torch::kBFloat16 : torch::kFloat32;
-    auto loaded = load_model(model_dir, impl->device);
+    if (options.max_context < 0) return Status::Error("max_context must be >= 0 (0: the model's own)");
+    LoadOptions load_options;
+    load_options.max_context = options.max_context;
+    load_options.dtype = impl->dtype;
+    auto loaded = load_model(model_dir, impl->device, load_options);
     if (!loaded.ok()) return loaded.status();
     impl->model = loaded->model;
     impl->model->to(impl->dtype);
     impl->model->eval();
+    if (loaded->tokenizer) {
+      impl->tokenizer = loaded->tokenizer;
+    } else if (impl->model->config().tokenizer == "files") {
+      return Status::Error(model_dir + ": this model's tokenizer is read from its files (tokenizer.json, "
+                           "tokenizer.model), and this build has no loader for them");
+    } else {
+      auto tok = make_tokenizer(impl->model->config().tokenizer);
+      if (!tok.ok()) return tok.status();
+      impl->tokenizer = *tok;
+    }
+    const int model_vocab = impl->model->config().vocab_size, tok_vocab = impl->tokenizer->vocab_size();
+    if (tok_vocab > model_vocab)
+      return Status::Error(model_dir + ": the tokenizer has " + std::to_string(tok_vocab) +
+                           " ids but the model only " + std::to_string(model_vocab));
+    if (tok_vocab < model_vocab)
+      if (Status s = impl->model->limit_output_vocab(tok_vocab); !s.ok()) return s.wrap(model_dir);
     if (impl->model->config().head_kind == HeadKind::kMlp) impl->mlp_heads = MlpHeadStack::build(*impl->model);
-    auto tok = make_tokenizer(impl->model->config().tokenizer);
-    if (!tok.ok()) return tok.status();
-    impl->tokenizer = *tok;
     return std::shared_ptr<Engine>(new Engine(std::move(impl)));
   } catch (const std::exception& e) {
     return Status::Error(model_dir + ": cannot load model: " + e.what());

@@ -170,11 +170,20 @@ struct EngineOptions {
   // k is the longest run of heads whose cumulative acceptance estimate is
   // at least this.
   double adaptive_min_acceptance = 0.3;
+  // Longest context a session holds (caps the model's max_seq_len): each
+  // session preallocates its KV cache for this many positions, and a
+  // pretrained model's 32k-128k positions would cost gigabytes per session.
+  // 0: the model's own max_seq_len.
+  int max_context = 4096;
 };
 
 class Engine {
  public:
-  // Loads a checkpoint directory (config.json + model.safetensors).
+  // Loads a model directory (load_model: mtpc or Hugging Face). The
+  // tokenizer is the directory's own when its loader read one, else
+  // make_tokenizer(config.tokenizer); a model vocabulary padded above the
+  // tokenizer's size is narrowed to it (limit_output_vocab), so padded ids
+  // are never produced.
   static Result<std::shared_ptr<Engine>> load(const std::string& model_dir,
                                               const EngineOptions& options = {});
   ~Engine();

@@ -12,6 +12,7 @@
 #include <sstream>
 
 #include "base/atomic_file.h"
+#include "model/checkpoint/hf_checkpoint.h"
 
 namespace fs = std::filesystem;
 
@@ -43,6 +44,23 @@ torch::Dtype torch_dtype(DType d) {
 }
 
 }  // namespace
+
+torch::Tensor tensor_from_file(const SafetensorsFile& file, const TensorInfo& info, torch::Dtype dtype) {
+  const torch::Dtype stored = torch_dtype(info.dtype);
+  const auto options = torch::TensorOptions().dtype(stored);
+  if (info.nbytes == 0) return torch::empty(info.shape, torch::TensorOptions().dtype(dtype));
+  void* bytes = const_cast<uint8_t*>(file.data(info));
+  const bool aligned = reinterpret_cast<uintptr_t>(bytes) % dtype_size(info.dtype) == 0;
+  if (file.mapped() && stored == dtype && aligned) {
+    // The deleter holds the mapping: it stays mapped while any tensor over it lives.
+    std::shared_ptr<const void> mapping = file.mapping();
+    return torch::from_blob(bytes, info.shape, [mapping](void*) {}, options);
+  }
+  if (aligned) return torch::from_blob(bytes, info.shape, options).to(dtype, /*non_blocking=*/false, /*copy=*/true);
+  auto t = torch::empty(info.shape, options);
+  std::memcpy(t.data_ptr(), bytes, info.nbytes);
+  return t.to(dtype);
+}
 
 Result<std::map<std::string, torch::Tensor>> read_tensors_checked(
     const std::string& path,
@@ -87,24 +105,32 @@ Status write_tensors(const std::string& path,
   return write_safetensors(path, refs, metadata);
 }
 
-Result<LoadedModel> load_model(const std::string& dir, torch::Device device) {
+Result<LoadedModel> load_model(const std::string& dir, torch::Device device, const LoadOptions& options) {
   const std::string config_path = (fs::path(dir) / "config.json").string();
   if (!fs::is_directory(dir)) return Status::Error(dir + ": checkpoint directory not found");
+  std::error_code ec;
+  if (!fs::exists(config_path, ec) && fs::exists(fs::path(dir) / "params.json", ec))
+    return Status::Error((fs::path(dir) / "params.json").string() +
+                         ": Meta checkpoints (params.json + consolidated.pth): not built in");
   std::ifstream in(config_path);
   if (!in) return Status::Error(config_path + ": missing or unreadable");
   nlohmann::json j = nlohmann::json::parse(in, nullptr, /*allow_exceptions=*/false);
   if (j.is_discarded() || !j.is_object()) return Status::Error(config_path + ": not a JSON object");
+  if (!j.contains("format") && j.contains("architectures")) return load_hf_model(dir, device, options);
   if (j.value("format", "") != "mtpc-checkpoint")
-    return Status::Error(config_path + ": field 'format' must be \"mtpc-checkpoint\"");
+    return Status::Error(config_path +
+                         ": neither an mtpc checkpoint (field 'format' must be \"mtpc-checkpoint\") "
+                         "nor a Hugging Face model (field 'architectures')");
   if (!j.contains("format_version") || !j["format_version"].is_number_integer() ||
       j["format_version"].get<int64_t>() != 1)
     return Status::Error(config_path + ": unsupported 'format_version' (this build reads 1)");
   if (!j.contains("model")) return Status::Error(config_path + ": missing field 'model'");
   auto config = model_config_from_json(j["model"], config_path);
   if (!config.ok()) return config.status();
+  if (options.max_context > 0) config->max_seq_len = std::min(config->max_seq_len, options.max_context);
 
   LoadedModel loaded;
-  loaded.model = MtpModel(*config);
+  loaded.model = MtpModel(*config, ParameterInit::kUninitialized);
   loaded.provenance = j.value("provenance", nlohmann::json::object());
   auto params = named_parameters_sorted(*loaded.model);
   std::vector<std::pair<std::string, std::vector<int64_t>>> expected;
@@ -120,7 +146,8 @@ Result<LoadedModel> load_model(const std::string& dir, torch::Device device) {
 }
 
 Status write_model_files(const std::string& dir, MtpModelImpl& model,
-                         const nlohmann::json& provenance, DType dtype) {
+                         const nlohmann::json& provenance, DType dtype,
+                         const std::vector<std::string>& tokenizer_files) {
   if (dtype != DType::F32 && dtype != DType::BF16)
     return Status::Error("model weights are written as F32 or BF16");
   nlohmann::json config = {{"format", "mtpc-checkpoint"},
@@ -129,6 +156,7 @@ Status write_model_files(const std::string& dir, MtpModelImpl& model,
                            {"tokenizer", model.config().tokenizer},
                            {"dtype", dtype_name(dtype)},
                            {"provenance", provenance}};
+  if (!tokenizer_files.empty()) config["tokenizer_files"] = tokenizer_files;
   if (Status s = write_tensors((fs::path(dir) / "model.safetensors").string(),
                                named_parameters_sorted(model), dtype);
       !s.ok())

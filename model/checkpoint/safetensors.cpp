@@ -1,6 +1,7 @@
 #include "model/checkpoint/safetensors.h"
 
 #include <fcntl.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -214,6 +215,63 @@ std::optional<DType> parse_dtype(std::string_view name) {
 const TensorInfo* SafetensorsFile::find(const std::string& name) const {
   auto it = tensors_.find(name);
   return it == tensors_.end() ? nullptr : &it->second;
+}
+
+namespace {
+
+// A private read-only view of a whole file; unmapped on destruction.
+struct FileMapping {
+  void* base = nullptr;
+  size_t size = 0;
+  ~FileMapping() {
+    if (base != nullptr) ::munmap(base, size);
+  }
+};
+
+}  // namespace
+
+Result<SafetensorsFile> SafetensorsFile::map(const std::string& path) {
+  auto fail = [&](const std::string& why) { return Status::Error(path + ": " + why); };
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return fail(std::string("cannot open: ") + std::strerror(errno));
+  struct FdCloser {
+    int fd;
+    ~FdCloser() { ::close(fd); }
+  } closer{fd};
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) return fail(std::string("cannot stat: ") + std::strerror(errno));
+  if (!S_ISREG(st.st_mode)) return fail("not a regular file");
+  const size_t size = static_cast<size_t>(st.st_size);
+  if (size < 8) {
+    return fail("file is " + std::to_string(size) +
+                " bytes, shorter than the 8-byte header length field");
+  }
+  auto mapping = std::make_shared<FileMapping>();
+  // PROT_WRITE on a private mapping only makes a stray write copy the page
+  // instead of faulting; nothing reaches the file.
+  void* base = ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
+  if (base == MAP_FAILED) return fail(std::string("cannot map: ") + std::strerror(errno));
+  mapping->base = base;
+  mapping->size = size;
+  const uint8_t* bytes = static_cast<const uint8_t*>(base);
+
+  uint64_t header_len = 0;
+  for (int i = 7; i >= 0; --i) header_len = (header_len << 8) | bytes[i];
+  if (header_len > kMaxSafetensorsHeaderBytes) {
+    return fail("header length " + std::to_string(header_len) + " exceeds the limit of " +
+                std::to_string(kMaxSafetensorsHeaderBytes) + " bytes (not a safetensors file?)");
+  }
+  if (header_len > size - 8) {
+    return fail("header length " + std::to_string(header_len) + " runs past the end of the " +
+                std::to_string(size) + "-byte file (file truncated?)");
+  }
+  SafetensorsFile file;
+  file.buffer_ = bytes + 8 + header_len;
+  std::string_view header(reinterpret_cast<const char*>(bytes + 8), header_len);
+  Status s = parse_header(header, size - 8 - header_len, &file.tensors_, &file.metadata_);
+  if (!s.ok()) return s.wrap(path);
+  file.mapping_ = std::move(mapping);
+  return file;
 }
 
 Result<SafetensorsFile> SafetensorsFile::open(const std::string& path) {

@@ -43,17 +43,29 @@ struct TensorInfo {
   size_t nbytes;               // == product(shape) * dtype_size(dtype)
 };
 
-// A whole safetensors file read into memory and validated.
+// A whole safetensors file, read into memory or memory-mapped, and validated.
 //
-// Owns a copy of the file's bytes (one read; the file may change or vanish
-// afterwards). Move-only. Immutable after open, so any number of threads may
-// read it concurrently. The data buffer starts 8-byte aligned in memory, so a
+// open(): owns a copy of the file's bytes (one read; the file may change or
+// vanish afterwards); the data buffer starts 8-byte aligned in memory, so a
 // tensor whose offset is a multiple of its dtype size (true for files from
 // write_safetensors and from Python's safetensors) is naturally aligned.
+// map(): the same validation over a private mapping of the file (pages are
+// read on first touch and shared with the page cache; writes through data()
+// are not allowed). The mapping lives while this object or any holder of
+// mapping() does, so tensors built over it can outlive the file object.
+// The file must not be truncated while mapped (that is SIGBUS, as for every
+// memory-mapped reader); replacing it by rename is fine.
+// Move-only. Immutable after open/map, so any number of threads may read it.
 class SafetensorsFile {
  public:
   // Reads and validates PATH; on failure the Status says what is wrong.
   static Result<SafetensorsFile> open(const std::string& path);
+  // Maps and validates PATH; same checks and messages as open().
+  static Result<SafetensorsFile> map(const std::string& path);
+
+  // Keeps the mapping alive (null for a file read by open()).
+  std::shared_ptr<const void> mapping() const { return mapping_; }
+  bool mapped() const { return mapping_ != nullptr; }
 
   const std::map<std::string, TensorInfo>& tensors() const { return tensors_; }
   const std::map<std::string, std::string>& metadata() const { return metadata_; }
@@ -66,7 +78,8 @@ class SafetensorsFile {
  private:
   SafetensorsFile() = default;
   std::unique_ptr<uint8_t[]> storage_;
-  const uint8_t* buffer_ = nullptr;  // data buffer inside storage_
+  std::shared_ptr<const void> mapping_;  // map(): unmaps when the last holder goes
+  const uint8_t* buffer_ = nullptr;  // data buffer inside storage_ or the mapping
   std::map<std::string, TensorInfo> tensors_;
   std::map<std::string, std::string> metadata_;
 };

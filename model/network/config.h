@@ -23,6 +23,22 @@ enum class HeadKind {
 };
 const char* head_kind_name(HeadKind kind);
 
+// How rotary frequencies are stretched for contexts longer than training's
+// (Hugging Face's `rope_scaling`). kNone: theta^(-2i/d). kLinear: every
+// frequency divided by `factor`. kLlama3: Llama 3.1's piecewise rule (long
+// wavelengths divided by `factor`, short ones kept, a smooth blend between,
+// with wavelength bounds original_max_position_embeddings / low_freq_factor
+// and / high_freq_factor).
+enum class RopeScalingKind { kNone, kLinear, kLlama3 };
+struct RopeScaling {
+  RopeScalingKind kind = RopeScalingKind::kNone;
+  double factor = 1.0;
+  double low_freq_factor = 1.0;
+  double high_freq_factor = 4.0;
+  int original_max_position_embeddings = 8192;
+};
+const char* rope_scaling_name(RopeScalingKind kind);
+
 struct ModelConfig {
   int vocab_size = 262;       // byte tokenizer: 256 bytes + 6 specials
   int dim = 256;              // residual width
@@ -35,9 +51,17 @@ struct ModelConfig {
   int max_seq_len = 512;      // rotary table length and the longest KV cache
   double rope_theta = 10000.0;
   double norm_eps = 1e-5;
+  // "byte": the built-in byte tokenizer; "files": the tokenizer files in the
+  // model directory (tokenizer.json / tokenizer.model, see checkpoint.h).
   std::string tokenizer = "byte";
+  // Fields of pretrained Llama/Qwen2 models; the defaults are mtpc's own
+  // models, and config JSON written by mtpc lists them only when not default.
+  int explicit_head_dim = 0;          // JSON "head_dim"; 0: dim / n_heads
+  bool attention_bias = false;        // q/k/v projections have biases (Qwen2); wo never does
+  bool tie_embeddings = false;        // unembedding is the embedding matrix (no separate tensor)
+  RopeScaling rope_scaling;
 
-  int head_dim() const { return dim / n_heads; }
+  int head_dim() const { return explicit_head_dim > 0 ? explicit_head_dim : dim / n_heads; }
   // Attention layers that keep a KV cache: trunk blocks, then transformer heads.
   int attention_layers() const {
     return n_layers + (head_kind == HeadKind::kTransformer ? n_future : 0);
@@ -56,5 +80,10 @@ nlohmann::json model_config_to_json(const ModelConfig& config);
 // Reads the fields present over the defaults; unknown fields are an error so
 // a typo is not silently ignored. `source` names the file in messages.
 Result<ModelConfig> model_config_from_json(const nlohmann::json& j, const std::string& source);
+// Hugging Face's `rope_scaling` object (or null): "rope_type" or "type" is
+// default/none, linear (factor) or llama3 (factor, low_freq_factor,
+// high_freq_factor, original_max_position_embeddings); any other type is an
+// error naming it. mtpc's config JSON uses the same object.
+Result<RopeScaling> rope_scaling_from_json(const nlohmann::json& j, const std::string& source);
 
 }  // namespace mtpc

@@ -27,11 +27,11 @@ void KvCache::truncate(int64_t length) {
   for (auto& l : lengths) l = std::min(l, std::max<int64_t>(length, 0));
 }
 
-torch::Tensor linear_apply(const torch::Tensor& x, const torch::Tensor& weight) {
+torch::Tensor linear_apply(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias) {
   const bool kernel = c10::InferenceMode::is_enabled() && x.device().is_cpu() &&
                       x.scalar_type() == torch::kFloat32 && weight.scalar_type() == torch::kFloat32 &&
                       weight.dim() == 2 && weight.is_contiguous() && linear_kernel_available();
-  if (!kernel) return torch::nn::functional::linear(x, weight);
+  if (!kernel) return torch::nn::functional::linear(x, weight, bias);
   const int64_t K = weight.size(1), N = weight.size(0);
   TORCH_CHECK(x.size(-1) == K, "linear: input width ", x.size(-1), " but weight ", weight.sizes());
   auto x2 = x.reshape({-1, K}).contiguous();
@@ -51,10 +51,34 @@ torch::Tensor linear_apply(const torch::Tensor& x, const torch::Tensor& weight) 
     const int64_t grain = std::max<int64_t>(16, (kParallelWork / 2) / std::max<int64_t>(M * K, 1));
     at::parallel_for(0, N, grain, [&](int64_t begin, int64_t end) { linear_kernel(xp, wp, yp, M, N, K, begin, end); });
   }
+  if (bias.defined()) y.add_(bias.to(y.scalar_type()));
   auto sizes = x.sizes().vec();
   sizes.back() = N;
   return y.view(sizes);
 }
+
+ProjectionImpl::ProjectionImpl(int64_t in, int64_t out, bool with_bias, ParameterInit init) {
+  weight = register_parameter("weight", torch::empty({out, in}));
+  if (with_bias) bias = register_parameter("bias", torch::empty({out}));
+  if (init == ParameterInit::kRandom) {
+    torch::NoGradGuard no_grad;
+    // torch::nn::Linear's initialiser, so seeded models keep their weights.
+    torch::nn::init::kaiming_uniform_(weight, std::sqrt(5));
+    if (with_bias) {
+      const double bound = 1.0 / std::sqrt(static_cast<double>(in));
+      torch::nn::init::uniform_(bias, -bound, bound);
+    }
+  }
+}
+
+TokenEmbeddingImpl::TokenEmbeddingImpl(int64_t vocab, int64_t dim, ParameterInit init) {
+  weight = register_parameter("weight", torch::empty({vocab, dim}));
+  if (init == ParameterInit::kRandom) {
+    torch::NoGradGuard no_grad;
+    torch::nn::init::normal_(weight);  // torch::nn::Embedding's initialiser
+  }
+}
+
 
 RMSNormImpl::RMSNormImpl(int64_t dim, double eps) : eps_(eps) {
   weight = register_parameter("weight", torch::ones({dim}));
@@ -66,28 +90,22 @@ torch::Tensor RMSNormImpl::forward(const torch::Tensor& x) {
   return rms_norm(x, weight, eps_);
 }
 
-namespace {
-torch::nn::Linear linear(int64_t in, int64_t out) {
-  return torch::nn::Linear(torch::nn::LinearOptions(in, out).bias(false));
-}
-
-}  // namespace
-
-AttentionImpl::AttentionImpl(const ModelConfig& c)
+AttentionImpl::AttentionImpl(const ModelConfig& c, ParameterInit init)
     : n_heads_(c.n_heads), n_kv_heads_(c.n_kv_heads), head_dim_(c.head_dim()) {
-  wq = register_module("wq", linear(c.dim, c.n_heads * head_dim_));
-  wk = register_module("wk", linear(c.dim, c.n_kv_heads * head_dim_));
-  wv = register_module("wv", linear(c.dim, c.n_kv_heads * head_dim_));
-  wo = register_module("wo", linear(c.n_heads * head_dim_, c.dim));
+  const bool b = c.attention_bias;
+  wq = register_module("wq", Projection(c.dim, c.n_heads * head_dim_, b, init));
+  wk = register_module("wk", Projection(c.dim, c.n_kv_heads * head_dim_, b, init));
+  wv = register_module("wv", Projection(c.dim, c.n_kv_heads * head_dim_, b, init));
+  wo = register_module("wo", Projection(c.n_heads * head_dim_, c.dim, false, init));
 }
 
 torch::Tensor AttentionImpl::forward(const torch::Tensor& x, const torch::Tensor& cos,
                                      const torch::Tensor& sin, int64_t start_pos, KvCache* cache,
                                      int layer) {
   const int64_t B = x.size(0), T = x.size(1);
-  auto q = rotary(linear_apply(x, wq->weight).view({B, T, n_heads_, head_dim_}), cos, sin).transpose(1, 2);
-  auto k = rotary(linear_apply(x, wk->weight).view({B, T, n_kv_heads_, head_dim_}), cos, sin).transpose(1, 2);
-  auto v = linear_apply(x, wv->weight).view({B, T, n_kv_heads_, head_dim_}).transpose(1, 2);
+  auto q = rotary(wq(x).view({B, T, n_heads_, head_dim_}), cos, sin).transpose(1, 2);
+  auto k = rotary(wk(x).view({B, T, n_kv_heads_, head_dim_}), cos, sin).transpose(1, 2);
+  auto v = wv(x).view({B, T, n_kv_heads_, head_dim_}).transpose(1, 2);
 
   int64_t total = T;
   if (cache != nullptr) {
@@ -122,21 +140,21 @@ torch::Tensor AttentionImpl::forward(const torch::Tensor& x, const torch::Tensor
   return linear_apply(out, wo->weight);
 }
 
-FeedForwardImpl::FeedForwardImpl(int64_t dim, int64_t hidden) {
-  w1 = register_module("w1", linear(dim, hidden));
-  w2 = register_module("w2", linear(hidden, dim));
-  w3 = register_module("w3", linear(dim, hidden));
+FeedForwardImpl::FeedForwardImpl(int64_t dim, int64_t hidden, ParameterInit init) {
+  w1 = register_module("w1", Projection(dim, hidden, false, init));
+  w2 = register_module("w2", Projection(hidden, dim, false, init));
+  w3 = register_module("w3", Projection(dim, hidden, false, init));
 }
 
 torch::Tensor FeedForwardImpl::forward(const torch::Tensor& x) {
   return linear_apply(torch::silu(linear_apply(x, w1->weight)) * linear_apply(x, w3->weight), w2->weight);
 }
 
-BlockImpl::BlockImpl(const ModelConfig& c) {
+BlockImpl::BlockImpl(const ModelConfig& c, ParameterInit init) {
   attention_norm = register_module("attention_norm", RMSNorm(c.dim, c.norm_eps));
-  attention = register_module("attention", Attention(c));
+  attention = register_module("attention", Attention(c, init));
   ffn_norm = register_module("ffn_norm", RMSNorm(c.dim, c.norm_eps));
-  feed_forward = register_module("feed_forward", FeedForward(c.dim, c.hidden_dim));
+  feed_forward = register_module("feed_forward", FeedForward(c.dim, c.hidden_dim, init));
 }
 
 torch::Tensor BlockImpl::forward(const torch::Tensor& x, const torch::Tensor& cos,
@@ -146,24 +164,51 @@ torch::Tensor BlockImpl::forward(const torch::Tensor& x, const torch::Tensor& co
   return h + feed_forward(ffn_norm(h));
 }
 
-MlpHeadImpl::MlpHeadImpl(const ModelConfig& c) {
+MlpHeadImpl::MlpHeadImpl(const ModelConfig& c, ParameterInit init) {
   norm = register_module("norm", RMSNorm(c.dim, c.norm_eps));
-  feed_forward = register_module("feed_forward", FeedForward(c.dim, c.hidden_dim));
+  feed_forward = register_module("feed_forward", FeedForward(c.dim, c.hidden_dim, init));
 }
 
 torch::Tensor MlpHeadImpl::forward(const torch::Tensor& x) { return x + feed_forward(norm(x)); }
 
-MtpModelImpl::MtpModelImpl(const ModelConfig& config) : config_(config) {
-  embedding = register_module("embedding", torch::nn::Embedding(config.vocab_size, config.dim));
+torch::Tensor rope_inverse_frequencies(const ModelConfig& config) {
+  const int64_t half = config.head_dim() / 2;
+  auto inv_freq = torch::pow(config.rope_theta,
+                             -torch::arange(0, half, torch::kFloat64) * 2.0 / config.head_dim());
+  const RopeScaling& rs = config.rope_scaling;
+  if (rs.kind == RopeScalingKind::kLinear) return inv_freq / rs.factor;
+  if (rs.kind == RopeScalingKind::kLlama3) {
+    // Wavelengths longer than original / low_freq_factor are stretched by
+    // `factor`, shorter than original / high_freq_factor kept, and those
+    // between blended linearly in original / wavelength.
+    const double original = rs.original_max_position_embeddings;
+    const double low_wavelen = original / rs.low_freq_factor;
+    const double high_wavelen = original / rs.high_freq_factor;
+    auto wavelen = 2.0 * M_PI / inv_freq;
+    auto smooth = (original / wavelen - rs.low_freq_factor) / (rs.high_freq_factor - rs.low_freq_factor);
+    auto blended = (1.0 - smooth) * inv_freq / rs.factor + smooth * inv_freq;
+    auto out = torch::where(wavelen > low_wavelen, inv_freq / rs.factor, inv_freq);
+    auto medium = (wavelen >= high_wavelen).logical_and(wavelen <= low_wavelen);
+    return torch::where(medium, blended, out);
+  }
+  return inv_freq;
+}
+
+MtpModelImpl::MtpModelImpl(const ModelConfig& config, ParameterInit init) : config_(config) {
+  embedding = register_module("embedding", TokenEmbedding(config.vocab_size, config.dim, init));
   layers = register_module("layers", torch::nn::ModuleList());
-  for (int i = 0; i < config.n_layers; ++i) layers->push_back(Block(config));
+  for (int i = 0; i < config.n_layers; ++i) layers->push_back(Block(config, init));
   heads = register_module("heads", torch::nn::ModuleList());
   for (int i = 0; i < config.n_future; ++i) {
-    if (config.head_kind == HeadKind::kTransformer) heads->push_back(Block(config));
-    else heads->push_back(MlpHead(config));
+    if (config.head_kind == HeadKind::kTransformer) heads->push_back(Block(config, init));
+    else heads->push_back(MlpHead(config, init));
   }
   final_norm = register_module("final_norm", RMSNorm(config.dim, config.norm_eps));
-  unembedding = register_module("unembedding", linear(config.dim, config.vocab_size));
+  // A tied model has no unembedding module: its output is the embedding.
+  if (!config.tie_embeddings)
+    unembedding = register_module("unembedding", Projection(config.dim, config.vocab_size, false, init));
+  init_rope();
+  if (init == ParameterInit::kUninitialized) return;
 
   // GPT-2 style init: N(0, 0.02), output projections scaled by depth.
   torch::NoGradGuard no_grad;
@@ -176,14 +221,27 @@ MtpModelImpl::MtpModelImpl(const ModelConfig& config) : config_(config) {
                         name.find("w2.weight") != std::string::npos;
     p.value().normal_(0.0, residual_out ? residual_std : 0.02);
   }
+}
 
-  const int64_t half = config.head_dim() / 2;
-  auto inv_freq = torch::pow(config.rope_theta,
-                             -torch::arange(0, half, torch::kFloat64) * 2.0 / config.head_dim());
-  auto pos = torch::arange(0, config.max_seq_len, torch::kFloat64);
-  auto angles = torch::outer(pos, inv_freq);
+void MtpModelImpl::init_rope() {
+  auto pos = torch::arange(0, config_.max_seq_len, torch::kFloat64);
+  auto angles = torch::outer(pos, rope_inverse_frequencies(config_));
   rope_cos_ = register_buffer("rope_cos", angles.cos().to(torch::kFloat32));
   rope_sin_ = register_buffer("rope_sin", angles.sin().to(torch::kFloat32));
+}
+
+Status MtpModelImpl::limit_output_vocab(int n) {
+  if (n < 1 || n > config_.vocab_size)
+    return Status::Error("limit_output_vocab: " + std::to_string(n) + " is not in [1, vocab_size " +
+                         std::to_string(config_.vocab_size) + "]");
+  if (n == config_.vocab_size) return Status::Ok();
+  torch::NoGradGuard no_grad;
+  // set_data keeps each parameter's identity (and registration) while it
+  // becomes a view of its own first n rows.
+  embedding->weight.set_data(embedding->weight.narrow(0, 0, n));
+  if (!config_.tie_embeddings) unembedding->weight.set_data(unembedding->weight.narrow(0, 0, n));
+  config_.vocab_size = n;
+  return Status::Ok();
 }
 
 std::pair<torch::Tensor, torch::Tensor> MtpModelImpl::rope(int64_t start_pos, int64_t length) const {
@@ -212,7 +270,7 @@ torch::Tensor MtpModelImpl::head_states(int index, const torch::Tensor& hidden, 
 }
 
 torch::Tensor MtpModelImpl::logits(const torch::Tensor& states) {
-  return linear_apply(final_norm(states), unembedding->weight);
+  return linear_apply(final_norm(states), output_weight());
 }
 
 torch::Tensor MtpModelImpl::head_logits(int index, const torch::Tensor& hidden, int64_t start_pos,

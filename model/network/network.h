@@ -14,6 +14,7 @@
 
 #include <vector>
 
+#include "base/status.h"
 #include "model/network/config.h"
 
 namespace mtpc {
@@ -35,11 +36,39 @@ struct KvCache {
   int64_t length() const { return lengths.empty() ? 0 : lengths[0]; }
 };
 
-// x [..., in] times a bias-free Linear's weight [out, in]. Under
+// x [..., in] times a weight [out, in], plus `bias` [out] when defined. Under
 // c10::InferenceMode on the CPU in fp32 it runs model/network/linear_kernel.h (rows
 // independent of each other, bit for bit, and no weight packing per call);
 // otherwise, and for training, torch's linear.
-torch::Tensor linear_apply(const torch::Tensor& x, const torch::Tensor& weight);
+torch::Tensor linear_apply(const torch::Tensor& x, const torch::Tensor& weight,
+                           const torch::Tensor& bias = {});
+
+// How a new model's parameters start. kUninitialized leaves them as
+// allocated (torch::empty): for loaders that overwrite every tensor, where
+// random initialisation of a 0.5B model would cost seconds for nothing.
+enum class ParameterInit { kRandom, kUninitialized };
+
+// A linear projection: `weight` [out, in] and, when built with a bias,
+// `bias` [out] (undefined otherwise). Our own module rather than
+// torch::nn::Linear so that construction can skip initialisation; kRandom
+// runs the same initialiser as torch::nn::Linear (same RNG draws).
+class ProjectionImpl : public torch::nn::Module {
+ public:
+  ProjectionImpl(int64_t in, int64_t out, bool bias, ParameterInit init);
+  torch::Tensor forward(const torch::Tensor& x) { return linear_apply(x, weight, bias); }
+  torch::Tensor weight, bias;
+};
+TORCH_MODULE(Projection);
+
+// Token embedding table `weight` [vocab, dim]; kRandom draws N(0, 1) as
+// torch::nn::Embedding does.
+class TokenEmbeddingImpl : public torch::nn::Module {
+ public:
+  TokenEmbeddingImpl(int64_t vocab, int64_t dim, ParameterInit init);
+  torch::Tensor forward(const torch::Tensor& tokens) { return torch::embedding(weight, tokens); }
+  torch::Tensor weight;
+};
+TORCH_MODULE(TokenEmbedding);
 
 class RMSNormImpl : public torch::nn::Module {
  public:
@@ -52,13 +81,15 @@ class RMSNormImpl : public torch::nn::Module {
 };
 TORCH_MODULE(RMSNorm);
 
+// Query/key/value projections carry biases when config.attention_bias
+// (Qwen2); the output projection never does.
 class AttentionImpl : public torch::nn::Module {
  public:
-  explicit AttentionImpl(const ModelConfig& c);
+  AttentionImpl(const ModelConfig& c, ParameterInit init);
   // cos/sin: [T, head_dim/2] for the call's positions.
   torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin,
                         int64_t start_pos, KvCache* cache, int layer);
-  torch::nn::Linear wq{nullptr}, wk{nullptr}, wv{nullptr}, wo{nullptr};
+  Projection wq{nullptr}, wk{nullptr}, wv{nullptr}, wo{nullptr};
 
  private:
   int64_t n_heads_, n_kv_heads_, head_dim_;
@@ -67,15 +98,15 @@ TORCH_MODULE(Attention);
 
 class FeedForwardImpl : public torch::nn::Module {
  public:
-  FeedForwardImpl(int64_t dim, int64_t hidden);
+  FeedForwardImpl(int64_t dim, int64_t hidden, ParameterInit init);
   torch::Tensor forward(const torch::Tensor& x);  // w2(silu(w1 x) * w3 x)
-  torch::nn::Linear w1{nullptr}, w2{nullptr}, w3{nullptr};
+  Projection w1{nullptr}, w2{nullptr}, w3{nullptr};
 };
 TORCH_MODULE(FeedForward);
 
 class BlockImpl : public torch::nn::Module {
  public:
-  explicit BlockImpl(const ModelConfig& c);
+  BlockImpl(const ModelConfig& c, ParameterInit init);
   torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin,
                         int64_t start_pos, KvCache* cache, int layer);
   RMSNorm attention_norm{nullptr}, ffn_norm{nullptr};
@@ -87,7 +118,7 @@ TORCH_MODULE(Block);
 // Medusa-style head: x + ffn(norm(x)); no attention, no cache.
 class MlpHeadImpl : public torch::nn::Module {
  public:
-  explicit MlpHeadImpl(const ModelConfig& c);
+  MlpHeadImpl(const ModelConfig& c, ParameterInit init);
   torch::Tensor forward(const torch::Tensor& x);
   RMSNorm norm{nullptr};
   FeedForward feed_forward{nullptr};
@@ -96,10 +127,23 @@ TORCH_MODULE(MlpHead);
 
 class MtpModelImpl : public torch::nn::Module {
  public:
-  // Parameters are initialised from the current torch RNG (seed it first).
-  explicit MtpModelImpl(const ModelConfig& config);
+  // kRandom: parameters are initialised from the current torch RNG (seed it
+  // first). kUninitialized: allocated only; the caller overwrites them all.
+  explicit MtpModelImpl(const ModelConfig& config, ParameterInit init = ParameterInit::kRandom);
 
   const ModelConfig& config() const { return config_; }
+
+  // Narrows the vocabulary to its first n ids (1 <= n <= vocab_size): the
+  // embedding and unembedding keep their first n rows (views, no copy) and
+  // config().vocab_size becomes n, so logits have n columns and the ids a
+  // checkpoint pads its vocabulary with are never produced. The engine calls
+  // it with the tokenizer's size. Not for training; a model written after it
+  // is a valid n-token model.
+  Status limit_output_vocab(int n);
+  // The unembedding matrix [vocab, dim]: the embedding's when tied.
+  const torch::Tensor& output_weight() const {
+    return config_.tie_embeddings ? embedding->weight : unembedding->weight;
+  }
 
   // Shared trunk: embedding and n_layers blocks -> hidden [B, T, dim].
   torch::Tensor trunk(const torch::Tensor& tokens, int64_t start_pos = 0, KvCache* cache = nullptr);
@@ -126,19 +170,24 @@ class MtpModelImpl : public torch::nn::Module {
   // Next-token only: head 0.
   torch::Tensor forward_next(const torch::Tensor& tokens, int64_t start_pos, KvCache& cache);
 
-  torch::nn::Embedding embedding{nullptr};
+  TokenEmbedding embedding{nullptr};
   torch::nn::ModuleList layers{nullptr};  // trunk
   torch::nn::ModuleList heads{nullptr};   // Block or MlpHead each
   RMSNorm final_norm{nullptr};
-  torch::nn::Linear unembedding{nullptr};
+  Projection unembedding{nullptr};  // null when config.tie_embeddings (output_weight())
 
  private:
   std::pair<torch::Tensor, torch::Tensor> rope(int64_t start_pos, int64_t length) const;
+  void init_rope();
 
   ModelConfig config_;
   torch::Tensor rope_cos_, rope_sin_;  // [max_seq_len, head_dim/2] buffers
 };
 TORCH_MODULE(MtpModel);
+
+// Rotary inverse frequencies [head_dim / 2] in fp64 for config's rope_theta
+// and rope_scaling (Hugging Face's formulas for linear and llama3).
+torch::Tensor rope_inverse_frequencies(const ModelConfig& config);
 
 // Parameters by their checkpoint names ("layers.0.attention.wq.weight", ...),
 // in a stable order.

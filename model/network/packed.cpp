@@ -36,9 +36,9 @@ torch::Tensor attention_packed(AttentionImpl& attn, const ModelConfig& c, const 
                                const std::vector<PackedSegment>& segments, int layer) {
   TORCH_CHECK(x.size(0) == 1, "a packed batch has leading size 1, got ", x.size(0));
   const int64_t N = x.size(1), H = c.n_heads, KV = c.n_kv_heads, D = c.head_dim();
-  auto q_all = rotary(linear_apply(x, attn.wq->weight).view({1, N, H, D}), cos, sin);
-  auto k_all = rotary(linear_apply(x, attn.wk->weight).view({1, N, KV, D}), cos, sin);
-  auto v_all = linear_apply(x, attn.wv->weight).view({1, N, KV, D});
+  auto q_all = rotary(attn.wq(x).view({1, N, H, D}), cos, sin);
+  auto k_all = rotary(attn.wk(x).view({1, N, KV, D}), cos, sin);
+  auto v_all = attn.wv(x).view({1, N, KV, D});
   std::vector<torch::Tensor> outs;
   outs.reserve(segments.size());
   int64_t offset = 0;
@@ -78,7 +78,7 @@ torch::Tensor attention_packed(AttentionImpl& attn, const ModelConfig& c, const 
     outs.push_back(torch::matmul(probs, v).transpose(1, 2).reshape({1, T, H * D}));
   }
   TORCH_CHECK(offset == N, "packed segments cover ", offset, " rows of ", N);
-  return linear_apply(outs.size() == 1 ? outs[0] : torch::cat(outs, 1), attn.wo->weight);
+  return linear_apply(outs.size() == 1 ? outs[0] : torch::cat(outs, 1), attn.wo->weight, attn.wo->bias);
 }
 
 torch::Tensor block_packed(BlockImpl& block, const ModelConfig& c, const torch::Tensor& x, const torch::Tensor& cos,

@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
 #include <map>
 #include <vector>
 
@@ -170,6 +171,44 @@ Result<nlohmann::json> run_load_benchmark(const std::string& preset, int n_futur
                         {"file_bytes", b->file_bytes},
                         {"load_seconds", b->load_seconds},
                         {"min_load_seconds", b->min_load_seconds},
+                        {"machine", machine_description(device, threads)}};
+}
+
+namespace {
+
+// A field of /proc/self/status in bytes ("VmRSS", "RssAnon", "RssFile"); -1 if absent.
+int64_t proc_status_bytes(const std::string& field) {
+  std::ifstream in("/proc/self/status");
+  for (std::string line; std::getline(in, line);)
+    if (line.rfind(field + ":", 0) == 0) return std::stoll(line.substr(field.size() + 1)) * 1024;  // kB
+  return -1;
+}
+
+}  // namespace
+
+Result<nlohmann::json> run_model_load_benchmark(const std::string& dir, bool bf16, const std::string& device,
+                                                int threads) {
+  int64_t file_bytes = 0;
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(dir, ec))
+    if (entry.path().extension() == ".safetensors") file_bytes += static_cast<int64_t>(entry.file_size(ec));
+  if (ec) return Status::Error(dir + ": cannot list: " + ec.message());
+  LoadOptions options;
+  options.dtype = bf16 ? torch::kBFloat16 : torch::kFloat32;
+  const auto start = std::chrono::steady_clock::now();
+  auto loaded = load_model(dir, device == "cuda" ? torch::Device(torch::kCUDA) : torch::Device(torch::kCPU), options);
+  if (!loaded.ok()) return loaded.status();
+  loaded->model->to(options.dtype);  // what Engine::load does next (no-op when already so)
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  return nlohmann::json{{"benchmark", "load"},
+                        {"model", dir},
+                        {"parameters", loaded->model->config().parameter_count()},
+                        {"dtype", bf16 ? "BF16" : "F32"},
+                        {"file_bytes", file_bytes},
+                        {"load_seconds", seconds},
+                        {"rss_bytes", proc_status_bytes("VmRSS")},
+                        {"rss_anon_bytes", proc_status_bytes("RssAnon")},
+                        {"rss_file_bytes", proc_status_bytes("RssFile")},
                         {"machine", machine_description(device, threads)}};
 }
 

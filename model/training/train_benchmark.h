@@ -69,4 +69,14 @@ Result<LoadBenchmark> benchmark_checkpoint_load(const ModelConfig& model, bool b
 Result<nlohmann::json> run_load_benchmark(const std::string& preset, int n_future, bool bf16,
                                           const std::string& device, int threads);
 
+// bench load --model DIR: one load_model of an existing directory (mtpc or
+// Hugging Face) in fp32 or bf16, in this fresh process:
+// {"benchmark": "load", "model", "parameters", "dtype", "file_bytes"
+// (every *.safetensors in DIR), "load_seconds", "rss_bytes" (VmRSS after the
+// load), "rss_anon_bytes" (private memory: copies and conversions),
+// "rss_file_bytes" (mapped file pages), "machine"}. A mapped fp32 load shows
+// its weights under rss_file_bytes, not rss_anon_bytes.
+Result<nlohmann::json> run_model_load_benchmark(const std::string& dir, bool bf16, const std::string& device,
+                                                int threads);
+
 }  // namespace mtpc

@@ -15,6 +15,8 @@ Status TrainConfig::validate(const ModelConfig& model) const {
     return err("seq_len (" + std::to_string(seq_len) + ") must be <= max_seq_len (" +
                std::to_string(model.max_seq_len) + ")");
   if (accum_steps < 1) return err("accum_steps must be >= 1");
+  if (model.vocab_size > 65536)
+    return err("vocab_size must be <= 65536 to train (uint16 token files), got " + std::to_string(model.vocab_size));
   if (!(lr > 0 && lr < 1)) return err("lr must be in (0, 1)");
   if (!(min_lr_ratio >= 0 && min_lr_ratio <= 1)) return err("min_lr_ratio must be in [0, 1]");
   if (warmup_steps < 0) return err("warmup_steps must be >= 0");

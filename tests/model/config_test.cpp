@@ -57,3 +57,39 @@ TEST(ModelConfig, JsonRoundTripAndStrictParsing) {
 
 }  // namespace
 }  // namespace mtpc
+
+namespace mtpc {
+namespace {
+
+// Pretrained models' fields survive the mtpc config JSON; an mtpc model's
+// JSON does not list them (existing config.json files stay as they were).
+TEST(ModelConfig, PretrainedFieldsRoundTripAndStayOutOfDefaults) {
+  ModelConfig plain = *model_preset("tiny");
+  auto j = model_config_to_json(plain);
+  for (const char* key : {"head_dim", "attention_bias", "tie_embeddings", "rope_scaling"})
+    EXPECT_FALSE(j.contains(key)) << key;
+
+  ModelConfig c = plain;
+  c.tokenizer = "files";
+  c.explicit_head_dim = 48;  // 128 / 4 would be 32
+  c.attention_bias = true;
+  c.tie_embeddings = true;
+  c.rope_scaling = {RopeScalingKind::kLlama3, 8.0, 1.0, 4.0, 8192};
+  ASSERT_TRUE(c.validate().ok()) << c.validate().message();
+  auto back = model_config_from_json(model_config_to_json(c), "config.json");
+  ASSERT_TRUE(back.ok()) << back.status().message();
+  EXPECT_EQ(model_config_to_json(*back), model_config_to_json(c));
+  EXPECT_EQ(back->head_dim(), 48);
+  EXPECT_EQ(back->rope_scaling.kind, RopeScalingKind::kLlama3);
+
+  j = model_config_to_json(c);
+  j["rope_scaling"] = {{"type", "longrope"}, {"factor", 2.0}};
+  auto bad = model_config_from_json(j, "config.json");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("longrope"), std::string::npos) << bad.status().message();
+  c.tokenizer = "sentencepiece";
+  EXPECT_FALSE(c.validate().ok());
+}
+
+}  // namespace
+}  // namespace mtpc
