@@ -56,8 +56,8 @@ struct PthTensor {
   const uint8_t* data() const { return storage + static_cast<size_t>(storage_offset) * dtype_size(dtype); }
 };
 
-// An open, validated checkpoint. Move-only; owns the read-only mapping that
-// every PthTensor points into, so tensors are valid while this object lives.
+// An open, validated checkpoint. Owns (copies share) the read-only mapping
+// that every PthTensor points into: tensors are valid while one copy lives.
 // Immutable after open: any number of threads may read it.
 class PthFile {
  public:
