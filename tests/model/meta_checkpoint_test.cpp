@@ -119,6 +119,27 @@ TEST_F(MetaCheckpointTest, GreedyContinuationsMatch) {
   }
 }
 
+// bf16 storage and a zipfile-written archive (ZIP64, unaligned storages)
+// give the same weights as the torch.save'd fp32 file: bf16 exactly the fp32
+// weights rounded by torch.
+TEST_F(MetaCheckpointTest, Bf16AndRepackedArchivesLoadTheSameWeights) {
+  auto fp32 = load_meta_model(model_dir());
+  auto bf16 = load_meta_model(*dir_ / "bf16");
+  auto repacked = load_meta_model(*dir_ / "repacked");
+  ASSERT_TRUE(fp32.ok()) << fp32.status().message();
+  ASSERT_TRUE(bf16.ok()) << bf16.status().message();
+  ASSERT_TRUE(repacked.ok()) << repacked.status().message();
+  auto a = named_parameters_sorted(*fp32->model);
+  auto b = named_parameters_sorted(*bf16->model);
+  auto c = named_parameters_sorted(*repacked->model);
+  ASSERT_EQ(a.size(), b.size());
+  ASSERT_EQ(a.size(), c.size());
+  for (size_t i = 0; i < a.size(); ++i) {
+    EXPECT_TRUE(torch::equal(a[i].second, c[i].second)) << a[i].first;
+    EXPECT_TRUE(torch::equal(a[i].second.to(torch::kBFloat16).to(torch::kFloat32), b[i].second)) << a[i].first;
+  }
+}
+
 void expect_error(const Result<LoadedModel>& r, const std::vector<std::string>& parts) {
   ASSERT_FALSE(r.ok());
   for (const auto& part : parts)

@@ -7,6 +7,9 @@ usage: /usr/bin/python3 meta_fixture.py OUT_DIR
 OUT_DIR/model/params.json, OUT_DIR/model/consolidated.pth   the checkpoint
   (torch.save of an OrderedDict of fp32 tensors)
 OUT_DIR/extra/     the same plus an unexpected tensor
+OUT_DIR/bf16/      the same weights stored as bfloat16 (as Meta ships them)
+OUT_DIR/repacked/  model/'s archive rewritten by zipfile: ZIP64 fields and
+                   storages at unaligned offsets
 OUT_DIR/reference.json  {"prompts": [[ids]], "logits": [prompt][head][t][vocab],
                          "greedy": [prompt][ids]}: every head's logits at every
                          position, and head 1's greedy continuation (recomputed
@@ -22,6 +25,7 @@ import json
 import math
 import os
 import sys
+import zipfile
 
 try:
     import torch
@@ -68,7 +72,7 @@ for j in range(n - 1):
 sd["norm.weight"] = 1 + 0.1 * torch.randn(dim)
 sd["output.weight"] = torch.randn(V, dim) * 0.3
 
-for name in ("model", "extra"):
+for name in ("model", "extra", "bf16", "repacked"):
     os.makedirs(os.path.join(out, name), exist_ok=True)
     with open(os.path.join(out, name, "params.json"), "w") as f:
         json.dump(params, f)
@@ -76,6 +80,15 @@ torch.save(sd, os.path.join(out, "model", "consolidated.pth"))
 extra = collections.OrderedDict(sd)
 extra["extra_heads.3.ffn_norm.weight"] = torch.ones(dim)
 torch.save(extra, os.path.join(out, "extra", "consolidated.pth"))
+torch.save(collections.OrderedDict((k, v.bfloat16()) for k, v in sd.items()),
+           os.path.join(out, "bf16", "consolidated.pth"))
+with zipfile.ZipFile(os.path.join(out, "model", "consolidated.pth")) as src:
+    items = [(i.filename, src.read(i.filename)) for i in src.infolist()]
+zipfile.ZIP64_LIMIT = 1  # ZIP64 fields for every entry
+with zipfile.ZipFile(os.path.join(out, "repacked", "consolidated.pth"), "w") as dst:
+    dst.writestr("pad", b"x")  # shifts every later entry off torch's 64-byte alignment
+    for name, data in items:
+        dst.writestr(name, data)
 
 
 # ---- Meta's formulation -------------------------------------------------
