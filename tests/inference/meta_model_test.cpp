@@ -24,11 +24,12 @@ namespace {
 using testing::TempDir;
 
 TEST(MetaModel, SpeculativeDecodingEqualsMetasGreedy) {
-  TempDir dir;
-  ASSERT_EQ(testing::run_python_fixture("meta_fixture.py", dir.path()), "");
-  auto reference = nlohmann::json::parse(testing::read_file(dir / "reference.json"));
+  std::string error;
+  const std::string fixture = testing::cached_python_fixture("meta_fixture.py", &error);
+  ASSERT_EQ(error, "");
+  auto reference = nlohmann::json::parse(testing::read_file(fixture + "/reference.json"));
 
-  auto loaded = load_meta_model(dir / "model");
+  auto loaded = load_meta_model(fixture + "/model");
   ASSERT_TRUE(loaded.ok()) << loaded.status().message();
   ModelConfig byte_config = loaded->model->config();
   byte_config.tokenizer = "byte";
@@ -40,6 +41,7 @@ TEST(MetaModel, SpeculativeDecodingEqualsMetasGreedy) {
     ASSERT_EQ(from.size(), to.size());
     for (size_t i = 0; i < from.size(); ++i) to[i].second.copy_(from[i].second);
   }
+  TempDir dir;
   const std::string converted = dir / "converted";
   std::filesystem::create_directories(converted);
   ASSERT_TRUE(write_model_files(converted, *copy, loaded->provenance).ok());

@@ -21,20 +21,24 @@ using testing::TempDir;
 class MetaCheckpointTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    dir_ = new TempDir();
-    error_ = new std::string(testing::run_python_fixture("meta_fixture.py", dir_->path()));
-    if (error_->empty()) reference_ = new nlohmann::json(nlohmann::json::parse(testing::read_file(*dir_ / "reference.json")));
+    scratch_ = new TempDir();
+    error_ = new std::string();
+    fixture_ = new std::string(testing::cached_python_fixture("meta_fixture.py", error_));
+    if (error_->empty()) reference_ = new nlohmann::json(nlohmann::json::parse(testing::read_file(*fixture_ + "/reference.json")));
   }
   static void TearDownTestSuite() {
-    delete dir_;
+    delete scratch_;
     delete error_;
+    delete fixture_;
     delete reference_;
   }
   void SetUp() override { ASSERT_EQ(*error_, "") << "fixture script failed"; }
-  static std::string model_dir() { return *dir_ / "model"; }
-  // A copy of the fixture model with params.json replaced.
+  // The generated fixture (shared, read-only): model/, extra/, bf16/, repacked/.
+  static std::string fixture(const std::string& name) { return *fixture_ + "/" + name; }
+  static std::string model_dir() { return fixture("model"); }
+  // A copy of the fixture model with params.json replaced, in this test's scratch folder.
   std::string with_params(const std::string& name, const nlohmann::json& params) {
-    const std::string d = *dir_ / name;
+    const std::string d = *scratch_ / name;
     fs::create_directories(d);
     fs::copy_file(model_dir() + "/consolidated.pth", d + "/consolidated.pth", fs::copy_options::overwrite_existing);
     testing::write_file(d + "/params.json", params.dump());
@@ -42,11 +46,13 @@ class MetaCheckpointTest : public ::testing::Test {
   }
   static nlohmann::json params() { return nlohmann::json::parse(testing::read_file(model_dir() + "/params.json")); }
 
-  static TempDir* dir_;
+  static TempDir* scratch_;
   static std::string* error_;
+  static std::string* fixture_;
   static nlohmann::json* reference_;
 };
-TempDir* MetaCheckpointTest::dir_ = nullptr;
+TempDir* MetaCheckpointTest::scratch_ = nullptr;
+std::string* MetaCheckpointTest::fixture_ = nullptr;
 std::string* MetaCheckpointTest::error_ = nullptr;
 nlohmann::json* MetaCheckpointTest::reference_ = nullptr;
 
@@ -124,8 +130,8 @@ TEST_F(MetaCheckpointTest, GreedyContinuationsMatch) {
 // weights rounded by torch.
 TEST_F(MetaCheckpointTest, Bf16AndRepackedArchivesLoadTheSameWeights) {
   auto fp32 = load_meta_model(model_dir());
-  auto bf16 = load_meta_model(*dir_ / "bf16");
-  auto repacked = load_meta_model(*dir_ / "repacked");
+  auto bf16 = load_meta_model(fixture("bf16"));
+  auto repacked = load_meta_model(fixture("repacked"));
   ASSERT_TRUE(fp32.ok()) << fp32.status().message();
   ASSERT_TRUE(bf16.ok()) << bf16.status().message();
   ASSERT_TRUE(repacked.ok()) << repacked.status().message();
@@ -162,11 +168,11 @@ TEST_F(MetaCheckpointTest, BadParamsAreClearErrors) {
   p = params();
   p["ffn_dim_multiplier"] = "wide";
   expect_error(load_meta_model(with_params("ffn", p)), {"field 'ffn_dim_multiplier'"});
-  const std::string broken = *dir_ / "not_json";
+  const std::string broken = *scratch_ / "not_json";
   fs::create_directories(broken);
   testing::write_file(broken + "/params.json", "{\"dim\": 64,");
   expect_error(load_meta_model(broken), {broken + "/params.json", "not a JSON object"});
-  expect_error(load_meta_model(*dir_ / "nowhere"), {"nowhere", "not found"});
+  expect_error(load_meta_model(*scratch_ / "nowhere"), {"nowhere", "not found"});
 }
 
 TEST_F(MetaCheckpointTest, TensorsDisagreeingWithParamsAreClearErrors) {
@@ -185,8 +191,8 @@ TEST_F(MetaCheckpointTest, TensorsDisagreeingWithParamsAreClearErrors) {
   p["n_future_tokens"] = 2;
   p["n_layers"] = 4;  // trunk layers.0..1, head 1 layers.2, head 2 extra_heads.0: extra_heads.1 is left over
   expect_error(load_meta_model(with_params("two_heads", p)), {"unexpected tensor 'extra_heads.1."});
-  expect_error(load_meta_model(*dir_ / "extra"), {"unexpected tensor 'extra_heads.3.ffn_norm.weight'"});
-  const std::string no_pth = *dir_ / "no_pth";
+  expect_error(load_meta_model(fixture("extra")), {"unexpected tensor 'extra_heads.3.ffn_norm.weight'"});
+  const std::string no_pth = *scratch_ / "no_pth";
   fs::create_directories(no_pth);
   testing::write_file(no_pth + "/params.json", params().dump());
   expect_error(load_meta_model(no_pth), {"no consolidated.pth"});

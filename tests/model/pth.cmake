@@ -1,11 +1,13 @@
 # The .pth reader and Meta-layout tests (model and inference binaries) run
 # Python fixtures from this folder (tests/model/python_fixture.h).
 # Set on those sources only, so that the other tests' objects stay cached.
-set_source_files_properties(
+set_property(SOURCE
   ${CMAKE_CURRENT_SOURCE_DIR}/model/pth_reader_test.cpp
   ${CMAKE_CURRENT_SOURCE_DIR}/model/meta_checkpoint_test.cpp
   ${CMAKE_CURRENT_SOURCE_DIR}/inference/meta_model_test.cpp
-  PROPERTIES COMPILE_DEFINITIONS MTPC_TEST_MODEL_DIR="${CMAKE_CURRENT_SOURCE_DIR}/model")
+  PROPERTY COMPILE_DEFINITIONS
+    MTPC_TEST_MODEL_DIR="${CMAKE_CURRENT_SOURCE_DIR}/model"
+    MTPC_TEST_FIXTURE_CACHE="${CMAKE_CURRENT_BINARY_DIR}/python-fixtures")
 
 # libFuzzer over the restricted .pth reader (tests/model/fuzz/pth_fuzz.cpp), built
 # with clang-14 when it is there, like the LSP fuzzer. Torch-free sources only.

@@ -1,14 +1,15 @@
 """Writes the .pth files tests/model/pth_reader_test.cpp reads, with torch.save
 (Debian's python3-torch) and Python's zipfile: the oracle is torch, not mtpc.
 
-usage: /usr/bin/python3 pth_fixtures.py OUT_DIR
+usage: /usr/bin/python3 pth_fixtures.py OUT_DIR [FINAL_DIR]
+(FINAL_DIR: where OUT_DIR will be moved; the shell payload names a file there)
 
 OUT_DIR/state.pth        a state dict (OrderedDict) of varied tensors
 OUT_DIR/expected.json    name -> {dtype, shape, values (row-major)}
 OUT_DIR/zip64.pth        state.pth repacked by zipfile with ZIP64 records
                          (extra fields in the central directory)
 OUT_DIR/module.pth       torch.save of an nn.Linear module (names torch.nn.*)
-OUT_DIR/system.pth       a pickle that runs `touch OUT_DIR/pwned` if unpickled
+OUT_DIR/system.pth       a pickle that runs `touch FINAL_DIR/pwned` if unpickled
 OUT_DIR/system4.pth      the same with protocol 4 (STACK_GLOBAL)
 OUT_DIR/eval.pth         a pickle that calls builtins.eval
 OUT_DIR/truncated.pth    state.pth cut in half
@@ -32,6 +33,7 @@ except ImportError:
     sys.exit("python3-torch is missing: run scripts/setup (apt-get install python3-torch)")
 
 out = sys.argv[1]
+final = sys.argv[2] if len(sys.argv) > 2 else out
 torch.manual_seed(1234)
 
 big = torch.randn(10)
@@ -97,7 +99,7 @@ def archive(name, pickled):
     write_zip(os.path.join(out, name), [("archive/data.pkl", pickled), ("archive/version", b"3\n")])
 
 
-marker = os.path.join(out, "pwned")
+marker = os.path.join(final, "pwned")
 archive("system.pth", pickle.dumps(Shell("touch " + marker), protocol=2))
 archive("system4.pth", pickle.dumps(Shell("touch " + marker), protocol=4))
 # Control: the same payload aimed elsewhere really runs when Python unpickles it.

@@ -62,15 +62,20 @@ const char* torch_dtype_name(DType d) {
 class PthReaderTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    dir_ = new TempDir();
-    error_ = new std::string(testing::run_python_fixture("pth_fixtures.py", dir_->path()));
+    scratch_ = new TempDir();
+    error_ = new std::string();
+    fixture_ = new std::string(testing::cached_python_fixture("pth_fixtures.py", error_));
   }
   static void TearDownTestSuite() {
-    delete dir_;
+    delete scratch_;
     delete error_;
+    delete fixture_;
   }
   void SetUp() override { ASSERT_EQ(*error_, "") << "fixture script failed"; }
-  std::string path(const std::string& name) const { return *dir_ / name; }
+  // A file of the generated fixture (shared: read only).
+  std::string path(const std::string& name) const { return *fixture_ + "/" + name; }
+  // A file of this test process's own.
+  std::string scratch(const std::string& name) const { return *scratch_ / name; }
 
   // Opens every tensor of `file` and checks it against expected.json.
   void expect_matches_torch(const std::string& file) {
@@ -90,10 +95,12 @@ class PthReaderTest : public ::testing::Test {
     }
   }
 
-  static TempDir* dir_;
+  static TempDir* scratch_;
   static std::string* error_;
+  static std::string* fixture_;
 };
-TempDir* PthReaderTest::dir_ = nullptr;
+TempDir* PthReaderTest::scratch_ = nullptr;
+std::string* PthReaderTest::fixture_ = nullptr;
 std::string* PthReaderTest::error_ = nullptr;
 
 TEST_F(PthReaderTest, ReadsWhatTorchSaveWrote) {
@@ -151,10 +158,10 @@ TEST_F(PthReaderTest, MalformedArchivesAreClearErrors) {
   expect_error(path("missing_storage.pth"), {"tensor 'f32'", "has no", "data/0"});
   expect_error(path("deflated.pth"), {"is compressed"});
   expect_error(path("no-such.pth"), {"cannot open"});
-  testing::write_file(path("empty.pth"), "");
-  expect_error(path("empty.pth"), {"empty file"});
-  testing::write_file(path("text.pth"), "this is not a zip archive at all, just text");
-  expect_error(path("text.pth"), {"no zip end-of-central-directory record"});
+  testing::write_file(scratch("empty.pth"), "");
+  expect_error(scratch("empty.pth"), {"empty file"});
+  testing::write_file(scratch("text.pth"), "this is not a zip archive at all, just text");
+  expect_error(scratch("text.pth"), {"no zip end-of-central-directory record"});
 }
 
 // Pickles assembled by hand: the opcodes and shapes the machine must refuse.
@@ -199,7 +206,7 @@ TEST_F(PthReaderTest, CorruptedFilesNeverCrash) {
     const int flips = 1 + static_cast<int>(rng() % 8);
     for (int f = 0; f < flips; ++f) bytes[rng() % bytes.size()] = static_cast<char>(rng());
     if (rng() % 4 == 0) bytes.resize(rng() % bytes.size());
-    const std::string p = path("corrupt.pth");
+    const std::string p = scratch("corrupt.pth");
     testing::write_file(p, bytes);
     auto pth = PthFile::open(p);
     if (pth.ok()) {
