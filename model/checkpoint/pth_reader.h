@@ -71,6 +71,7 @@ class PthFile {
  private:
   struct Mapping;
   PthFile() = default;
+  static Result<PthFile> open_mapped(const std::string& path);
   std::string path_;
   std::shared_ptr<Mapping> mapping_;
   std::map<std::string, PthTensor> tensors_;

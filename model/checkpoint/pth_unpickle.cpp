@@ -7,6 +7,7 @@
 #include <cstring>
 #include <deque>
 #include <map>
+#include <new>
 #include <optional>
 #include <unordered_map>
 
@@ -64,6 +65,11 @@ std::optional<DType> storage_class_dtype(const std::string& name) {
 // product below 2^63.
 constexpr int64_t kMaxElements = int64_t{1} << 48;
 constexpr size_t kMaxDims = 16;
+// Objects one pickle may create (a state dict needs about 15 per tensor): the
+// cap bounds memory (~250 bytes each) against a pickle built to exhaust it.
+constexpr size_t kMaxObjects = size_t{2} << 20;
+
+struct TooLarge {};
 
 class Machine {
  public:
@@ -77,6 +83,7 @@ class Machine {
     return Status::Error(source_ + ": " + what + " (at byte " + std::to_string(op_at_) + ")");
   }
   Value* make(Kind kind) {
+    if (arena_.size() >= kMaxObjects) throw TooLarge();
     arena_.emplace_back();
     arena_.back().kind = kind;
     return &arena_.back();
@@ -465,7 +472,15 @@ Result<Value*> Machine::run() {
 Result<std::vector<std::pair<std::string, PickledTensor>>> unpickle_state_dict(
     const uint8_t* data, size_t size, const std::string& source) {
   Machine machine(data, size, source);
-  auto top = machine.run();
+  Result<Value*> top = Status::Error(source + ": not run");
+  try {
+    top = machine.run();
+  } catch (const TooLarge&) {
+    return Status::Error(source + ": pickle creates more than " + std::to_string(kMaxObjects) +
+                         " objects; not a state dict this reader accepts");
+  } catch (const std::bad_alloc&) {
+    return Status::Error(source + ": out of memory while reading the pickle");
+  }
   if (!top.ok()) return top.status();
   Value* dict = *top;
   if (dict->kind != Kind::Dict)

@@ -151,6 +151,14 @@ const PthTensor* PthFile::find(const std::string& name) const {
 }
 
 Result<PthFile> PthFile::open(const std::string& path) {
+  try {
+    return open_mapped(path);
+  } catch (const std::exception& e) {  // allocation failures: never past this call
+    return Status::Error(path + ": cannot read: " + e.what());
+  }
+}
+
+Result<PthFile> PthFile::open_mapped(const std::string& path) {
   PthFile file;
   file.path_ = path;
   file.mapping_ = std::make_shared<Mapping>();
@@ -197,6 +205,12 @@ Result<PthFile> PthFile::open(const std::string& path) {
       return Status::Error(path + ": " + prefix + "byteorder is '" + order + "'; only little-endian is supported");
   }
   const ZipEntry& pkl = entries->at(prefix + "data.pkl");
+  // A state dict's pickle is a few hundred bytes per tensor (a 70B model's is
+  // under 1 MB); the cap bounds what a hostile one can make us allocate.
+  constexpr uint64_t kMaxPickleBytes = uint64_t{64} << 20;
+  if (pkl.size > kMaxPickleBytes)
+    return Status::Error(path + ": " + prefix + "data.pkl is " + std::to_string(pkl.size) +
+                         " bytes; a state dict's pickle is far smaller (limit 64 MiB)");
   auto pickled = unpickle_state_dict(bytes + pkl.data_offset, pkl.size, path + ": " + prefix + "data.pkl");
   if (!pickled.ok()) return pickled.status();
 

@@ -190,6 +190,8 @@ TEST(PthUnpickleTest, BadPicklesAreClearErrors) {
   EXPECT_TRUE(has(unpickle("\x80\x02}X\x01\x00\x00\x00w" "ctorch._utils\n_rebuild_tensor_v2\n("s + storage +
                            "K\x00K\x04\x85K\x01\x85\x89)tRs."s),
                   "reaches element 3 of storage '0', which holds 3"));
+  // A pickle built to exhaust memory: three million empty tuples.
+  EXPECT_TRUE(has(unpickle("\x80\x02"s + std::string(3'000'000, ')') + "."), "more than 2097152 objects"));
   EXPECT_TRUE(unpickle("\x80\x02}X\x01\x00\x00\x00w" "ctorch._utils\n_rebuild_tensor_v2\n("s + storage +
                        "K\x00K\x03\x85K\x01\x85\x89)tRs."s).ok());
 }
