@@ -1,5 +1,7 @@
 #include "model/checkpoint/checkpoint.h"
 
+#include "model/checkpoint/meta_checkpoint.h"
+
 #include <fcntl.h>
 #include <linux/fs.h>
 #include <sys/syscall.h>
@@ -110,8 +112,7 @@ Result<LoadedModel> load_model(const std::string& dir, torch::Device device, con
   if (!fs::is_directory(dir)) return Status::Error(dir + ": checkpoint directory not found");
   std::error_code ec;
   if (!fs::exists(config_path, ec) && fs::exists(fs::path(dir) / "params.json", ec))
-    return Status::Error((fs::path(dir) / "params.json").string() +
-                         ": Meta checkpoints (params.json + consolidated.pth): not built in");
+    return load_meta_model(dir, device);
   std::ifstream in(config_path);
   if (!in) return Status::Error(config_path + ": missing or unreadable");
   nlohmann::json j = nlohmann::json::parse(in, nullptr, /*allow_exceptions=*/false);

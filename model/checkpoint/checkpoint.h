@@ -4,7 +4,7 @@
 // load_model reads any model directory it knows, by what config.json says:
 //   "format": "mtpc-checkpoint"  mtpc's own (below)
 //   "architectures": [...]       a Hugging Face Llama/Qwen2 directory (hf_checkpoint.h)
-//   params.json, no config.json  Meta's release (not built in on this branch)
+//   params.json, no config.json  Meta's multi-token release (meta_checkpoint.h)
 //
 // A model checkpoint is a directory:
 //   config.json        {"format": "mtpc-checkpoint", "format_version": 1,
