@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "base/status.h"
+#include "model/tokenizer/fim_template.h"
 
 namespace mtpc {
 
@@ -44,6 +45,18 @@ struct TokenizerFileOptions {
   // For error messages: the file the options came from.
   std::string source = "tokenizer_config.json";
 };
+
+// What a loader derives from a tokenizer it built and the options: BOS/EOS
+// ids (-1 absent), the FIM template (`begin` = {bos} when add_bos) and the
+// stop ids (EOS, extra_stop_ids, extra_stop_tokens, the FIM family's stops;
+// no duplicates). Errors: a bos/eos token the tokenizer lacks (naming
+// options.source), an unknown FIM family or stop token (naming mtpc.json).
+struct TokenizerEnds {
+  int32_t bos = -1, eos = -1;
+  FimTemplate fim;
+  std::vector<int32_t> stops;
+};
+Result<TokenizerEnds> resolve_tokenizer_ends(const Tokenizer& tokenizer, const TokenizerFileOptions& options);
 
 // The tokenizer of model directory `dir`.
 Result<std::shared_ptr<const Tokenizer>> load_model_tokenizer(const std::string& dir);
