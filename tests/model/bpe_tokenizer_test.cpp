@@ -322,7 +322,7 @@ TEST(BpeTokenizerFile, EachBadFileIsAClearError) {
                                                   {{"type", "ByteLevel"}}}}};
        }),
        "pre_tokenizer.pretokenizers[0].pattern: regex does not compile"},
-      {"missing byte", with([](json& j) { j["model"]["vocab"].erase("a"); }), "model.vocab: no token for byte 0x61"},
+      {"missing byte", with([](json& j) { j["model"]["vocab"].erase("z"); }), "model.vocab: no token for byte 0x7A"},
       {"added token without id", with([](json& j) { j["added_tokens"][0].erase("id"); }), "added_tokens[0].id"},
       {"model not an object", with([](json& j) { j["model"] = 3; }), "model: missing or not an object"},
       {"top level array", "[1, 2]", "not a JSON object"},

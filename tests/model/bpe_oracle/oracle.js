@@ -56,9 +56,11 @@ function variants(outDir) {
     type: 'Sequence',
     pretokenizers: [...DEEPSEEK_SPLITS.map(split), { type: 'Digits', individual_digits: true }, byteLevel(false, false)],
   };
-  deepseek.added_tokens = deepseek.added_tokens.filter((t) => !t.content.startsWith('<|fim_'));
-  addSpecial(deepseek, ['<｜begin▁of▁sentence｜>', '<｜end▁of▁sentence｜>', '<｜fim▁hole｜>', '<｜fim▁begin｜>',
-                        '<｜fim▁end｜>', '<|EOT|>']);
+  // DeepSeek-Coder's FIM markers in place of Qwen's (same ids: tokenizers
+  // numbers added tokens in order, so the ids must stay contiguous).
+  const renamed = { '<|fim_prefix|>': '<｜fim▁begin｜>', '<|fim_suffix|>': '<｜fim▁hole｜>', '<|fim_middle|>': '<｜fim▁end｜>' };
+  for (const t of deepseek.added_tokens) if (renamed[t.content]) t.content = renamed[t.content];
+  addSpecial(deepseek, ['<｜begin▁of▁sentence｜>', '<｜end▁of▁sentence｜>', '<|EOT|>']);
   fs.writeFileSync(path.join(outDir, 'deepseek.json'), JSON.stringify(deepseek));
 
   const starcoder = base();
