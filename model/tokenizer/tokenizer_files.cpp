@@ -165,6 +165,12 @@ Result<TokenizerFileOptions> read_tokenizer_file_options(const std::string& dir,
       if (!(*overrides)["fim"].is_string()) return Status::Error(file + ": fim: not a string");
       options.fim_family = (*overrides)["fim"].get<std::string>();
       if (options.fim_family.empty()) return Status::Error(file + ": fim: empty (a family name or \"none\")");
+      // Checked here so the error names mtpc.json whichever loader runs.
+      if (options.fim_family != "none" && find_fim_family(options.fim_family) == nullptr) {
+        std::string known;
+        for (const FimFamily& f : fim_families()) known += f.name + ", ";
+        return Status::Error(file + ": fim: unknown family '" + options.fim_family + "' (known: " + known + "none)");
+      }
     }
     if (overrides->contains("stop")) {
       const json& stop = (*overrides)["stop"];
