@@ -8,6 +8,7 @@
 #include <chrono>
 #include <map>
 #include <random>
+#include <thread>
 
 #include <nlohmann/json.hpp>
 
@@ -252,6 +253,24 @@ TEST(BpeTokenizer, EncodesA100KbSourceFileFastAndAsHuggingFaceDoes) {
   std::printf("encode %zu bytes -> %zu tokens: cold %.1f ms (%.2f MB/s), warm %.1f ms (%.2f MB/s)\n", source.size(),
               ids.size(), cold * 1e3, source.size() / cold / 1e6, warm * 1e3, source.size() / warm / 1e6);
   EXPECT_LT(warm, 1.0) << "encoding 100 KB should take well under a second";
+}
+
+TEST(BpeTokenizer, EncodesFromManyThreadsAsFromOne) {
+  REQUIRE_ORACLE();
+  // A fresh tokenizer, so the threads fill the shared merge cache together.
+  auto t = load_bpe_tokenizer(Oracle::get().path("qwen3"), TokenizerFileOptions{});
+  ASSERT_TRUE(t.ok());
+  auto single = Oracle::get().tokenizer("qwen3");
+  const auto strings = testing::bpe_test_strings();
+  std::vector<int> mismatches(4, 0);
+  std::vector<std::thread> threads;
+  for (int k = 0; k < 4; ++k)
+    threads.emplace_back([&, k] {
+      for (size_t i = k; i < strings.size() * 2; i += 3)
+        if ((*t)->encode(strings[i % strings.size()]) != single->encode(strings[i % strings.size()])) ++mismatches[k];
+    });
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(mismatches, std::vector<int>(4, 0));
 }
 
 // ---- bad files ----
