@@ -4,7 +4,10 @@
 // Supported, as the Hugging Face `tokenizers` library runs them:
 //   model         BPE: vocab, merges as "a b" or ["a", "b"], ignore_merges
 //   added_tokens  split out of the raw input first (leftmost, longest;
-//                 lstrip/rstrip/single_word); `special` ones are is_special
+//                 lstrip/rstrip/single_word); `special` ones are is_special.
+//                 All are matched on the raw text (tokenizers matches
+//                 "normalized": true ones after NFC; the same unless NFC
+//                 changes the token's own text)
 //   normalizer    null, NFC, or a Sequence of those (ICU)
 //   pre_tokenizer Split (Regex or String pattern, every behavior, invert),
 //                 Digits, ByteLevel (add_prefix_space, use_regex with the
