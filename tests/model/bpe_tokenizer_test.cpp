@@ -400,6 +400,29 @@ TEST(ModelTokenizer, DeepSeekDirectoryIsByteLevelBpeDespiteItsClassAndAddsBos) {
   EXPECT_TRUE((*t)->encode("abc").front() != bos) << "encode() never adds BOS";
 }
 
+TEST(ModelTokenizer, Llama3TemplateBosStartsPromptsWithoutATokenizerConfig) {
+  REQUIRE_ORACLE();
+  TempDir dir;
+  json doc = json::parse(testing::read_file(Oracle::get().path("llama3")));
+  // Llama-3's post-processor: <|begin_of_text|> before every sequence.
+  doc["post_processor"] = {{"type", "TemplateProcessing"},
+                           {"single", json::array({{{"SpecialToken", {{"id", "<|begin_of_text|>"}, {"type_id", 0}}}},
+                                                   {{"Sequence", {{"id", "A"}, {"type_id", 0}}}}})}};
+  testing::write_file(dir / "tokenizer.json", doc.dump());
+  auto t = load_model_tokenizer(dir.path());
+  ASSERT_TRUE(t.ok()) << t.status().message();
+  const int32_t bos = (*t)->token_id("<|begin_of_text|>");
+  ASSERT_GE(bos, 0);
+  EXPECT_EQ((*t)->specials().bos, bos);
+  EXPECT_EQ((*t)->fim_template().begin, std::vector<int32_t>{bos});
+  EXPECT_NE((*t)->encode("hi").front(), bos);
+
+  testing::write_file(dir / "tokenizer_config.json", R"({"add_bos_token": false})");
+  t = load_model_tokenizer(dir.path());
+  ASSERT_TRUE(t.ok()) << t.status().message();
+  EXPECT_TRUE((*t)->fim_template().begin.empty()) << "add_bos_token: false wins over the template";
+}
+
 TEST(ModelTokenizer, MtpcJsonOverridesFimAndAddsStops) {
   REQUIRE_ORACLE();
   TempDir dir;
