@@ -42,6 +42,7 @@ int main(int argc, char** argv) {
   mtpc::cli::add_complete_command(app, global);
   mtpc::cli::add_eval_command(app, global);
   mtpc::cli::add_serve_command(app, global);
+  mtpc::cli::add_pull_command(app, global);
 
   try {
     app.parse(argc, argv);

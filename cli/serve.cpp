@@ -36,6 +36,7 @@ void add_serve_command(CLI::App& app, GlobalOptions& global) {
     const EngineOptions engine{global.device, a->dtype};
     lsp::CompletionService service(
         [engine](const std::string& dir) { return completion::load_engine_model(dir, engine); }, log);
+    if (!a->model.empty()) a->model = resolve_model_flag(a->model, "serve");
     a->server.model_dir = a->model;
     // Load once, up front: a bad --model fails the command, not the first completion.
     if (!a->model.empty())
