@@ -19,6 +19,7 @@
 #include <cctype>
 #include <chrono>
 #include <exception>
+#include <limits>
 #include <memory>
 #include <optional>
 
@@ -92,7 +93,9 @@ Result<Hop> exchange(Stream& stream, net::io_context& ioc, const Url& url, const
 
   beast::flat_buffer buffer;
   http::response_parser<http::buffer_body> parser;
-  parser.body_limit(boost::none);  // model shards are many GB; the sink decides
+  // Model shards are many GB; the sink decides. Not boost::none: Boost 1.74
+  // compares the length against the optional, and any value > none.
+  parser.body_limit(std::numeric_limits<std::uint64_t>::max());
   beast::get_lowest_layer(stream).expires_after(stall);
   ec = run_op(ioc, [&](auto handler) { http::async_read_header(stream, buffer, parser, handler); });
   if (ec) return Status::Error("reading the response from " + url.str() + ": " + describe(ec));
@@ -198,12 +201,13 @@ Result<HttpResponse> http_get(const HttpRequest& request, const HttpOptions& opt
     Result<Url> first = parse_url(request.url);
     if (!first.ok()) return first.status();
     Url url = *first;
-    bool send_token = true;
+    // Still on the first URL's host:port: no redirect has left it yet.
+    bool on_origin = true;
     HttpResponse response;
     for (int hop_index = 0;; ++hop_index) {
-      Result<Hop> hop = fetch_one(url, request, send_token, options, sink, on_head);
+      Result<Hop> hop = fetch_one(url, request, on_origin, options, sink, on_head);
       if (!hop.ok()) return hop.status();
-      if (hop_index == 0) response.first_headers = hop->headers;
+      if (on_origin) response.origin_headers = hop->headers;
       if (!is_redirect(hop->status)) {
         response.status = hop->status;
         response.url = url.str();
@@ -223,7 +227,7 @@ Result<HttpResponse> http_get(const HttpRequest& request, const HttpOptions& opt
         return Status::Error("refusing a redirect from https to plain http: " + url.str() + " -> " + next->str());
       // Credentials are for the server they were given for: a signed
       // file-store URL on another host carries its own authorization.
-      if (next->authority() != first->authority()) send_token = false;
+      if (next->authority() != first->authority()) on_origin = false;
       url = *next;
     }
   } catch (const std::exception& e) {

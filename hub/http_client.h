@@ -58,11 +58,12 @@ struct HttpResponse {
   int status = 0;
   std::string url;  // the URL that answered (after redirects)
   // Header names in lower case. `headers` are the final response's;
-  // `first_headers` those of the first hop, the server the request was made
-  // to (the hub puts X-Linked-Size / X-Linked-Etag / X-Repo-Commit on its
-  // redirect to the file store).
+  // `origin_headers` those of the last response from the first URL's
+  // host:port, after same-host redirects and before any redirect away (the
+  // hub puts X-Linked-Size / X-Linked-Etag / X-Repo-Commit on its redirect
+  // to the file store, and ETag on a small file it serves itself).
   std::map<std::string, std::string> headers;
-  std::map<std::string, std::string> first_headers;
+  std::map<std::string, std::string> origin_headers;
   std::string body;             // see the contract: non-2xx bodies or no sink
   uint64_t body_bytes = 0;      // body bytes received (all of them, sink or not)
   Status body_status;           // ok when the body arrived whole
@@ -71,9 +72,9 @@ struct HttpResponse {
     auto it = headers.find(lower_name);
     return it == headers.end() ? std::string() : it->second;
   }
-  std::string first_header(const std::string& lower_name) const {
-    auto it = first_headers.find(lower_name);
-    return it == first_headers.end() ? std::string() : it->second;
+  std::string origin_header(const std::string& lower_name) const {
+    auto it = origin_headers.find(lower_name);
+    return it == origin_headers.end() ? std::string() : it->second;
   }
 };
 

@@ -22,7 +22,9 @@ void ProgressPrinter::update(const TransferProgress& p) {
   if (p.file != file_) {
     file_ = p.file;
     file_start_ = now;
-    last_print_ = now - std::chrono::hours(1);
+    // A terminal shows the bar at once; a log gets its first line after an
+    // interval (small files only get their "done" line).
+    last_print_ = tty_ ? now - std::chrono::hours(1) : now;
     start_bytes_ = p.done;
   }
   const double since = std::chrono::duration<double>(now - last_print_).count();

@@ -107,18 +107,18 @@ Expected expected_from_listing(const RepoFile& f) {
 
 void fill_from_headers(Expected& e, const HttpResponse& r) {
   // X-Linked-* describe the LFS object behind the hub's redirect.
-  const std::string linked_etag = normalize_etag(r.first_header("x-linked-etag"));
+  const std::string linked_etag = normalize_etag(r.origin_header("x-linked-etag"));
   if (e.sha256.empty() && e.git_sha1.empty()) {
     if (is_hex(linked_etag, 64)) {
       e.sha256 = linked_etag;
-    } else if (std::string etag = normalize_etag(r.first_header("etag")); is_hex(etag, 40)) {
+    } else if (std::string etag = normalize_etag(r.origin_header("etag")); is_hex(etag, 40)) {
       e.git_sha1 = etag;
     } else if (is_hex(etag, 64)) {
       e.sha256 = etag;
     }
   }
   if (!e.size) {
-    const std::string linked = r.first_header("x-linked-size");
+    const std::string linked = r.origin_header("x-linked-size");
     if (!linked.empty() && std::all_of(linked.begin(), linked.end(), ::isdigit)) e.size = std::stoull(linked);
   }
 }
