@@ -39,7 +39,7 @@ import time
 import urllib.parse
 
 LIFETIME_S = 300  # the server exits by itself after this
-STALL_S = 4
+STALL_S = 8
 TOKEN = "hf_fixture_token"
 REPOS = ["acme/tiny", "acme/drop", "acme/stall", "acme/badsum", "acme/gated", "acme/loop", "acme/nometa"]
 

@@ -1,6 +1,12 @@
 // The pieces of mtpc pull that need no server: URLs and redirects, model
 // names, which files a model needs, the listing's fields, the cache lookup.
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <chrono>
 
 #include <cstdlib>
 #include <filesystem>
@@ -98,6 +104,30 @@ TEST(Http, AClosedPortIsAConnectError) {
   Result<HttpResponse> r = http_get(request, options);
   ASSERT_FALSE(r.ok());
   EXPECT_NE(r.status().message().find("cannot connect to 127.0.0.1:1"), std::string::npos) << r.status().message();
+}
+
+TEST(Http, AServerThatNeverAnswersTheHandshakeTimesOut) {
+  // Listening but never accepting: TCP connects (the kernel's backlog), the
+  // TLS handshake gets no reply.
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  ASSERT_EQ(listen(fd, 4), 0);
+  socklen_t len = sizeof addr;
+  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  HttpRequest request;
+  request.url = "https://127.0.0.1:" + std::to_string(ntohs(addr.sin_port)) + "/api";
+  HttpOptions options;
+  options.connect_timeout_ms = 500;
+  const auto start = std::chrono::steady_clock::now();
+  Result<HttpResponse> r = http_get(request, options);
+  const auto took = std::chrono::steady_clock::now() - start;
+  close(fd);
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("timed out"), std::string::npos) << r.status().message();
+  EXPECT_LT(took, std::chrono::seconds(5));
 }
 
 TEST(ModelCache, ResolvesDirectoriesAndPulledNames) {
