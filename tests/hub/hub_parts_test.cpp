@@ -20,7 +20,7 @@
 namespace mtpc::hub {
 namespace {
 
-TEST(Url, ParsesAndResolvesRedirectLocations) {
+TEST(HubUrl, ParsesAndResolvesRedirectLocations) {
   Result<Url> u = parse_url("https://Hub.example:8443/acme/tiny/resolve/main/config.json?x=1#frag");
   ASSERT_TRUE(u.ok()) << u.status().message();
   EXPECT_EQ(u->host, "hub.example");
@@ -44,7 +44,7 @@ TEST(Url, ParsesAndResolvesRedirectLocations) {
   EXPECT_EQ(percent_encode("sub dir/a+b.json", true), "sub%20dir/a%2Bb.json");
 }
 
-TEST(ModelRef, FollowsTheHubsRepositoryIdRules) {
+TEST(HubModelRef, FollowsTheHubsRepositoryIdRules) {
   Result<ModelRef> r = parse_model_ref("Qwen/Qwen2.5-Coder-0.5B@refs/pr/3");
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(r->repo, "Qwen/Qwen2.5-Coder-0.5B");
@@ -55,7 +55,7 @@ TEST(ModelRef, FollowsTheHubsRepositoryIdRules) {
   EXPECT_NE(parse_model_ref("gpt2").status().message().find("OWNER/NAME[@REVISION]"), std::string::npos);
 }
 
-TEST(ModelFiles, OnlyWhatAModelDirectoryNeeds) {
+TEST(HubModelFiles, OnlyWhatAModelDirectoryNeeds) {
   for (const char* yes : {"config.json", "generation_config.json", "tokenizer.json", "tokenizer.model",
                           "tokenizer_config.json", "mtpc.json", "params.json", "model.safetensors",
                           "model-00001-of-00002.safetensors", "model.safetensors.index.json", "consolidated.pth",
@@ -67,7 +67,7 @@ TEST(ModelFiles, OnlyWhatAModelDirectoryNeeds) {
     EXPECT_FALSE(is_model_file(no)) << no;
 }
 
-TEST(Listing, ReadsTheSiblingsAndNamesBadFields) {
+TEST(HubListing, ReadsTheSiblingsAndNamesBadFields) {
   Result<RepoListing> l = parse_listing(R"({"sha": "0123abcd", "siblings": [
       {"rfilename": "config.json", "size": 12, "blobId": "ab"},
       {"rfilename": "model.safetensors", "size": 9, "blobId": "cd",
@@ -96,7 +96,7 @@ TEST(Listing, ReadsTheSiblingsAndNamesBadFields) {
   }
 }
 
-TEST(Http, AClosedPortIsAConnectError) {
+TEST(HubHttp, AClosedPortIsAConnectError) {
   HttpRequest request;
   request.url = "http://127.0.0.1:1/x";  // nothing listens on port 1 here
   HttpOptions options;
@@ -106,7 +106,7 @@ TEST(Http, AClosedPortIsAConnectError) {
   EXPECT_NE(r.status().message().find("cannot connect to 127.0.0.1:1"), std::string::npos) << r.status().message();
 }
 
-TEST(Http, AServerThatNeverAnswersTheHandshakeTimesOut) {
+TEST(HubHttp, AServerThatNeverAnswersTheHandshakeTimesOut) {
   // Listening but never accepting: TCP connects (the kernel's backlog), the
   // TLS handshake gets no reply.
   int fd = socket(AF_INET, SOCK_STREAM, 0);
@@ -130,7 +130,7 @@ TEST(Http, AServerThatNeverAnswersTheHandshakeTimesOut) {
   EXPECT_LT(took, std::chrono::seconds(5));
 }
 
-TEST(ModelCache, ResolvesDirectoriesAndPulledNames) {
+TEST(HubModelCache, ResolvesDirectoriesAndPulledNames) {
   mtpc::testing::TempDir tmp;
   setenv("MTPC_CACHE", (tmp / "cache").c_str(), 1);
   std::filesystem::create_directories(tmp / "plain");

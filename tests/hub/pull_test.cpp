@@ -24,7 +24,7 @@ using mtpc::testing::run_command;
 
 constexpr const char* kToken = "hf_fixture_token";  // the fixture's gated repository accepts this one
 
-class PullTest : public ::testing::Test {
+class HubPullTest : public ::testing::Test {
  protected:
   void SetUp() override {
     ASSERT_EQ(hub_.error(), "");
@@ -67,7 +67,7 @@ class PullTest : public ::testing::Test {
   mutable std::string notes_;
 };
 
-TEST_F(PullTest, FetchesOnlyModelFilesVerifiedIntoTheCacheAndResolvesTheName) {
+TEST_F(HubPullTest, FetchesOnlyModelFilesVerifiedIntoTheCacheAndResolvesTheName) {
   PullOptions o = options("acme/tiny");
   o.token = "some-token";  // must reach the hub but never the file store (it answers 400 to one)
   int progress_calls = 0;
@@ -110,7 +110,7 @@ TEST_F(PullTest, FetchesOnlyModelFilesVerifiedIntoTheCacheAndResolvesTheName) {
   EXPECT_NE(other.status().message().find("run mtpc pull acme/tiny@v2"), std::string::npos);
 }
 
-TEST_F(PullTest, SecondPullKeepsVerifiedFilesAndDownloadsNothing) {
+TEST_F(HubPullTest, SecondPullKeepsVerifiedFilesAndDownloadsNothing) {
   ASSERT_TRUE(pull_model(options("acme/tiny")).ok());
   const size_t requests_before = hub_.request_log().size();
   Result<PullResult> again = pull_model(options("acme/tiny"));
@@ -131,7 +131,7 @@ TEST_F(PullTest, SecondPullKeepsVerifiedFilesAndDownloadsNothing) {
   for (const PulledFile& f : third->files) EXPECT_EQ(f.downloaded, f.path == "config.json") << f.path;
 }
 
-TEST_F(PullTest, ResumesWithARangeAfterTheConnectionDropsMidFile) {
+TEST_F(HubPullTest, ResumesWithARangeAfterTheConnectionDropsMidFile) {
   Result<PullResult> r = pull_model(options("acme/drop"));
   ASSERT_TRUE(r.ok()) << r.status().message();
   EXPECT_EQ(read_file(r->dir + "/model.safetensors"), hub_.file("acme/drop", "model.safetensors"));
@@ -139,7 +139,7 @@ TEST_F(PullTest, ResumesWithARangeAfterTheConnectionDropsMidFile) {
   EXPECT_NE(notes_.find("resuming at byte"), std::string::npos) << notes_;
 }
 
-TEST_F(PullTest, AStalledTransferTimesOutAndResumes) {
+TEST_F(HubPullTest, AStalledTransferTimesOutAndResumes) {
   PullOptions o = options("acme/stall");
   o.http.stall_timeout_ms = 1000;  // the fixture stalls for 8 s, then drops
   const auto start = std::chrono::steady_clock::now();
@@ -151,7 +151,7 @@ TEST_F(PullTest, AStalledTransferTimesOutAndResumes) {
   EXPECT_NE(notes_.find("timed out"), std::string::npos) << notes_;
 }
 
-TEST_F(PullTest, ResumesThePartialFileAnEarlierRunLeft) {
+TEST_F(HubPullTest, ResumesThePartialFileAnEarlierRunLeft) {
   PullOptions o = options("acme/tiny");
   o.out_dir = hub_.scratch("out");
   fs::create_directories(o.out_dir);
@@ -167,7 +167,7 @@ TEST_F(PullTest, ResumesThePartialFileAnEarlierRunLeft) {
   EXPECT_FALSE(resolve_model_dir("acme/tiny").ok());
 }
 
-TEST_F(PullTest, AWrongChecksumIsAnErrorAndLeavesNoFileOrName) {
+TEST_F(HubPullTest, AWrongChecksumIsAnErrorAndLeavesNoFileOrName) {
   Result<PullResult> r = pull_model(options("acme/badsum"));
   ASSERT_FALSE(r.ok());
   const std::string& m = r.status().message();
@@ -180,7 +180,7 @@ TEST_F(PullTest, AWrongChecksumIsAnErrorAndLeavesNoFileOrName) {
   EXPECT_NE(dir.status().message().find("run mtpc pull acme/badsum"), std::string::npos);
 }
 
-TEST_F(PullTest, AGatedRepositoryNeedsTheToken) {
+TEST_F(HubPullTest, AGatedRepositoryNeedsTheToken) {
   Result<PullResult> without = pull_model(options("acme/gated"));
   ASSERT_FALSE(without.ok());
   const std::string& m = without.status().message();
@@ -196,7 +196,7 @@ TEST_F(PullTest, AGatedRepositoryNeedsTheToken) {
   EXPECT_EQ(hub_.request_log().find("authorization sent"), std::string::npos);
 }
 
-TEST_F(PullTest, AMissingRepositoryOrRevisionIsNamed) {
+TEST_F(HubPullTest, AMissingRepositoryOrRevisionIsNamed) {
   Result<PullResult> r = pull_model(options("acme/nothere"));
   ASSERT_FALSE(r.ok());
   EXPECT_NE(r.status().message().find("HTTP 404 RepoNotFound"), std::string::npos) << r.status().message();
@@ -207,7 +207,7 @@ TEST_F(PullTest, AMissingRepositoryOrRevisionIsNamed) {
   EXPECT_FALSE(fs::exists(cache_ + "/models/acme--nothere"));
 }
 
-TEST_F(PullTest, ARedirectLoopEnds) {
+TEST_F(HubPullTest, ARedirectLoopEnds) {
   PullOptions o = options("acme/loop");
   o.http.max_redirects = 5;
   Result<PullResult> r = pull_model(o);
@@ -221,7 +221,7 @@ TEST_F(PullTest, ARedirectLoopEnds) {
   EXPECT_EQ(hops, 6);  // the first request and 5 redirects followed
 }
 
-TEST_F(PullTest, WithoutListedChecksumsTheHubHeadersAreUsed) {
+TEST_F(HubPullTest, WithoutListedChecksumsTheHubHeadersAreUsed) {
   Result<PullResult> r = pull_model(options("acme/nometa"));
   ASSERT_TRUE(r.ok()) << r.status().message();
   for (const PulledFile& f : r->files) {
@@ -230,7 +230,7 @@ TEST_F(PullTest, WithoutListedChecksumsTheHubHeadersAreUsed) {
   }
 }
 
-TEST_F(PullTest, AnUntrustedCertificateIsRefused) {
+TEST_F(HubPullTest, AnUntrustedCertificateIsRefused) {
   PullOptions o = options("acme/tiny");
   o.http.ca_file.clear();  // the system store does not know the fixture's certificate
   Result<PullResult> r = pull_model(o);
@@ -244,7 +244,7 @@ TEST_F(PullTest, AnUntrustedCertificateIsRefused) {
   EXPECT_TRUE(with_env.ok()) << with_env.status().message();
 }
 
-TEST_F(PullTest, TheCommandPullsPrintsTheDirectoryAndModelNamesResolve) {
+TEST_F(HubPullTest, TheCommandPullsPrintsTheDirectoryAndModelNamesResolve) {
   const std::string env = "MTPC_CACHE=" + cache_ + " HF_ENDPOINT=" + hub_.endpoint() + "/ HF_TOKEN=" + kToken + " ";
   const std::string stdout_file = hub_.scratch("stdout");
   auto pulled = run_command("{ " + env + MTPC_BINARY " pull acme/gated --ca-file " + hub_.cert() + " > " +
