@@ -56,9 +56,11 @@ void add_pull_command(CLI::App& app, GlobalOptions&) {
     o.http.connect_timeout_ms = static_cast<int>(a->connect_timeout_s * 1000);
     o.http.stall_timeout_ms = static_cast<int>(a->stall_timeout_s * 1000);
     o.max_attempts = a->max_attempts;
-    auto printer = std::make_shared<hub::ProgressPrinter>(stderr, isatty(STDERR_FILENO) == 1);
+    const bool tty = isatty(STDERR_FILENO) == 1;
+    auto printer = std::make_shared<hub::ProgressPrinter>(stderr, tty);
     o.progress = [printer](const hub::TransferProgress& p) { printer->update(p); };
-    o.log = [](const std::string& s) { std::fprintf(stderr, "mtpc pull: %s\n", s.c_str()); };
+    // On a terminal a note replaces the bar's line; the bar comes back below it.
+    o.log = [tty](const std::string& s) { std::fprintf(stderr, "%smtpc pull: %s\n", tty ? "\r\033[K" : "", s.c_str()); };
     Result<hub::PullResult> r = hub::pull_model(o);
     if (!r.ok()) throw CLI::RuntimeError("mtpc pull: " + r.status().message(), 1);
     size_t downloaded = 0;
