@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <openssl/evp.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -207,6 +208,11 @@ Result<PulledFile> FileFetch::run(const RepoFile& file) {
     }
     int fd = ::open(partial.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
     if (fd < 0) return Status::Error(partial + ": cannot open for writing: " + errno_text());
+    // Two pulls appending to one partial file would interleave their bytes.
+    if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+      ::close(fd);
+      return Status::Error(partial + ": another mtpc pull is downloading this file; wait for it to finish");
+    }
     uint64_t done = offset, total = expected.size.value_or(0);
     Status write_error;
     HttpRequest request;

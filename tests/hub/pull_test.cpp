@@ -167,6 +167,22 @@ TEST_F(HubPullTest, ResumesThePartialFileAnEarlierRunLeft) {
   EXPECT_FALSE(resolve_model_dir("acme/tiny").ok());
 }
 
+TEST_F(HubPullTest, ACorruptPartialFileIsDeletedAndTheNextPullSucceeds) {
+  PullOptions o = options("acme/tiny");
+  o.out_dir = hub_.scratch("out");
+  fs::create_directories(o.out_dir);
+  mtpc::testing::write_file(o.out_dir + "/model.safetensors.incomplete", std::string(1000, 'x'));
+  Result<PullResult> r = pull_model(o);
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("model.safetensors: sha256 mismatch"), std::string::npos)
+      << r.status().message();
+  EXPECT_FALSE(fs::exists(o.out_dir + "/model.safetensors.incomplete"));
+  EXPECT_FALSE(fs::exists(o.out_dir + "/model.safetensors"));
+  Result<PullResult> again = pull_model(o);
+  ASSERT_TRUE(again.ok()) << again.status().message();
+  EXPECT_EQ(read_file(o.out_dir + "/model.safetensors"), hub_.file("acme/tiny", "model.safetensors"));
+}
+
 TEST_F(HubPullTest, AWrongChecksumIsAnErrorAndLeavesNoFileOrName) {
   Result<PullResult> r = pull_model(options("acme/badsum"));
   ASSERT_FALSE(r.ok());
