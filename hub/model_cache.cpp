@@ -36,7 +36,7 @@ Result<std::string> resolve_model_dir(const std::string& name) {
   if (fs::is_directory(name, ec)) return name;
   if (fs::exists(name, ec)) return Status::Error(name + ": not a directory");
   Result<ModelRef> ref = parse_model_ref(name);
-  if (!ref.ok()) return Status::Error(name + ": no such directory");
+  if (!ref.ok()) return Status::Error(name + ": no such model directory");
   Result<std::string> root = cache_root();
   if (!root.ok()) return root.status().wrap(name + ": not a directory");
   const std::string missing = name + ": not a directory and not in the cache (" + *root + "): run mtpc pull " + name;

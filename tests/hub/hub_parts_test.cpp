@@ -148,7 +148,7 @@ TEST(HubModelCache, ResolvesDirectoriesAndPulledNames) {
                 "): run mtpc pull no/such-model@v1");
   Result<std::string> odd = resolve_model_dir("./nowhere");
   ASSERT_FALSE(odd.ok());
-  EXPECT_EQ(odd.status().message(), "./nowhere: no such directory");
+  EXPECT_EQ(odd.status().message(), "./nowhere: no such model directory");
 
   // A pulled revision: refs/REV names the commit folder.
   const std::string repo_dir = tmp / "cache/models/acme--m";
