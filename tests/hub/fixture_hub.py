@@ -23,6 +23,7 @@ Repositories (behaviour chosen by name):
   acme/loop     model.safetensors redirects to itself forever
   acme/nometa   the listing has no sizes or checksums (no blobs): the
                 client must use the resolve headers
+  acme/downgrade  model.safetensors redirects to a plain http:// URL
   anything else 404 RepoNotFound
 The store answers 400 to any request carrying an Authorization header.
 """
@@ -41,7 +42,8 @@ import urllib.parse
 LIFETIME_S = 300  # the server exits by itself after this
 STALL_S = 8
 TOKEN = "hf_fixture_token"
-REPOS = ["acme/tiny", "acme/drop", "acme/stall", "acme/badsum", "acme/gated", "acme/loop", "acme/nometa"]
+REPOS = ["acme/tiny", "acme/drop", "acme/stall", "acme/badsum", "acme/gated", "acme/loop", "acme/nometa",
+         "acme/downgrade"]
 
 
 def commit_of(repo):
@@ -174,7 +176,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
             if repo == "acme/loop":
                 return self.reply(302, b"", dict(common, Location="/%s/resolve/%s/%s" % (repo, revision, name)))
             sha = hashlib.sha256(data).hexdigest()
-            location = "https://127.0.0.1:%d/blobs/%s/%s?signature=fixture" % (self.state.store_port, repo.replace("/", "--"), sha)
+            scheme = "http" if repo == "acme/downgrade" else "https"
+            location = "%s://127.0.0.1:%d/blobs/%s/%s?signature=fixture" % (
+                scheme, self.state.store_port, repo.replace("/", "--"), sha)
             return self.reply(302, b"", dict(common, Location=location, **{
                 "X-Linked-Size": str(len(data)), "X-Linked-Etag": '"%s"' % sha, "ETag": '"%s"' % git_sha1(data)}))
         if kind == "resolve":

@@ -237,6 +237,16 @@ TEST_F(HubPullTest, ARedirectLoopEnds) {
   EXPECT_EQ(hops, 6);  // the first request and 5 redirects followed
 }
 
+TEST_F(HubPullTest, ARedirectFromHttpsToPlainHttpIsRefused) {
+  PullOptions o = options("acme/downgrade");
+  o.token = "some-token";
+  Result<PullResult> r = pull_model(o);
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("refusing a redirect from https to plain http"), std::string::npos)
+      << r.status().message();
+  EXPECT_EQ(hub_.request_log().find("\"server\": \"store\""), std::string::npos);
+}
+
 TEST_F(HubPullTest, WithoutListedChecksumsTheHubHeadersAreUsed) {
   Result<PullResult> r = pull_model(options("acme/nometa"));
   ASSERT_TRUE(r.ok()) << r.status().message();
