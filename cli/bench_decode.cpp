@@ -10,7 +10,7 @@ void add_bench_decode_command(CLI::App& bench, GlobalOptions& global) {
   auto* cmd = bench.add_subcommand("decode", "next-token vs self-speculative greedy decoding speed");
   auto o = std::make_shared<DecodeBenchmarkOptions>();
   auto json = std::make_shared<bool>(false);
-  cmd->add_option("--model", o->model, "checkpoint directory")->required();
+  cmd->add_option("--model", o->model, "checkpoint directory, or OWNER/NAME[@REVISION] pulled with mtpc pull")->required();
   cmd->add_option("--prompts", o->prompts, "JSONL(.gz) with a \"prompt\" field")->required();
   cmd->add_option("--max-new-tokens", o->max_new_tokens)->check(CLI::PositiveNumber)->capture_default_str();
   cmd->add_option("--limit", o->limit, "use the first N prompts (0: all)");
@@ -31,6 +31,7 @@ void add_bench_decode_command(CLI::App& bench, GlobalOptions& global) {
       ->capture_default_str();
   cmd->add_flag("--json", *json, "print only the JSON object (the default output anyway)");
   cmd->callback([o, &global] {
+    o->model = resolve_model_flag(o->model, "bench decode");
     o->device = global.device;
     o->threads = global.threads;
     o->progress = [](const std::string& text) { std::fputs(text.c_str(), stderr); };

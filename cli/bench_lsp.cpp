@@ -11,7 +11,7 @@ void add_bench_lsp_command(CLI::App& bench, GlobalOptions& global) {
   auto* cmd = bench.add_subcommand("lsp", "replay a typing session through `mtpc serve`; latency percentiles");
   auto o = std::make_shared<lsp::ReplayBenchmarkOptions>();
   auto json = std::make_shared<bool>(false);
-  cmd->add_option("--model", o->model, "checkpoint directory")->required();
+  cmd->add_option("--model", o->model, "checkpoint directory, or OWNER/NAME[@REVISION] pulled with mtpc pull")->required();
   cmd->add_option("--file", o->file, "the file to type (default: a built-in Python file)")->check(CLI::ExistingFile);
   cmd->add_option("--keystroke-ms", o->keystroke_ms, "longest wait for a reply before the next keystroke")
       ->check(CLI::PositiveNumber)->capture_default_str();
@@ -22,6 +22,7 @@ void add_bench_lsp_command(CLI::App& bench, GlobalOptions& global) {
   cmd->add_option("--log", o->log, "the server's log file")->capture_default_str();
   cmd->add_flag("--json", *json, "print one JSON object");
   cmd->callback([o, json, &global] {
+    o->model = resolve_model_flag(o->model, "bench lsp");
     o->mtpc_binary = executable_path();
     o->device = global.device;
     o->threads = global.threads;

@@ -38,7 +38,7 @@ void add_complete_command(CLI::App& app, GlobalOptions& global) {
   };
   auto a = std::make_shared<Args>();
   GenerationRequest& r = a->request;
-  cmd->add_option("--model", a->model, "checkpoint directory")->required();
+  cmd->add_option("--model", a->model, "checkpoint directory, or OWNER/NAME[@REVISION] pulled with mtpc pull")->required();
   auto* file = cmd->add_option("--prompt-file", a->prompt_file, "file whose bytes are the prompt")
                    ->check(CLI::ExistingFile);
   auto* text = cmd->add_option("--prompt", a->prompt, "the prompt as an argument");
@@ -62,6 +62,7 @@ void add_complete_command(CLI::App& app, GlobalOptions& global) {
   cmd->add_option("--dtype", a->dtype)->check(CLI::IsMember({"fp32", "bf16"}))->capture_default_str();
   cmd->add_flag("--json", a->json, "print one JSON object (completion and statistics)");
   cmd->callback([a, &global] {
+    a->model = resolve_model_flag(a->model, "complete");
     const EngineOptions engine{global.device, a->dtype};
     if (!a->location.empty()) {
       auto at = completion::parse_location(a->location);

@@ -63,6 +63,7 @@ void add_eval_command(CLI::App& app, GlobalOptions& global) {
   for (CLI::Option* o : generation) o->needs(model);
   cmd->callback([a, &global] {
     a->device = global.device;
+    if (!a->model.empty()) a->model = resolve_model_flag(a->model, "eval");
     const eval::EvalExit exit = eval::run_eval(*a);
     throw CLI::RuntimeError(exit.message.empty() ? "" : "mtpc eval: " + exit.message, exit.code);
   });

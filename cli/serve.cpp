@@ -1,6 +1,7 @@
 // mtpc serve: the language server over stdio or TCP.
 #include "cli/commands.h"
 #include "completion/model.h"
+#include "hub/model_cache.h"
 #include "lsp/completion_service.h"
 #include "lsp/transport.h"
 
@@ -35,7 +36,14 @@ void add_serve_command(CLI::App& app, GlobalOptions& global) {
     }
     const EngineOptions engine{global.device, a->dtype};
     lsp::CompletionService service(
-        [engine](const std::string& dir) { return completion::load_engine_model(dir, engine); }, log);
+        [engine](const std::string& name) -> Result<std::unique_ptr<completion::CompletionModel>> {
+          // The client's "model" setting may name a pulled model too.
+          Result<std::string> dir = hub::resolve_model_dir(name);
+          if (!dir.ok()) return dir.status();
+          return completion::load_engine_model(*dir, engine);
+        },
+        log);
+    if (!a->model.empty()) a->model = resolve_model_flag(a->model, "serve");
     a->server.model_dir = a->model;
     // Load once, up front: a bad --model fails the command, not the first completion.
     if (!a->model.empty())
