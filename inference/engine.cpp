@@ -5,6 +5,7 @@
 
 #include "inference/decoder.h"
 #include "inference/session_state.h"
+#include "model/tokenizer/tokenizer_files.h"
 #include "model/checkpoint/checkpoint.h"
 #include "model/network/config.h"
 
@@ -45,9 +46,12 @@ Result<std::shared_ptr<Engine>> Engine::load(const std::string& model_dir, const
     impl->model->eval();
     if (loaded->tokenizer) {
       impl->tokenizer = loaded->tokenizer;
-    } else if (impl->model->config().tokenizer == "files") {
-      return Status::Error(model_dir + ": this model's tokenizer is read from its files (tokenizer.json, "
-                           "tokenizer.model), and this build has no loader for them");
+    } else if (impl->model->config().tokenizer != "byte") {
+      // Hugging Face and Meta directories, and mtpc conversions of them
+      // ("files"): the tokenizer the directory ships.
+      auto tok = load_model_tokenizer(model_dir);
+      if (!tok.ok()) return tok.status();
+      impl->tokenizer = *tok;
     } else {
       auto tok = make_tokenizer(impl->model->config().tokenizer);
       if (!tok.ok()) return tok.status();
