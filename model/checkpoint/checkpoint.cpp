@@ -21,14 +21,6 @@ namespace fs = std::filesystem;
 namespace mtpc {
 namespace {
 
-std::string shape_str(const std::vector<int64_t>& shape) {
-  std::ostringstream os;
-  os << "[";
-  for (size_t i = 0; i < shape.size(); ++i) os << (i ? ", " : "") << shape[i];
-  os << "]";
-  return os.str();
-}
-
 torch::Dtype torch_dtype(DType d) {
   switch (d) {
     case DType::F32: return torch::kFloat32;
@@ -81,8 +73,8 @@ Result<std::map<std::string, torch::Tensor>> read_tensors_checked(
       return Status::Error(path + ": tensor '" + name + "' has dtype " + dtype_name(info.dtype) +
                            "; expected F32, BF16 or F16");
     if (info.shape != shape)
-      return Status::Error(path + ": tensor '" + name + "' has shape " + shape_str(info.shape) +
-                           ", but config.json implies " + shape_str(shape));
+      return Status::Error(path + ": tensor '" + name + "' has shape " + shape_string(info.shape) +
+                           ", but config.json implies " + shape_string(shape));
     auto t = torch::empty(info.shape, torch::TensorOptions().dtype(torch_dtype(info.dtype)));
     if (info.nbytes > 0) std::memcpy(t.data_ptr(), file->data(info), info.nbytes);
     out.emplace(name, t.to(torch::kFloat32));

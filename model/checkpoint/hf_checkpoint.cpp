@@ -14,14 +14,6 @@ namespace {
 
 const char* const kSupported = "LlamaForCausalLM, Qwen2ForCausalLM";
 
-std::string shape_str(const std::vector<int64_t>& shape) {
-  std::ostringstream os;
-  os << "[";
-  for (size_t i = 0; i < shape.size(); ++i) os << (i ? ", " : "") << shape[i];
-  os << "]";
-  return os.str();
-}
-
 Result<json> read_json(const std::string& path) {
   std::ifstream in(path);
   if (!in) return Status::Error(path + ": missing or unreadable");
@@ -254,8 +246,8 @@ Result<LoadedModel> load_hf_model(const std::string& dir, torch::Device device, 
                              "; expected F32, BF16 or F16");
       const auto want = param.sizes().vec();
       if (info->shape != want)
-        return Status::Error(where->second + ": tensor '" + hf->name + "' has shape " + shape_str(info->shape) +
-                             ", but config.json (" + hf->fields + ") implies " + shape_str(want));
+        return Status::Error(where->second + ": tensor '" + hf->name + "' has shape " + shape_string(info->shape) +
+                             ", but config.json (" + hf->fields + ") implies " + shape_string(want));
       values.push_back(tensor_from_file(file, *info, options.dtype));
       used.insert(hf->name);
     }

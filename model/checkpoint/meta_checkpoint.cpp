@@ -15,14 +15,6 @@ namespace fs = std::filesystem;
 namespace mtpc {
 namespace {
 
-std::string shape_str(const std::vector<int64_t>& shape) {
-  std::ostringstream os;
-  os << "[";
-  for (size_t i = 0; i < shape.size(); ++i) os << (i ? ", " : "") << shape[i];
-  os << "]";
-  return os.str();
-}
-
 // Meta's FeedForward width (llama/model.py).
 int64_t meta_hidden_dim(int64_t dim, int64_t multiple_of, std::optional<double> ffn_dim_multiplier) {
   int64_t hidden = 2 * (4 * dim) / 3;
@@ -168,7 +160,7 @@ Result<LoadedModel> load_meta_model(const std::string& dir, torch::Device device
     const PthTensor* emb = file->find("tok_embeddings.weight");
     if (emb == nullptr) return Status::Error(pth_path + ": missing tensor 'tok_embeddings.weight'");
     if (emb->shape.size() != 2 || emb->shape[0] < 1 || emb->shape[0] > (int64_t{1} << 24))
-      return Status::Error(pth_path + ": tensor 'tok_embeddings.weight' has shape " + shape_str(emb->shape));
+      return Status::Error(pth_path + ": tensor 'tok_embeddings.weight' has shape " + shape_string(emb->shape));
     config->vocab_size = static_cast<int>(emb->shape[0]);
   }
   const ModelConfig& c = *config;
@@ -211,11 +203,11 @@ Result<LoadedModel> load_meta_model(const std::string& dir, torch::Device device
       }
       torch::Tensor& p = ours.at(our);
       if (t->shape != p.sizes().vec())
-        return Status::Error(pth_path + ": tensor '" + meta + "' has shape " + shape_str(t->shape) + ", but " +
+        return Status::Error(pth_path + ": tensor '" + meta + "' has shape " + shape_string(t->shape) + ", but " +
                              params_path + " (dim " + std::to_string(c.dim) + ", n_heads " + std::to_string(c.n_heads) +
                              ", n_kv_heads " + std::to_string(c.n_kv_heads) + ", FFN width " +
                              std::to_string(c.hidden_dim) + ", vocab_size " + std::to_string(c.vocab_size) +
-                             ") implies " + shape_str(p.sizes().vec()));
+                             ") implies " + shape_string(p.sizes().vec()));
       if (t->dtype != DType::F32 && t->dtype != DType::BF16 && t->dtype != DType::F16 && t->dtype != DType::F64)
         return Status::Error(pth_path + ": tensor '" + meta + "' has dtype " + dtype_name(t->dtype) +
                              "; expected a floating-point type");

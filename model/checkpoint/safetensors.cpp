@@ -20,6 +20,12 @@
 #endif
 
 namespace mtpc {
+
+std::string shape_string(const std::vector<int64_t>& shape) {
+  std::string out = "[";
+  for (size_t i = 0; i < shape.size(); ++i) out += (i ? ", " : "") + std::to_string(shape[i]);
+  return out + "]";
+}
 namespace {
 
 using json = nlohmann::json;
@@ -230,22 +236,49 @@ struct FileMapping {
 
 }  // namespace
 
-Result<SafetensorsFile> SafetensorsFile::map(const std::string& path) {
+namespace {
+
+struct OpenFile {
+  int fd = -1;
+  ~OpenFile() {
+    if (fd >= 0) ::close(fd);
+  }
+};
+
+// Opens PATH read-only into `f`; it must be a regular file holding at least
+// the 8-byte header length field. Returns its size.
+Result<size_t> open_regular_file(const std::string& path, OpenFile& f) {
   auto fail = [&](const std::string& why) { return Status::Error(path + ": " + why); };
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return fail(std::string("cannot open: ") + std::strerror(errno));
-  struct FdCloser {
-    int fd;
-    ~FdCloser() { ::close(fd); }
-  } closer{fd};
+  f.fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (f.fd < 0) return fail(std::string("cannot open: ") + std::strerror(errno));
   struct stat st {};
-  if (::fstat(fd, &st) != 0) return fail(std::string("cannot stat: ") + std::strerror(errno));
+  if (::fstat(f.fd, &st) != 0) return fail(std::string("cannot stat: ") + std::strerror(errno));
   if (!S_ISREG(st.st_mode)) return fail("not a regular file");
   const size_t size = static_cast<size_t>(st.st_size);
-  if (size < 8) {
-    return fail("file is " + std::to_string(size) +
-                " bytes, shorter than the 8-byte header length field");
-  }
+  if (size < 8) return fail("file is " + std::to_string(size) + " bytes, shorter than the 8-byte header length field");
+  return size;
+}
+
+// The header length field against the cap and the file's size.
+Status check_header_length(uint64_t header_len, size_t size) {
+  if (header_len > kMaxSafetensorsHeaderBytes)
+    return Status::Error("header length " + std::to_string(header_len) + " exceeds the limit of " +
+                         std::to_string(kMaxSafetensorsHeaderBytes) + " bytes (not a safetensors file?)");
+  if (header_len > size - 8)
+    return Status::Error("header length " + std::to_string(header_len) + " runs past the end of the " +
+                         std::to_string(size) + "-byte file (file truncated?)");
+  return Status::Ok();
+}
+
+}  // namespace
+
+Result<SafetensorsFile> SafetensorsFile::map(const std::string& path) {
+  auto fail = [&](const std::string& why) { return Status::Error(path + ": " + why); };
+  OpenFile f;
+  auto size_or = open_regular_file(path, f);
+  if (!size_or.ok()) return size_or.status();
+  const int fd = f.fd;
+  const size_t size = *size_or;
   auto mapping = std::make_shared<FileMapping>();
   // PROT_WRITE on a private mapping only makes a stray write copy the page
   // instead of faulting; nothing reaches the file.
@@ -257,14 +290,7 @@ Result<SafetensorsFile> SafetensorsFile::map(const std::string& path) {
 
   uint64_t header_len = 0;
   for (int i = 7; i >= 0; --i) header_len = (header_len << 8) | bytes[i];
-  if (header_len > kMaxSafetensorsHeaderBytes) {
-    return fail("header length " + std::to_string(header_len) + " exceeds the limit of " +
-                std::to_string(kMaxSafetensorsHeaderBytes) + " bytes (not a safetensors file?)");
-  }
-  if (header_len > size - 8) {
-    return fail("header length " + std::to_string(header_len) + " runs past the end of the " +
-                std::to_string(size) + "-byte file (file truncated?)");
-  }
+  if (Status h = check_header_length(header_len, size); !h.ok()) return h.wrap(path);
   SafetensorsFile file;
   file.buffer_ = bytes + 8 + header_len;
   std::string_view header(reinterpret_cast<const char*>(bytes + 8), header_len);
@@ -276,22 +302,11 @@ Result<SafetensorsFile> SafetensorsFile::map(const std::string& path) {
 
 Result<SafetensorsFile> SafetensorsFile::open(const std::string& path) {
   auto fail = [&](const std::string& why) { return Status::Error(path + ": " + why); };
-
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return fail(std::string("cannot open: ") + std::strerror(errno));
-  struct FdCloser {
-    int fd;
-    ~FdCloser() { ::close(fd); }
-  } closer{fd};
-
-  struct stat st {};
-  if (::fstat(fd, &st) != 0) return fail(std::string("cannot stat: ") + std::strerror(errno));
-  if (!S_ISREG(st.st_mode)) return fail("not a regular file");
-  const size_t size = static_cast<size_t>(st.st_size);
-  if (size < 8) {
-    return fail("file is " + std::to_string(size) +
-                " bytes, shorter than the 8-byte header length field");
-  }
+  OpenFile f;
+  auto size_or = open_regular_file(path, f);
+  if (!size_or.ok()) return size_or.status();
+  const int fd = f.fd;
+  const size_t size = *size_or;
 
   uint8_t len_bytes[8];
   if (int err = pread_all(fd, len_bytes, 8, 0)) {
@@ -300,14 +315,7 @@ Result<SafetensorsFile> SafetensorsFile::open(const std::string& path) {
   }
   uint64_t header_len = 0;
   for (int i = 7; i >= 0; --i) header_len = (header_len << 8) | len_bytes[i];
-  if (header_len > kMaxSafetensorsHeaderBytes) {
-    return fail("header length " + std::to_string(header_len) + " exceeds the limit of " +
-                std::to_string(kMaxSafetensorsHeaderBytes) + " bytes (not a safetensors file?)");
-  }
-  if (header_len > size - 8) {
-    return fail("header length " + std::to_string(header_len) + " runs past the end of the " +
-                std::to_string(size) + "-byte file (file truncated?)");
-  }
+  if (Status h = check_header_length(header_len, size); !h.ok()) return h.wrap(path);
 
   // Shift the whole file in memory so the data buffer starts 8-byte aligned
   // (new[] is at least 8-aligned) even when the header is not padded.

@@ -31,6 +31,8 @@ enum class DType { F32, BF16, F16, F64, I64, I32, I16, I8, U8, BOOL };
 size_t dtype_size(DType dtype);        // bytes per element
 const char* dtype_name(DType dtype);   // "F32", "BF16", ...
 std::optional<DType> parse_dtype(std::string_view name);
+// "[2, 3]": a shape as every checkpoint loader's messages print it.
+std::string shape_string(const std::vector<int64_t>& shape);
 
 // Largest header accepted by open; Python's safetensors uses the same cap.
 // A larger length field means the file is not safetensors (or is corrupt).
