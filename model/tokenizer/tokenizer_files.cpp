@@ -189,11 +189,14 @@ Result<std::shared_ptr<const Tokenizer>> load_model_tokenizer(const std::string&
   std::error_code ec;
   if (!fs::is_directory(root, ec)) return Status::Error(dir + ": not a directory");
 
-  // mtpc's own checkpoints name their tokenizer kind in config.json.
+  // mtpc's own checkpoints name their tokenizer kind in config.json; "files"
+  // (a converted Hugging Face or Meta model, mtpc convert) means the files
+  // beside it, as for the original directory.
   auto config = read_optional_json(root / "config.json");
   if (!config.ok()) return config.status();
-  if (config->is_object() && config->value("format", "") == "mtpc-checkpoint") {
-    const json& kind = config->contains("tokenizer") ? (*config)["tokenizer"] : json("byte");
+  const bool mtpc_checkpoint = config->is_object() && config->value("format", "") == "mtpc-checkpoint";
+  const json kind = mtpc_checkpoint && config->contains("tokenizer") ? (*config)["tokenizer"] : json("byte");
+  if (mtpc_checkpoint && kind != "files") {
     if (!kind.is_string()) return Status::Error((root / "config.json").string() + ": tokenizer: not a string");
     auto t = make_tokenizer(kind.get<std::string>());
     if (!t.ok()) return t.status().wrap((root / "config.json").string());

@@ -499,5 +499,19 @@ TEST(ModelTokenizer, MtpcCheckpointUsesItsTokenizerKind) {
   EXPECT_NE(r.status().message().find("config.json"), std::string::npos) << r.status().message();
 }
 
+TEST(ModelTokenizer, ConvertedCheckpointReadsTheTokenizerFilesBesideIt) {
+  // mtpc convert records "files": the tokenizer is the one the directory ships.
+  TempDir dir;
+  testing::write_file(dir / "config.json", R"({"format": "mtpc-checkpoint", "tokenizer": "files"})");
+  auto none = load_model_tokenizer(dir.path());
+  ASSERT_FALSE(none.ok());
+  EXPECT_NE(none.status().message().find("no tokenizer"), std::string::npos) << none.status().message();
+  testing::write_file(dir / "tokenizer.json", tiny_tokenizer().dump());
+  auto t = load_model_tokenizer(dir.path());
+  ASSERT_TRUE(t.ok()) << t.status().message();
+  EXPECT_EQ((*t)->kind(), "bpe");
+  EXPECT_EQ((*t)->encode("abc"), std::vector<int32_t>{257});
+}
+
 }  // namespace
 }  // namespace mtpc
