@@ -8,6 +8,7 @@
 #include "base/gzip_file.h"
 #include "model/tokenizer/bpe_tokenizer.h"
 #include "model/tokenizer/fim_families.h"
+#include "model/tokenizer/sentencepiece_tokenizer.h"
 #include "model/tokenizer/tokenizer.h"
 
 namespace mtpc {
@@ -226,7 +227,12 @@ Result<std::shared_ptr<const Tokenizer>> load_model_tokenizer(const std::string&
                    " with this pre_tokenizer is not a byte-level BPE";
   }
   if (fs::exists(sp_path, ec)) {
-    return Status::Error(sp_path.string() + ": SentencePiece models are not wired into this build yet");
+    // Llama-2, CodeLlama and Meta's release start prompts with BOS unless
+    // tokenizer_config.json says otherwise; BOS/EOS are the model's own
+    // <s>/</s> unless it names others.
+    auto options = read_tokenizer_file_options(dir, /*default_add_bos=*/true);
+    if (!options.ok()) return options.status();
+    return load_sentencepiece_tokenizer(sp_path.string(), *options);
   }
   if (!json_problem.empty()) return Status::Error(json_problem + ", and there is no tokenizer.model");
   return Status::Error(dir + ": no tokenizer: neither tokenizer.json nor tokenizer.model, and config.json is not an "
