@@ -132,7 +132,7 @@ GenerationRequest make_request(const Prompt& prompt, const Tokenizer& tokenizer,
                                int n_future, const std::string& task_id, int sample_index) {
   GenerationRequest r;
   if (d.prompt_after_document_separator) r.prompt.push_back(tokenizer.specials().eos);
-  std::vector<int32_t> ids = tokenizer.encode(prompt.text);
+  std::vector<int32_t> ids = encode_prompt(tokenizer, prompt.text);
   r.prompt.insert(r.prompt.end(), ids.begin(), ids.end());
   r.max_new_tokens = d.max_new_tokens;
   r.stop_strings = prompt.stop;

@@ -13,7 +13,7 @@ Result<PromptCompletion> complete_prompt(const std::string& model_dir, const std
   if (!engine.ok()) return engine.status();
   auto session = (*engine)->new_session();
   if (!session.ok()) return session.status();
-  request.prompt = (*engine)->tokenizer().encode(prompt);
+  request.prompt = encode_prompt((*engine)->tokenizer(), prompt);
   auto result = (*engine)->generate(*session, request);
   if (!result.ok()) return result.status();
 

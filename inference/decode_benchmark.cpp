@@ -45,7 +45,7 @@ struct Totals {
 GenerationRequest make_request(const Engine& e, const std::string& prompt, int max_new_tokens,
                                const DecodeConfig& c) {
   GenerationRequest r;
-  r.prompt = e.tokenizer().encode(prompt);
+  r.prompt = encode_prompt(e.tokenizer(), prompt);
   r.max_new_tokens = max_new_tokens;
   r.stop_at_eos = false;  // equal lengths: the comparison is per token
   r.mode = c.mode;

@@ -55,6 +55,16 @@ class Tokenizer {
   virtual FimTemplate fim_template() const { return {}; }
 };
 
+// A whole prompt: the tokens every prompt of the model starts with
+// (fim_template().begin: BOS for Llama-family models, nothing for mtpc's
+// byte models and Qwen), then encode(text).
+inline std::vector<int32_t> encode_prompt(const Tokenizer& tokenizer, std::string_view text) {
+  std::vector<int32_t> ids = tokenizer.fim_template().begin;
+  const std::vector<int32_t> body = tokenizer.encode(text);
+  ids.insert(ids.end(), body.begin(), body.end());
+  return ids;
+}
+
 // 256 byte ids, then BOS 256, EOS 257, PAD 258, FIM prefix 259, FIM suffix 260,
 // FIM middle 261.
 class ByteTokenizer final : public Tokenizer {
