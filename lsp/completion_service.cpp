@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <future>
 
+#include "model/tokenizer/tokenizer.h"
+
 namespace mtpc::lsp {
 
 namespace {
@@ -86,7 +88,12 @@ void CompletionService::ensure_model(const std::string& dir, std::function<void(
     }
     model_ = std::move(*model);
     completer_.set_model(model_.get());
-    log_.line("model loaded, context " + std::to_string(model_->max_seq_len()) + " tokens");
+    const Tokenizer& tokenizer = model_->tokenizer();
+    log_.line("model loaded, context " + std::to_string(model_->max_seq_len()) + " tokens, tokenizer " +
+              tokenizer.kind());
+    // Once per model: without markers every completion drops the suffix.
+    if (!tokenizer.fim_template().available())
+      log_.line("the model has no fill-in-the-middle tokens: completions see only the code before the cursor");
     done(Status::Ok());
   });
 }

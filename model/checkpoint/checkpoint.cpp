@@ -104,7 +104,7 @@ Result<LoadedModel> load_model(const std::string& dir, torch::Device device, con
   if (!fs::is_directory(dir)) return Status::Error(dir + ": checkpoint directory not found");
   std::error_code ec;
   if (!fs::exists(config_path, ec) && fs::exists(fs::path(dir) / "params.json", ec))
-    return load_meta_model(dir, device);
+    return load_meta_model(dir, device, options);
   std::ifstream in(config_path);
   if (!in) return Status::Error(config_path + ": missing or unreadable");
   nlohmann::json j = nlohmann::json::parse(in, nullptr, /*allow_exceptions=*/false);

@@ -32,8 +32,8 @@ torch::Dtype torch_dtype(DType d) {
   }
 }
 
-// The checkpoint's tensor as an fp32 tensor of its own (the one copy).
-torch::Tensor to_fp32(const PthTensor& t) {
+// The checkpoint's tensor as a `dtype` tensor of its own (the one copy).
+torch::Tensor to_dtype(const PthTensor& t, torch::Dtype dtype) {
   const size_t elem = dtype_size(t.dtype);
   const void* first = t.data();
   std::vector<uint8_t> aligned;
@@ -50,7 +50,7 @@ torch::Tensor to_fp32(const PthTensor& t) {
   }
   auto view = torch::from_blob(const_cast<void*>(first), t.shape, t.strides,
                                torch::TensorOptions().dtype(torch_dtype(t.dtype)));
-  return view.to(torch::kFloat32, /*non_blocking=*/false, /*copy=*/true).contiguous();
+  return view.to(dtype, /*non_blocking=*/false, /*copy=*/true).contiguous();
 }
 
 // Meta's interleaved rotary rows (2i, 2i+1) of each head -> ours (i, i + hd/2).
@@ -139,7 +139,7 @@ Result<ModelConfig> read_meta_params(const std::string& dir) {
   return c;
 }
 
-Result<LoadedModel> load_meta_model(const std::string& dir, torch::Device device) {
+Result<LoadedModel> load_meta_model(const std::string& dir, torch::Device device, const LoadOptions& options) {
   if (!fs::is_directory(dir)) return Status::Error(dir + ": model directory not found");
   auto config = read_meta_params(dir);
   if (!config.ok()) return config.status();
@@ -163,15 +163,17 @@ Result<LoadedModel> load_meta_model(const std::string& dir, torch::Device device
       return Status::Error(pth_path + ": tensor 'tok_embeddings.weight' has shape " + shape_string(emb->shape));
     config->vocab_size = static_cast<int>(emb->shape[0]);
   }
+  if (options.max_context > 0) config->max_seq_len = std::min(config->max_seq_len, options.max_context);
   const ModelConfig& c = *config;
   const int64_t hd = c.head_dim();
   const int meta_layers = c.n_layers + c.n_future;  // params.json's n_layers
 
   try {
     LoadedModel loaded;
-    loaded.model = MtpModel(c);
+    loaded.model = MtpModel(c, ParameterInit::kUninitialized);
     std::map<std::string, torch::Tensor> ours;
     for (auto& [name, p] : named_parameters_sorted(*loaded.model)) ours.emplace(name, p);
+    std::vector<std::pair<torch::Tensor, torch::Tensor>> values;  // parameter, its weights
 
     // Meta name -> our name, for every tensor the checkpoint must hold.
     std::vector<std::pair<std::string, std::string>> names = {
@@ -211,12 +213,12 @@ Result<LoadedModel> load_meta_model(const std::string& dir, torch::Device device
       if (t->dtype != DType::F32 && t->dtype != DType::BF16 && t->dtype != DType::F16 && t->dtype != DType::F64)
         return Status::Error(pth_path + ": tensor '" + meta + "' has dtype " + dtype_name(t->dtype) +
                              "; expected a floating-point type");
-      torch::Tensor w = to_fp32(*t);
+      torch::Tensor w = to_dtype(*t, options.dtype);
       if (meta.size() > 20 && meta.compare(meta.size() - 19, 19, "attention.wq.weight") == 0)
         w = interleaved_to_half(w, c.n_heads, hd);
       else if (meta.size() > 20 && meta.compare(meta.size() - 19, 19, "attention.wk.weight") == 0)
         w = interleaved_to_half(w, c.n_kv_heads, hd);
-      p.copy_(w);
+      values.emplace_back(p, w);
     }
     for (const auto& [name, t] : file->tensors()) {
       if (expected.count(name)) continue;
@@ -224,7 +226,9 @@ Result<LoadedModel> load_meta_model(const std::string& dir, torch::Device device
       return Status::Error(pth_path + ": unexpected tensor '" + name + "' (" + params_path + ": n_layers " +
                            std::to_string(meta_layers) + ", n_future_tokens " + std::to_string(c.n_future) + ")");
     }
-    loaded.model->to(device);
+    // Every check passed: only now do the parameters take the weights.
+    for (auto& [p, w] : values) p.set_data(w);
+    if (!device.is_cpu()) loaded.model->to(device);
     std::ifstream in(params_path);
     loaded.provenance = {{"format", "meta-multi-token"},
                          {"params", nlohmann::json::parse(in, nullptr, false)},

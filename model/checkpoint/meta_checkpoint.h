@@ -54,9 +54,13 @@ inline constexpr int kMetaDefaultMaxSeqLen = 4096;
 // field is "sentencepiece": the model's tokenizer is DIR/tokenizer.model).
 Result<ModelConfig> read_meta_params(const std::string& dir);
 
-// Loads DIR (params.json + consolidated.pth) onto `device` in fp32.
+// Loads DIR (params.json + consolidated.pth) onto `device`, each parameter
+// converted once into options.dtype (Meta ships bf16: a 7B model held in
+// bf16 takes 14 GB, in fp32 28 GB) and the context capped at
+// options.max_context. Parameters are never randomly initialised first.
 // provenance: {"format": "meta-multi-token", "params": <params.json>,
 // "tokenizer_model": "DIR/tokenizer.model"}.
-Result<LoadedModel> load_meta_model(const std::string& dir, torch::Device device = torch::kCPU);
+Result<LoadedModel> load_meta_model(const std::string& dir, torch::Device device = torch::kCPU,
+                                    const LoadOptions& options = LoadOptions());
 
 }  // namespace mtpc

@@ -2,11 +2,12 @@
 // (tests/model/meta_fixture.py): the Engine's greedy and speculative outputs
 // both equal the greedy continuation of Meta's own formulation in torch.
 //
-// The Engine loads mtpc checkpoint directories and makes its tokenizer from
-// the config; the fixture has no SentencePiece model. So the Meta weights,
-// loaded by load_meta_model, are written as an mtpc checkpoint whose config
-// says "byte" (the fixture's vocabulary is the byte tokenizer's 262 ids) and
-// decoded from token ids; the tokenizer only turns ids into text on the way.
+// Two ways in: the Meta weights written as an mtpc checkpoint whose config
+// says "byte" (the fixture's vocabulary is the byte tokenizer's 262 ids),
+// and the Meta directory itself with its tokenizer.model (a SentencePiece
+// model of Llama's layout), through the Engine, `mtpc complete` and
+// `mtpc serve` as a user runs them.
+#include <algorithm>
 #include <filesystem>
 
 #include <gtest/gtest.h>
@@ -17,6 +18,7 @@
 #include "model/checkpoint/checkpoint.h"
 #include "model/checkpoint/meta_checkpoint.h"
 #include "model/python_fixture.h"
+#include "model/tokenizer/tokenizer.h"
 
 namespace mtpc {
 namespace {
@@ -76,6 +78,71 @@ TEST(MetaModel, SpeculativeDecodingEqualsMetasGreedy) {
     }
   }
   EXPECT_GT(proposed, 0) << "the extra heads never drafted: speculation was not exercised";
+}
+
+TEST(MetaModel, DirectoryWithItsTokenizerModelCompletesTextEndToEnd) {
+  std::string error;
+  const std::string fixture = testing::cached_python_fixture("meta_fixture.py", &error);
+  ASSERT_EQ(error, "");
+  auto reference = nlohmann::json::parse(testing::read_file(fixture + "/reference.json"));
+  const std::string dir = fixture + "/model";
+
+  auto engine = Engine::load(dir);
+  ASSERT_TRUE(engine.ok()) << engine.status().message();
+  const Tokenizer& tokenizer = (*engine)->tokenizer();
+  EXPECT_EQ(tokenizer.kind(), "sentencepiece");
+  EXPECT_EQ(tokenizer.vocab_size(), 262);
+  EXPECT_EQ(tokenizer.fim_template().begin, std::vector<int32_t>{1}) << "Llama-family prompts start with <s>";
+  EXPECT_FALSE(tokenizer.fim_template().available()) << "Meta's release has no infilling markers";
+
+  // Loaded straight from params.json + consolidated.pth + tokenizer.model:
+  // still Meta's greedy continuation, greedy and speculative.
+  for (size_t p = 0; p < reference["prompts"].size(); ++p) {
+    const auto want = reference["greedy"][p].get<std::vector<int32_t>>();
+    GenerationRequest r;
+    r.prompt = reference["prompts"][p].get<std::vector<int32_t>>();
+    r.max_new_tokens = static_cast<int>(want.size());
+    r.stop_at_eos = false;
+    for (DecodeMode mode : {DecodeMode::kGreedy, DecodeMode::kSpeculative}) {
+      r.mode = mode;
+      r.draft_length = 3;
+      auto session = (*engine)->new_session();
+      ASSERT_TRUE(session.ok());
+      auto out = (*engine)->generate(*session, r);
+      ASSERT_TRUE(out.ok()) << out.status().message();
+      EXPECT_EQ(out->tokens, want) << decode_mode_name(mode) << ", prompt " << p;
+      auto text = tokenizer.decode(out->tokens);
+      ASSERT_TRUE(text.ok()) << text.status().message();
+      EXPECT_EQ(out->text, *text);
+    }
+  }
+
+  // Text in: BOS, then the dummy prefix and the pieces ("\u2581a" is 261).
+  EXPECT_EQ(encode_prompt(tokenizer, "a a"), (std::vector<int32_t>{1, 261, 261}));
+
+  // mtpc complete --prompt: the same prompt ids through the command line.
+  auto cli = testing::run_command(std::string(MTPC_BINARY) + " complete --model '" + dir +
+                                  "' --prompt 'a a' --max-new-tokens 6 --mode speculative --json");
+  ASSERT_EQ(cli.exit_code, 0) << cli.output;
+  const size_t brace = cli.output.find('{');
+  ASSERT_NE(brace, std::string::npos) << cli.output;
+  auto json = nlohmann::json::parse(cli.output.substr(brace), nullptr, false);
+  ASSERT_FALSE(json.is_discarded()) << cli.output;
+  EXPECT_TRUE(json["completion"].is_string());
+  EXPECT_EQ(json["prefill_tokens"], 3) << "<s> \u2581a \u2581a: " << cli.output;
+
+  // mtpc serve: loads the directory up front and says once that the model
+  // has no fill-in-the-middle (stdin at its end: it stops after loading).
+  testing::TempDir scratch;
+  const std::string log = scratch / "serve.log";
+  auto serve = testing::run_command("timeout 120 " + std::string(MTPC_BINARY) + " serve --model '" + dir +
+                                    "' --log '" + log + "' < /dev/null");
+  const std::string text = testing::read_file(log);
+  EXPECT_NE(text.find("tokenizer sentencepiece"), std::string::npos) << text << serve.output;
+  const std::string no_fim = "the model has no fill-in-the-middle tokens";
+  const size_t first = text.find(no_fim);
+  ASSERT_NE(first, std::string::npos) << text;
+  EXPECT_EQ(text.find(no_fim, first + 1), std::string::npos) << "said more than once:\n" << text;
 }
 
 }  // namespace

@@ -146,6 +146,31 @@ TEST_F(MetaCheckpointTest, Bf16AndRepackedArchivesLoadTheSameWeights) {
   }
 }
 
+TEST_F(MetaCheckpointTest, LoadsIntoTheAskedDtypeAndContext) {
+  // Meta ships bf16; held as bf16 a 7B model fits where its fp32 copy would not.
+  LoadOptions options;
+  options.dtype = torch::kBFloat16;
+  options.max_context = 64;
+  auto fp32 = load_meta_model(model_dir());
+  auto bf16 = load_meta_model(fixture("bf16"), torch::kCPU, options);
+  auto converted = load_meta_model(model_dir(), torch::kCPU, options);  // fp32 archive, bf16 parameters
+  ASSERT_TRUE(fp32.ok()) << fp32.status().message();
+  ASSERT_TRUE(bf16.ok()) << bf16.status().message();
+  ASSERT_TRUE(converted.ok()) << converted.status().message();
+  EXPECT_EQ(bf16->model->config().max_seq_len, 64);
+  EXPECT_EQ(fp32->model->config().max_seq_len, params()["max_seq_len"].get<int>());
+  auto a = named_parameters_sorted(*fp32->model);
+  auto b = named_parameters_sorted(*bf16->model);
+  auto c = named_parameters_sorted(*converted->model);
+  ASSERT_EQ(a.size(), b.size());
+  ASSERT_EQ(a.size(), c.size());
+  for (size_t i = 0; i < a.size(); ++i) {
+    EXPECT_EQ(b[i].second.scalar_type(), torch::kBFloat16) << b[i].first;
+    EXPECT_TRUE(torch::equal(a[i].second.to(torch::kBFloat16), b[i].second)) << a[i].first;
+    EXPECT_TRUE(torch::equal(a[i].second.to(torch::kBFloat16), c[i].second)) << a[i].first;
+  }
+}
+
 void expect_error(const Result<LoadedModel>& r, const std::vector<std::string>& parts) {
   ASSERT_FALSE(r.ok());
   for (const auto& part : parts)

@@ -6,6 +6,9 @@ usage: /usr/bin/python3 meta_fixture.py OUT_DIR
 
 OUT_DIR/model/params.json, OUT_DIR/model/consolidated.pth   the checkpoint
   (torch.save of an OrderedDict of fp32 tensors)
+OUT_DIR/model/tokenizer.model  a SentencePiece model with Llama's layout
+  (<unk> <s> </s>, 256 byte pieces, then 3 pieces: 262 ids, the fixture's
+  vocabulary), written field by field in protobuf's wire format
 OUT_DIR/extra/     the same plus an unexpected tensor
 OUT_DIR/bf16/      the same weights stored as bfloat16 (as Meta ships them)
 OUT_DIR/repacked/  model/'s archive rewritten by zipfile: ZIP64 fields and
@@ -77,6 +80,47 @@ for name in ("model", "extra", "bf16", "repacked"):
     with open(os.path.join(out, name, "params.json"), "w") as f:
         json.dump(params, f)
 torch.save(sd, os.path.join(out, "model", "consolidated.pth"))
+
+
+def sentencepiece_model(pieces):
+    """A SentencePiece ModelProto: pieces [(text, score, type)], BPE with
+    byte fallback, identity normalizer with the dummy prefix (Llama's)."""
+    def varint(v):
+        v &= (1 << 64) - 1
+        b = bytearray()
+        while True:
+            byte = v & 0x7F
+            v >>= 7
+            b.append(byte | (0x80 if v else 0))
+            if not v:
+                return bytes(b)
+
+    def field(num, wire, payload):
+        return varint(num << 3 | wire) + payload
+
+    def message(num, body):
+        return field(num, 2, varint(len(body)) + body)
+
+    import struct
+    data = b""
+    for text, score, kind in pieces:
+        body = message(1, text.encode("utf-8")) + field(2, 5, struct.pack("<f", score))
+        if kind != 1:
+            body += field(3, 0, varint(kind))
+        data += message(1, body)
+    data += message(2, field(3, 0, varint(2)) + field(4, 0, varint(len(pieces))) + field(35, 0, varint(1)))
+    data += message(3, message(1, b"identity") + field(3, 0, varint(1)) + field(4, 0, varint(0)) +
+                    field(5, 0, varint(1)))
+    return data
+
+
+UNKNOWN, CONTROL, BYTE, NORMAL = 2, 3, 6, 1
+sp_pieces = [("<unk>", 0.0, UNKNOWN), ("<s>", 0.0, CONTROL), ("</s>", 0.0, CONTROL)]
+sp_pieces += [("<0x%02X>" % b, 0.0, BYTE) for b in range(256)]
+sp_pieces += [("\u2581", -1.0, NORMAL), ("a", -2.0, NORMAL), ("\u2581a", -0.5, NORMAL)]
+assert len(sp_pieces) == V
+with open(os.path.join(out, "model", "tokenizer.model"), "wb") as f:
+    f.write(sentencepiece_model(sp_pieces))
 extra = collections.OrderedDict(sd)
 extra["extra_heads.3.ffn_norm.weight"] = torch.ones(dim)
 torch.save(extra, os.path.join(out, "extra", "consolidated.pth"))
