@@ -24,9 +24,11 @@ void add_pull_command(CLI::App& app, GlobalOptions&) {
       "Fetches only what a model needs from the repository's top folder: config.json, generation_config.json,\n"
       "tokenizer.json, tokenizer.model, tokenizer_config.json, mtpc.json, params.json, *.safetensors,\n"
       "*.safetensors.index.json, consolidated*.pth; not *.bin, *.gguf, *.onnx, *.msgpack, *.h5, READMEs or\n"
-      "subfolders. Each file is checked against the size and sha256 (or git sha1) the hub lists; an\n"
-      "interrupted pull resumes. Cache: $MTPC_CACHE, else $XDG_CACHE_HOME/mtpc, else ~/.cache/mtpc;\n"
-      "--model OWNER/NAME[@REVISION] then finds it. Environment: HF_TOKEN (gated or private repositories),\n"
+      "other folders. OWNER/NAME/SUBFOLDER takes a model kept in a folder (facebook/multi-token-prediction/\n"
+      "7B_1T_4) together with the top folder's files it lacks (tokenizer.model). Each file is checked\n"
+      "against the size and sha256 (or git sha1) the hub lists; an interrupted pull resumes. Cache:\n"
+      "$MTPC_CACHE, else $XDG_CACHE_HOME/mtpc, else ~/.cache/mtpc; --model OWNER/NAME[/SUBFOLDER][@REVISION]\n"
+      "then finds it. Environment: HF_TOKEN (gated or private repositories),\n"
       "HF_ENDPOINT (default https://huggingface.co), SSL_CERT_FILE (CA bundle).");
   struct Args {
     std::string model, out, ca_file;
@@ -34,7 +36,7 @@ void add_pull_command(CLI::App& app, GlobalOptions&) {
     int max_attempts = 5;
   };
   auto a = std::make_shared<Args>();
-  cmd->add_option("model", a->model, "OWNER/NAME[@REVISION] (revision: branch, tag or commit; default main)")
+  cmd->add_option("model", a->model, "OWNER/NAME[/SUBFOLDER][@REVISION] (revision: branch, tag or commit; default main)")
       ->required();
   cmd->add_option("--out", a->out, "write the files into DIR instead of the cache");
   cmd->add_option("--ca-file", a->ca_file, "PEM file of extra trusted CAs (a private hub or proxy)")

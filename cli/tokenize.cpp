@@ -15,7 +15,7 @@ void add_tokenize_command(CLI::App& app, GlobalOptions& /*global*/) {
     bool json = false;
   };
   auto a = std::make_shared<Args>();
-  cmd->add_option("--model", a->model, "model directory (tokenizer.json, tokenizer.model or an mtpc checkpoint)")
+  cmd->add_option("--model", a->model, "model directory (tokenizer.json, tokenizer.model or an mtpc checkpoint), or a pulled OWNER/NAME")
       ->required();
   auto* text = cmd->add_option("--text", a->text, "the text to tokenize");
   auto* file = cmd->add_option("--file", a->file, "file whose bytes are the text");
@@ -26,6 +26,7 @@ void add_tokenize_command(CLI::App& app, GlobalOptions& /*global*/) {
       throw CLI::RuntimeError("mtpc tokenize: give --text or --file", 2);
     Result<std::string> input = file->count() ? read_file(a->file) : Result<std::string>(a->text);
     if (!input.ok()) throw CLI::RuntimeError("mtpc tokenize: " + input.status().message(), 1);
+    a->model = resolve_model_flag(a->model, "tokenize");
     auto listing = list_tokens(a->model, *input, a->json);
     if (!listing.ok()) throw CLI::RuntimeError("mtpc tokenize: " + listing.status().message(), 1);
     std::fwrite(listing->data(), 1, listing->size(), stdout);

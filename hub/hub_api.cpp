@@ -37,10 +37,23 @@ Result<ModelRef> parse_model_ref(const std::string& text) {
     ref.revision = text.substr(at + 1);
     if (ref.revision.empty()) return Status::Error("\"" + text + "\": empty revision after '@'");
   }
-  const std::string bad = "\"" + text + "\" is not a model repository OWNER/NAME[@REVISION]";
+  const std::string bad = "\"" + text + "\" is not a model repository OWNER/NAME[/SUBFOLDER][@REVISION]";
   size_t slash = ref.repo.find('/');
-  if (slash == std::string::npos || ref.repo.find('/', slash + 1) != std::string::npos)
-    return Status::Error(bad + ": expected exactly one '/'");
+  if (slash == std::string::npos) return Status::Error(bad + ": expected OWNER/NAME");
+  if (size_t sub = ref.repo.find('/', slash + 1); sub != std::string::npos) {
+    ref.subfolder = ref.repo.substr(sub + 1);
+    ref.repo.resize(sub);
+    size_t start = 0;
+    while (true) {
+      const size_t end = ref.subfolder.find('/', start);
+      const std::string part = ref.subfolder.substr(start, end == std::string::npos ? std::string::npos : end - start);
+      if (part.empty() || part == "." || part == ".." || !std::all_of(part.begin(), part.end(), repo_char))
+        return Status::Error(bad + ": each folder of the subfolder is letters, digits, '-', '_' or '.', and not "
+                                   "empty, \".\" or \"..\"");
+      if (end == std::string::npos) break;
+      start = end + 1;
+    }
+  }
   if (ref.repo.size() > kMaxRepoIdLength) return Status::Error(bad + ": longer than 96 characters");
   for (const std::string& part : {ref.repo.substr(0, slash), ref.repo.substr(slash + 1)}) {
     if (part.empty() || !std::all_of(part.begin(), part.end(), repo_char))

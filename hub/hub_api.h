@@ -24,14 +24,18 @@
 
 namespace mtpc::hub {
 
-// OWNER/NAME[@REVISION]; revision "main" when absent.
+// OWNER/NAME[/SUBFOLDER][@REVISION]; revision "main" when absent. A
+// subfolder names a model kept in a folder of the repository (Meta's
+// multi-token release: facebook/multi-token-prediction/7B_1T_4).
 struct ModelRef {
   std::string repo;  // OWNER/NAME
   std::string revision = "main";
+  std::string subfolder;  // "" = the top folder; else "a" or "a/b", no "." or ".." parts
 };
 
 // Validates the hub's repository id rules (two parts of letters, digits,
-// '-', '_', '.'; no "--" or ".."; at most 96 characters).
+// '-', '_', '.'; no "--" or ".."; at most 96 characters) and the
+// subfolder's parts (the same characters, none "." or "..").
 Result<ModelRef> parse_model_ref(const std::string& text);
 
 struct RepoFile {

@@ -62,7 +62,10 @@ Result<std::string> resolve_model_dir(const std::string& name) {
     if (!named) return Status::Error(missing);
   }
   if (!fs::is_directory(dir, ec)) return Status::Error(missing);
-  return dir;
+  if (ref->subfolder.empty()) return dir;
+  const std::string sub = dir + "/" + ref->subfolder;
+  if (!fs::is_regular_file(sub + "/" + kSubfolderComplete, ec)) return Status::Error(missing);
+  return sub;
 }
 
 }  // namespace mtpc::hub

@@ -139,7 +139,8 @@ class FileFetch {
             const std::string& dir)
       : o_(o), endpoint_(endpoint), repo_(repo), commit_(commit), dir_(dir) {}
 
-  Result<PulledFile> run(const RepoFile& file);
+  // `local`: the file's name under the model directory.
+  Result<PulledFile> run(const RepoFile& file, const std::string& local);
 
  private:
   void note(const std::string& s) const {
@@ -175,10 +176,11 @@ Status FileFetch::verify(const std::string& path, const Expected& e, const std::
   return Status::Ok();
 }
 
-Result<PulledFile> FileFetch::run(const RepoFile& file) {
+Result<PulledFile> FileFetch::run(const RepoFile& file, const std::string& local) {
   PulledFile out;
   out.path = file.path;
-  const std::string final_path = dir_ + "/" + file.path;
+  out.local_path = local;
+  const std::string final_path = dir_ + "/" + local;
   const std::string partial = final_path + ".incomplete";
   Expected expected = expected_from_listing(file);
   const std::string url = resolve_url(endpoint_, repo_, commit_, file.path);
@@ -315,14 +317,70 @@ Result<PullResult> pull_model(const PullOptions& options) {
   Result<RepoListing> listing = list_repo(endpoint, *ref, options.token, options.http);
   if (!listing.ok()) return listing.status();
 
+  // The files to fetch and their names in the model directory. With a
+  // subfolder: its model files, plus the top folder's that it lacks (Meta's
+  // release keeps tokenizer.model at the top, the weights in folders).
+  std::vector<std::pair<RepoFile, std::string>> wanted;
+  std::vector<std::string> skipped;
+  const std::string prefix = ref->subfolder.empty() ? "" : ref->subfolder + "/";
+  if (!prefix.empty()) {
+    for (const RepoFile& f : listing->files)
+      if (f.path.compare(0, prefix.size(), prefix) == 0 && is_model_file(f.path.substr(prefix.size())))
+        wanted.emplace_back(f, f.path.substr(prefix.size()));
+    if (wanted.empty())
+      return Status::Error(ref->repo + "@" + ref->revision + ": no model files (config.json, params.json, "
+                           "*.safetensors, consolidated*.pth) in the folder " + ref->subfolder);
+  }
+  const size_t from_subfolder = wanted.size();
+  for (const RepoFile& f : listing->files) {
+    const bool in_subfolder = !prefix.empty() && f.path.compare(0, prefix.size(), prefix) == 0 &&
+                              is_model_file(f.path.substr(prefix.size()));
+    if (in_subfolder) continue;
+    const bool shadowed = std::any_of(wanted.begin(), wanted.begin() + from_subfolder,
+                                      [&](const auto& w) { return w.second == f.path; });
+    if (is_model_file(f.path) && !shadowed)
+      wanted.emplace_back(f, f.path);
+    else
+      skipped.push_back(f.path);
+  }
+  // A repository whose models are all in folders: say which, rather than
+  // fetch a tokenizer alone.
+  const bool has_config = std::any_of(wanted.begin(), wanted.end(), [](const auto& w) {
+    return w.second == "config.json" || w.second == "params.json";
+  });
+  std::vector<std::string> folders;
+  if (!has_config) {
+    for (const RepoFile& f : listing->files) {
+      const size_t slash = f.path.rfind('/');
+      if (slash == std::string::npos || f.path.compare(0, prefix.size(), prefix) != 0) continue;
+      const std::string name = f.path.substr(slash + 1);
+      if (name == "config.json" || name == "params.json") folders.push_back(f.path.substr(0, slash));
+    }
+    std::sort(folders.begin(), folders.end());
+  }
+  if (wanted.empty() || !folders.empty()) {
+    std::string hint;
+    if (!folders.empty()) {
+      hint = "; models are in the folders ";
+      for (size_t i = 0; i < folders.size(); ++i) hint += (i ? ", " : "") + folders[i];
+      hint += ": pull one as " + ref->repo + "/" + folders.front() +
+              (ref->revision == "main" ? "" : "@" + ref->revision);
+    }
+    return Status::Error(ref->repo + "@" + ref->revision +
+                         ": no model files (config.json, params.json, *.safetensors, consolidated*.pth, tokenizer "
+                         "files) in the repository's " +
+                         (prefix.empty() ? std::string("top folder") : "folder " + ref->subfolder) + hint);
+  }
+
   PullResult result;
   result.commit = listing->commit;
+  result.skipped = std::move(skipped);
   std::string root;
   if (options.out_dir.empty()) {
     Result<std::string> r = cache_root();
     if (!r.ok()) return r.status();
     root = *r;
-    result.dir = repo_cache_dir(root, ref->repo) + "/" + listing->commit;
+    result.dir = repo_cache_dir(root, ref->repo) + "/" + listing->commit + (prefix.empty() ? "" : "/" + ref->subfolder);
   } else {
     result.dir = options.out_dir;
   }
@@ -330,27 +388,22 @@ Result<PullResult> pull_model(const PullOptions& options) {
   fs::create_directories(result.dir, ec);
   if (ec) return Status::Error(result.dir + ": cannot create the model directory: " + ec.message());
 
-  std::vector<RepoFile> wanted;
-  for (const RepoFile& f : listing->files) {
-    if (is_model_file(f.path))
-      wanted.push_back(f);
-    else
-      result.skipped.push_back(f.path);
-  }
-  if (wanted.empty())
-    return Status::Error(ref->repo + "@" + ref->revision +
-                         ": no model files (config.json, *.safetensors, consolidated*.pth, tokenizer files) in "
-                         "the repository's top folder");
   // Small files first: a gated repository or a bad name fails in a second,
   // not after the weights.
-  std::stable_sort(wanted.begin(), wanted.end(), [](const RepoFile& a, const RepoFile& b) {
-    return a.size.value_or(UINT64_MAX) < b.size.value_or(UINT64_MAX);
+  std::stable_sort(wanted.begin(), wanted.end(), [](const auto& a, const auto& b) {
+    return a.first.size.value_or(UINT64_MAX) < b.first.size.value_or(UINT64_MAX);
   });
   FileFetch fetch(options, endpoint, ref->repo, listing->commit, result.dir);
-  for (const RepoFile& f : wanted) {
-    Result<PulledFile> pulled = fetch.run(f);
+  for (const auto& [f, local] : wanted) {
+    Result<PulledFile> pulled = fetch.run(f, local);
     if (!pulled.ok()) return pulled.status().wrap(ref->repo + "@" + ref->revision);
     result.files.push_back(*pulled);
+  }
+  if (!prefix.empty()) {
+    // The ref below names the commit, not which of its folders are whole:
+    // a folder counts once this marker is there (model_cache.h).
+    Status s = write_file_atomic(result.dir + "/" + kSubfolderComplete, listing->commit + "\n");
+    if (!s.ok()) return s;
   }
   if (!root.empty()) {
     const std::string ref_file = ref_path(root, ref->repo, ref->revision);

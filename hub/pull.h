@@ -2,7 +2,9 @@
 // repository, the way the hub's own client does. Torch-free.
 //
 // pull_model lists the repository at the revision (hub_api.h), keeps the
-// files is_model_file accepts, and fetches each from its resolve URL at the
+// files is_model_file accepts (in the top folder; for OWNER/NAME/SUBFOLDER,
+// those of that folder plus the top folder's it lacks, all into one model
+// directory), and fetches each from its resolve URL at the
 // listed commit (so a branch moving mid-pull cannot mix two commits):
 // - into PATH.incomplete beside the final PATH; an interrupted transfer (a
 //   dropped connection, a stall past the stall timeout) is resumed with
@@ -17,7 +19,7 @@
 // A file already present with the right size and checksum is kept.
 //
 // Destination: out_dir when set, else the cache (model_cache.h):
-// models/OWNER--NAME/COMMIT, and after every file verified,
+// models/OWNER--NAME/COMMIT[/SUBFOLDER], and after every file verified,
 // refs/REVISION -> COMMIT, so `--model OWNER/NAME[@REVISION]` finds it.
 // Never throws; errors say what the user can do (HF_TOKEN for a gated
 // repository, --ca-file for a private CA).
@@ -46,7 +48,8 @@ struct PullOptions {
 };
 
 struct PulledFile {
-  std::string path;      // in the repository (and under dir)
+  std::string path;      // in the repository
+  std::string local_path;  // under dir (path without the subfolder)
   uint64_t size = 0;
   std::string checksum;  // "sha256:..." or "git-sha1:..."
   bool downloaded = false;  // false: was already there and verified

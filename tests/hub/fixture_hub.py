@@ -24,6 +24,8 @@ Repositories (behaviour chosen by name):
   acme/nometa   the listing has no sizes or checksums (no blobs): the
                 client must use the resolve headers
   acme/downgrade  model.safetensors redirects to a plain http:// URL
+  acme/meta     Meta's release layout: tokenizer.model at the top, each
+                model (params.json, consolidated.pth) in its own folder
   anything else 404 RepoNotFound
 The store answers 400 to any request carrying an Authorization header.
 """
@@ -43,7 +45,7 @@ LIFETIME_S = 300  # the server exits by itself after this
 STALL_S = 8
 TOKEN = "hf_fixture_token"
 REPOS = ["acme/tiny", "acme/drop", "acme/stall", "acme/badsum", "acme/gated", "acme/loop", "acme/nometa",
-         "acme/downgrade"]
+         "acme/downgrade", "acme/meta"]
 
 
 def commit_of(repo):
@@ -52,6 +54,16 @@ def commit_of(repo):
 
 def make_files(repo):
     rng = random.Random(repo)
+    if repo == "acme/meta":
+        return {
+            "tokenizer.model": rng.randbytes(2000),
+            "README.md": b"# multi-token fixture\n",
+            "llama/model.py": b"# code, not wanted\n",
+            "7B_1T_4/params.json": json.dumps({"n_future_tokens": 4}).encode(),
+            "7B_1T_4/consolidated.pth": rng.randbytes(200_000),
+            "7B_200B_1/params.json": json.dumps({"n_future_tokens": 1}).encode(),
+            "7B_200B_1/consolidated.pth": rng.randbytes(100_000),
+        }
     weights = rng.randbytes(300_000)
     return {
         "config.json": json.dumps({"architectures": ["LlamaForCausalLM"], "repo": repo}).encode(),
@@ -63,7 +75,11 @@ def make_files(repo):
     }
 
 
-LFS = {"model.safetensors", "pytorch_model.bin"}
+LFS_NAMES = {"model.safetensors", "pytorch_model.bin", "consolidated.pth"}
+
+
+def is_lfs(path):
+    return path.rsplit("/", 1)[-1] in LFS_NAMES
 
 
 def git_sha1(data):
@@ -81,7 +97,7 @@ class State:
                 os.makedirs(os.path.dirname(os.path.join(d, path)), exist_ok=True)
                 with open(os.path.join(d, path), "wb") as f:
                     f.write(data)
-                if path in LFS:
+                if is_lfs(path):
                     self.by_sha[(repo, hashlib.sha256(data).hexdigest())] = data
         self.full_gets = {}
         self.lock = threading.Lock()
@@ -150,7 +166,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
             if query.get("blobs") == ["true"] and repo != "acme/nometa":
                 s["size"] = len(data)
                 s["blobId"] = git_sha1(data)
-                if name in LFS:
+                if is_lfs(name):
                     sha = hashlib.sha256(data).hexdigest()
                     if repo == "acme/badsum" and name == "model.safetensors":
                         sha = hashlib.sha256(b"something else").hexdigest()
@@ -172,7 +188,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
             return self.error(401, "GatedRepo", "Access to model acme/gated is restricted. You must have access to it and be authenticated to access it.")
         data = files[name]
         common = {"X-Repo-Commit": commit_of(repo)}
-        if name in LFS:
+        if is_lfs(name):
             if repo == "acme/loop":
                 return self.reply(302, b"", dict(common, Location="/%s/resolve/%s/%s" % (repo, revision, name)))
             sha = hashlib.sha256(data).hexdigest()
@@ -183,7 +199,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 "X-Linked-Size": str(len(data)), "X-Linked-Etag": '"%s"' % sha, "ETag": '"%s"' % git_sha1(data)}))
         if kind == "resolve":
             # Same host, relative Location: the credentials must still be sent.
-            return self.reply(307, b"", dict(common, Location="../../raw/%s/%s" % (revision, name)))
+            up = "../" * (2 + name.count("/"))  # from .../resolve/REV/[folders/] back to the repository
+            return self.reply(307, b"", dict(common, Location="%sraw/%s/%s" % (up, revision, name)))
         self.reply(200, data, dict(common, ETag='"%s"' % git_sha1(data)))
 
     # --- the file store --------------------------------------------------

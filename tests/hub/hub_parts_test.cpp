@@ -50,9 +50,18 @@ TEST(HubModelRef, FollowsTheHubsRepositoryIdRules) {
   EXPECT_EQ(r->repo, "Qwen/Qwen2.5-Coder-0.5B");
   EXPECT_EQ(r->revision, "refs/pr/3");
   EXPECT_EQ(parse_model_ref("facebook/multi-token-prediction")->revision, "main");
-  for (const char* bad : {"gpt2", "a/b/c", "a/b@", "/b", "a/", "a/b c", "a--x/b", "a/..b", ".a/b", "a/b-"})
+  for (const char* bad : {"gpt2", "a/b@", "/b", "a/", "a/b c", "a--x/b", "a/..b", ".a/b", "a/b-", "a/b/",
+                          "a/b//c", "a/b/..", "a/b/./c", "a/b/c d", "a/b/../../etc@main"})
     EXPECT_FALSE(parse_model_ref(bad).ok()) << bad;
-  EXPECT_NE(parse_model_ref("gpt2").status().message().find("OWNER/NAME[@REVISION]"), std::string::npos);
+  EXPECT_NE(parse_model_ref("gpt2").status().message().find("OWNER/NAME[/SUBFOLDER][@REVISION]"), std::string::npos);
+  // A model in a folder of the repository (Meta's release).
+  Result<ModelRef> sub = parse_model_ref("facebook/multi-token-prediction/7B_1T_4@v1.0");
+  ASSERT_TRUE(sub.ok()) << sub.status().message();
+  EXPECT_EQ(sub->repo, "facebook/multi-token-prediction");
+  EXPECT_EQ(sub->subfolder, "7B_1T_4");
+  EXPECT_EQ(sub->revision, "v1.0");
+  EXPECT_EQ(parse_model_ref("a/b/c/d")->subfolder, "c/d");
+  EXPECT_EQ(parse_model_ref("a/b")->subfolder, "");
 }
 
 TEST(HubModelFiles, OnlyWhatAModelDirectoryNeeds) {

@@ -110,6 +110,42 @@ TEST_F(HubPullTest, FetchesOnlyModelFilesVerifiedIntoTheCacheAndResolvesTheName)
   EXPECT_NE(other.status().message().find("run mtpc pull acme/tiny@v2"), std::string::npos);
 }
 
+TEST_F(HubPullTest, AModelInAFolderComesWithTheTopFoldersTokenizer) {
+  // Meta's layout: the top folder alone is no model; the error names the folders.
+  Result<PullResult> top = pull_model(options("acme/meta"));
+  ASSERT_FALSE(top.ok());
+  EXPECT_NE(top.status().message().find("7B_1T_4, 7B_200B_1"), std::string::npos) << top.status().message();
+  EXPECT_NE(top.status().message().find("pull one as acme/meta/7B_1T_4"), std::string::npos) << top.status().message();
+
+  Result<PullResult> r = pull_model(options("acme/meta/7B_1T_4"));
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  EXPECT_EQ(r->dir, cache_ + "/models/acme--meta/" + r->commit + "/7B_1T_4");
+  for (const char* f : {"params.json", "consolidated.pth"})
+    EXPECT_EQ(read_file(r->dir + "/" + f), hub_.file("acme/meta", std::string("7B_1T_4/") + f)) << f;
+  EXPECT_EQ(read_file(r->dir + "/tokenizer.model"), hub_.file("acme/meta", "tokenizer.model"));
+  EXPECT_EQ(r->files.size(), 3u);
+  for (const PulledFile& f : r->files) {
+    EXPECT_EQ(f.local_path, f.path.substr(f.path.rfind('/') + 1)) << f.path;
+    if (f.local_path == "consolidated.pth") EXPECT_EQ(f.checksum.rfind("sha256:", 0), 0u) << f.checksum;
+  }
+  for (const char* f : {"README.md", "llama", "7B_200B_1", "7B_1T_4"})
+    EXPECT_FALSE(fs::exists(r->dir + "/" + std::string(f))) << f;
+  EXPECT_FALSE(fs::exists(cache_ + "/models/acme--meta/" + r->commit + "/7B_200B_1")) << "only the folder asked for";
+
+  Result<std::string> dir = resolve_model_dir("acme/meta/7B_1T_4");
+  ASSERT_TRUE(dir.ok()) << dir.status().message();
+  EXPECT_EQ(*dir, r->dir);
+  // The other folder was never pulled: its name does not resolve, although
+  // the commit's ref exists now.
+  Result<std::string> other = resolve_model_dir("acme/meta/7B_200B_1");
+  ASSERT_FALSE(other.ok());
+  EXPECT_NE(other.status().message().find("run mtpc pull acme/meta/7B_200B_1"), std::string::npos);
+  // A folder holding no model is named.
+  Result<PullResult> none = pull_model(options("acme/meta/llama"));
+  ASSERT_FALSE(none.ok());
+  EXPECT_NE(none.status().message().find("folder llama"), std::string::npos) << none.status().message();
+}
+
 TEST_F(HubPullTest, SecondPullKeepsVerifiedFilesAndDownloadsNothing) {
   ASSERT_TRUE(pull_model(options("acme/tiny")).ok());
   const size_t requests_before = hub_.request_log().size();
