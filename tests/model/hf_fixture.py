@@ -8,8 +8,9 @@ exact layout and computes logits with the published Llama/Qwen2 math.
       LAYOUT: llama (GQA, untied lm_head, rope_scaling llama3), qwen2 (q/k/v
       biases, tied embeddings, explicit head_dim, vocab padded), sharded
       (llama in two shards + model.safetensors.index.json), bf16 (qwen2 in
-      bf16), qwen05b / qwen05b-bf16 (Qwen2.5-Coder-0.5B's shapes, for
-      measurements; not used by the tests).
+      bf16), qwen05b / qwen05b-bf16 and qwen15b / qwen15b-bf16
+      (Qwen2.5-Coder-0.5B's and -1.5B's shapes, for measurements:
+      scripts/bench-real-shapes; not used by the tests).
       D: truncate, overlap, missing-shard, shape, missing-tensor, arch, rope.
   hf_fixture.py reference DIR PROMPTS GREEDY
       PROMPTS: token ids, "1,2,3;4,5". Prints JSON {"logits": [[T x vocab]
@@ -100,6 +101,15 @@ def config_for(layout):
             'architectures': ['Qwen2ForCausalLM'], 'model_type': 'qwen2',
             'vocab_size': 151936, 'hidden_size': 896, 'intermediate_size': 4864,
             'num_hidden_layers': 24, 'num_attention_heads': 14, 'num_key_value_heads': 2,
+            'max_position_embeddings': 32768, 'rms_norm_eps': 1e-6, 'rope_theta': 1000000.0,
+            'hidden_act': 'silu', 'tie_word_embeddings': True, 'use_sliding_window': False,
+            'torch_dtype': 'bfloat16' if layout.endswith('bf16') else 'float32',
+        }
+    if layout in ('qwen15b', 'qwen15b-bf16'):
+        return {
+            'architectures': ['Qwen2ForCausalLM'], 'model_type': 'qwen2',
+            'vocab_size': 151936, 'hidden_size': 1536, 'intermediate_size': 8960,
+            'num_hidden_layers': 28, 'num_attention_heads': 12, 'num_key_value_heads': 2,
             'max_position_embeddings': 32768, 'rms_norm_eps': 1e-6, 'rope_theta': 1000000.0,
             'hidden_act': 'silu', 'tie_word_embeddings': True, 'use_sliding_window': False,
             'torch_dtype': 'bfloat16' if layout.endswith('bf16') else 'float32',
