@@ -94,7 +94,9 @@ Completion Completer::complete(OpenDocument& open, const CompletionRequest& requ
   ContextOptions ctx;
   ctx.fim = settings.fim && fim.available();
   ctx.max_lines = settings.max_lines;
-  const int room = model_->max_seq_len() - settings.max_tokens - static_cast<int>(fim.overhead_tokens());
+  // What the engine keeps whole (it cuts longer prompts from the left,
+  // markers first), less the template's own tokens.
+  const int room = model_->max_prompt_tokens(settings.max_tokens) - static_cast<int>(fim.overhead_tokens());
   ctx.token_budget = std::min(options_.max_prompt_tokens,
                               static_cast<size_t>(std::max<int>(room, static_cast<int>(options_.min_prompt_tokens))));
   CompletionPlan plan = plan_completion(open.document(), cursor, request.others, ctx);

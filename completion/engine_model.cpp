@@ -19,6 +19,7 @@ class EngineModel final : public CompletionModel {
   EngineModel(std::shared_ptr<Engine> engine, int max_seq_len)
       : engine_(std::move(engine)), max_seq_len_(max_seq_len) {}
   int max_seq_len() const override { return max_seq_len_; }
+  int max_prompt_tokens(int max_new_tokens) const override { return engine_->max_prompt_tokens(max_new_tokens); }
   const Tokenizer& tokenizer() const override { return engine_->tokenizer(); }
   Result<std::unique_ptr<Sequence>> new_sequence() override {
     auto s = engine_->new_session();

@@ -10,7 +10,16 @@
 #include "model/network/config.h"
 
 namespace mtpc {
+namespace {
 
+// The longest prompt kept whole: room for the answer and the last pass's
+// drafts (n_future), at most half the context.
+int64_t prompt_room(const ModelConfig& c, int max_new_tokens) {
+  const int64_t reserve = std::min<int64_t>(std::max(max_new_tokens, 0) + c.n_future, c.max_seq_len / 2);
+  return c.max_seq_len - reserve;
+}
+
+}  // namespace
 
 Session::Session(std::unique_ptr<State> state) : state_(std::move(state)) {}
 Session::~Session() = default;
@@ -22,6 +31,10 @@ Engine::Engine(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Engine::~Engine() = default;
 const ModelConfig& Engine::config() const { return impl_->model->config(); }
 const Tokenizer& Engine::tokenizer() const { return *impl_->tokenizer; }
+
+int Engine::max_prompt_tokens(int max_new_tokens) const {
+  return static_cast<int>(prompt_room(impl_->model->config(), max_new_tokens));
+}
 
 Result<std::shared_ptr<Engine>> Engine::load(const std::string& model_dir, const EngineOptions& options) {
   if (options.device != "cpu" && options.device != "cuda")
@@ -138,9 +151,7 @@ Result<Engine::Impl::Prepared> Engine::Impl::prepare(const GenerationRequest& re
                            std::to_string(i) + " is outside the vocabulary [0, " +
                            std::to_string(c.vocab_size) + ")");
   // Left truncation: keep room for the answer (up to half the context).
-  const int64_t reserve = std::min<int64_t>(std::max(request.max_new_tokens, 0) + c.n_future,
-                                            c.max_seq_len / 2);
-  const int64_t max_prompt = c.max_seq_len - reserve;
+  const int64_t max_prompt = prompt_room(c, request.max_new_tokens);
   if (static_cast<int64_t>(p.prompt.size()) > max_prompt) {
     p.prompt.erase(p.prompt.begin(), p.prompt.end() - max_prompt);
     p.truncated = true;

@@ -190,6 +190,11 @@ class Engine {
 
   const ModelConfig& config() const;
   const Tokenizer& tokenizer() const;
+  // The longest prompt generate() keeps whole for a request of
+  // `max_new_tokens`: it keeps room for the answer and the drafts of the
+  // last pass (n_future), at most half the context, and cuts longer
+  // prompts from the left. Prompt builders size their prompts to this.
+  int max_prompt_tokens(int max_new_tokens) const;
   // A session with its KV cache preallocated for max_seq_len tokens.
   Result<Session> new_session() const;
   // Decodes one request on `session`. Errors: bad prompt ids, bad options,

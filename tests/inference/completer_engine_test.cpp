@@ -1,0 +1,50 @@
+// The completion core over the real engine: the prompt the completer builds
+// for a document longer than the context must reach the engine whole. The
+// engine keeps room for the answer and the last pass's drafts and cuts a
+// longer prompt from the left — the FIM prefix marker first — so the
+// completer sizes its prompt to Engine::max_prompt_tokens.
+#include <gtest/gtest.h>
+
+#include <string>
+
+#include "common/fixture_model.h"
+#include "common/test_util.h"
+#include "completion/completer.h"
+#include "completion/model.h"
+#include "inference/engine.h"
+
+namespace mtpc {
+namespace {
+
+TEST(CompleterWithEngine, AFullContextPromptReachesTheEngineWhole) {
+  testing::TempDir dir;
+  testing::FixtureModel fixture;
+  fixture.size = testing::FixtureModel::Size::kMicro;
+  fixture.n_future = 4;
+  fixture.max_seq_len = 256;
+  ASSERT_TRUE(testing::write_fixture_model(dir / "m", fixture).ok());
+  auto model = completion::load_engine_model(dir / "m", EngineOptions{});
+  ASSERT_TRUE(model.ok()) << model.status().message();
+  EXPECT_EQ((*model)->max_prompt_tokens(16), 256 - 16 - 4);
+
+  std::string text;
+  for (int i = 0; i < 200; ++i) text += "value_" + std::to_string(i) + " = " + std::to_string(i * 7) + "\n";
+  text += "total = ";
+  for (bool fim : {true, false}) {
+    completion::OpenDocument doc(completion::Language::kPython, text + "\nprint(total)\n", "long.py");
+    completion::Completer completer(model->get());
+    completion::CompletionRequest r;
+    r.cursor = text.size();
+    r.settings.max_tokens = 16;
+    r.settings.fim = fim;
+    r.settings.deadline_ms = 60000;
+    completion::Completion c = completer.complete(doc, r);
+    ASSERT_TRUE(c.ok()) << c.error;
+    EXPECT_FALSE(c.prompt_truncated) << "fim=" << fim << ": the engine cut the prompt's first tokens";
+    ASSERT_TRUE(c.stats.has_value());
+    EXPECT_GT(c.stats->prefill_tokens + c.stats->reused_tokens, 200) << "the prompt should fill the context";
+  }
+}
+
+}  // namespace
+}  // namespace mtpc
