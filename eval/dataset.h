@@ -68,7 +68,8 @@ class Dataset {
   const std::vector<Task>& tasks() const { return tasks_; }
   // By canonical id; nullptr if absent.
   const Task* find(const std::string& canonical_id) const;
-  // By MBPP task number (or HumanEval index); nullptr if absent.
+  // By MBPP task number (or HumanEval index); nullptr if absent, and for
+  // infilling (several holes share a number).
   const Task* find_number(int number) const;
 
  private:

@@ -1,7 +1,10 @@
 // `mtpc eval` as one library call: HumanEval/MBPP completions generated with
 // a model (model), or read from a file (samples), or the datasets' own
 // solutions (reference); scored in the sandbox; pass@k and reports under
-// out. Progress goes to stderr (one line rewritten in place on a terminal),
+// out. HumanEval infilling (benchmark "humaneval-infill", a variant): holes
+// completed through the completion core (eval/infill_generation.h), or read,
+// or the canonical solutions, or a constant; with exact match, the constant
+// floors and the completions' latency in the reports. Progress goes to stderr (one line rewritten in place on a terminal),
 // the summary to stdout. Torch-free header; part of mtpc_eval_generation,
 // since it may decode.
 //

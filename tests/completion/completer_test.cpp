@@ -306,11 +306,11 @@ TEST(Completer, ACompletionThatRepeatsTheSuffixIsCutBeforeTheRepeat) {
 
 // A block scope chosen for a cursor in the middle of a line: the block is
 // the one the cursor's line is in, so a line indented less than it ends the
-// completion (and the suffix's next line is not repeated).
+// completion.
 TEST(Completer, ABlockScopeInTheMiddleOfALineEndsBelowTheCursorsLine) {
   ScriptedModel model;
   model.tok.fim = byte_psm();
-  model.output = "s:\n        t += x\n    return t\ndef g():\n    pass\n";
+  model.output = "s:\n        t -= x\n    t = -t\ndef g():\n    pass\n";
   Marked m = marked("def f(xs):\n    t = 0\n    for x in x^s:\n        t += x\n    return t\n");
   OpenDocument doc(Language::kPython, m.text);
   Completer completer(&model);
@@ -320,7 +320,7 @@ TEST(Completer, ABlockScopeInTheMiddleOfALineEndsBelowTheCursorsLine) {
   Completion c = completer.complete(doc, r);
   ASSERT_TRUE(c.ok());
   EXPECT_EQ(c.stop_reason, "end_of_scope");
-  EXPECT_EQ(c.text, "s:");
+  EXPECT_EQ(c.text, "s:\n        t -= x\n    t = -t");
 }
 
 TEST(Completer, OffsetAtLineAndByteColumn) {

