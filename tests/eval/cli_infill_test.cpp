@@ -141,6 +141,32 @@ TEST(CliEvalInfill, AModelRunGoesThroughTheCompletionCoreAndResumes) {
   EXPECT_EQ(printed["generation"]["samples_generated"], 0);
 }
 
+// A samples file of infilling completions (human-eval's format, the hole's
+// task id): bad lines are skipped and listed, exact match and the floors are
+// computed on the same (limited) holes.
+TEST(CliEvalInfill, ASamplesFileIsScoredWithExactMatchAndFloors) {
+  TempDir tmp;
+  const std::string samples = tmp / "samples.jsonl";
+  write_file(samples,
+             json{{"task_id", "SingleLineInfilling/HumanEval/0/L0"},
+                  {"completion", "    for idx, elem in enumerate(numbers):\n"}}
+                     .dump() +
+                 "\nnot json\n" +
+                 json{{"task_id", "SingleLineInfilling/HumanEval/0/L1"}, {"completion", "        pass\n"}}.dump() +
+                 "\n" + json{{"task_id", "SingleLineInfilling/HumanEval/999/L0"}, {"completion", ""}}.dump() + "\n");
+  auto r = run_command(infill(Infilling::kSingleLine, "single-line") + " --samples " + samples +
+                       " --limit 4 --timeout 3 --out " + (tmp / "out"));
+  std::printf("%s", r.output.c_str());
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find(samples + ":2: not a valid JSON object; skipped"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find(samples + ":4: unknown task_id"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("1/2 samples passed (pass@1 50.00%) over 2 of 4 tasks"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("exact match: 1/2"), std::string::npos) << r.output;
+  json summary = json::parse(read_file(tmp / "out/summary.json"));
+  ASSERT_EQ(summary["infill"]["floors"].size(), 3u);
+  for (const json& f : summary["infill"]["floors"]) EXPECT_EQ(f["total"], 4) << f.dump();
+}
+
 TEST(CliEvalInfill, UsageAndInputErrors) {
   TempDir tmp;
   auto no_variant = run_command(kBinary + " eval --benchmark humaneval-infill --data " +
