@@ -52,7 +52,7 @@ GeneratedSample complete_hole(completion::Completer& completer, const Task& task
   }
   s.completion = utf8_sanitized(infill_scored_completion(c.text, o.variant));
   // No stop reason: the core proposed nothing without running the model.
-  s.stop = c.stop_reason.empty() ? "not_run" : c.stop_reason;
+  s.stop = c.stop_reason.empty() ? kInfillNotRun : c.stop_reason;
   if (c.stats) s.stats = *c.stats;
   s.prompt_truncated = c.prompt_truncated;
   s.wall_ms = wall_ms;

@@ -42,6 +42,10 @@ struct InfillGenerateOptions {
   std::string dtype = "fp32";
 };
 
+// The "stop" of a sample where the core proposed nothing without running
+// the model (inside a word with the scope unset, as an editor gets).
+inline constexpr const char* kInfillNotRun = "not_run";
+
 // "line", "block" or "auto" (unset).
 const char* infill_scope_name(const std::optional<completion::CompletionScope>& scope);
 

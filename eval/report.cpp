@@ -91,6 +91,11 @@ std::vector<std::string> EvalSummary::caveats() const {
   if (!network_isolated) c.push_back("samples were not network-isolated (" + isolation + ")");
   if (!problems.empty()) c.push_back(std::to_string(problems.size()) + " input lines were skipped");
   if (pass_at_k.empty() && samples > 0) c.push_back("no k is supported by every task");
+  if (infill && infill->not_run > 0) {
+    c.push_back(std::to_string(infill->not_run) +
+                " holes got an empty completion without the model running: the cursor is inside a word, where an "
+                "editor gets nothing (--scope auto)");
+  }
   if (generation) {
     const GenerationSpeed& g = *generation;
     if (g.errors > 0) {
@@ -205,6 +210,7 @@ json to_json(const InfillSummary& f) {
           {"exact_match", f.exact_match},
           {"samples", f.samples},
           {"exact_match_rate", f.samples > 0 ? double(f.exact_match) / f.samples : 0.0},
+          {"not_run", f.not_run},
           {"floors", floors},
           {"latency", latency}};
 }

