@@ -111,7 +111,6 @@ Status check_or_write_generation_settings(const std::string& out_dir, const json
   return write_file_atomic(path, dump(settings));
 }
 
-
 uint64_t sample_seed(uint64_t run_seed, const std::string& task_id, int index) {
   return splitmix64(splitmix64(run_seed ^ fnv1a(task_id)) + static_cast<uint64_t>(index));
 }
@@ -230,7 +229,8 @@ Result<GenerationRun> generate_samples(const Dataset& dataset, const std::vector
   std::error_code ec;
   fs::create_directories(options.out_dir, ec);
   if (ec) return Status::Error(options.out_dir + ": cannot create: " + ec.message());
-  if (Status s = check_or_write_generation_settings(options.out_dir, settings_json(options, dataset.benchmark())); !s.ok())
+  if (Status s = check_or_write_generation_settings(options.out_dir, settings_json(options, dataset.benchmark()));
+      !s.ok())
     return s;
   GenerationRun run;
   Result<std::unique_ptr<GeneratedSamplesLog>> opened =
