@@ -11,17 +11,30 @@ namespace mtpc::cli {
 void add_eval_command(CLI::App& app, GlobalOptions& global) {
   CLI::App* cmd = app.add_subcommand(
       "eval",
-      "HumanEval/MBPP: generate completions with a model (--model), or score a samples file ({\"task_id\", "
-      "\"completion\"} JSONL) or the reference solutions; pass@k and reports");
+      "HumanEval/MBPP/HumanEval infilling: generate completions with a model (--model), or score a samples file "
+      "({\"task_id\", \"completion\"} JSONL) or the reference solutions; pass@k and reports");
   auto a = std::make_shared<eval::EvalOptions>();
-  cmd->add_option("--benchmark", a->benchmark, "humaneval or mbpp")->required()
-      ->check(CLI::IsMember({"humaneval", "mbpp"}));
-  cmd->add_option("--data", a->data, "HumanEval.jsonl(.gz) or the original mbpp.jsonl")->required();
+  cmd->add_option("--benchmark", a->benchmark, "humaneval, mbpp or humaneval-infill")->required()
+      ->check(CLI::IsMember({"humaneval", "mbpp", "humaneval-infill"}));
+  cmd->add_option("--data", a->data,
+                  "HumanEval.jsonl(.gz), the original mbpp.jsonl, or a HumanEval-*Infilling*.jsonl.gz")
+      ->required();
+  cmd->add_option("--variant", a->variant,
+                  "humaneval-infill: single-line, multi-line, random-span or random-span-light (the --data file's)")
+      ->check(CLI::IsMember({"single-line", "multi-line", "random-span", "random-span-light"}));
   auto* model = cmd->add_option("--model", a->model, "checkpoint directory: generate the completions, then score");
   auto* samples = cmd->add_option("--samples", a->samples, "samples JSONL, plain or gzip");
   auto* reference = cmd->add_flag("--reference", a->reference, "score the dataset's own solutions instead");
+  auto* constant = cmd->add_option("--constant", a->constant,
+                                   "humaneval-infill: score this constant at every hole (\"return False\": a floor)");
   samples->excludes(reference);
   model->excludes(samples)->excludes(reference);
+  constant->excludes(model)->excludes(samples)->excludes(reference);
+  auto no_floors = std::make_shared<bool>(false);
+  cmd->add_flag("--no-floors", *no_floors,
+                "humaneval-infill: do not score the constant floors (pass, return False, return True) beside a run");
+  cmd->add_flag("--json", a->json, "print summary.json on stdout instead of the summary lines");
+  cmd->add_option("--limit", a->limit, "the first N tasks of the split (0: all)")->capture_default_str();
   cmd->add_option("--split", a->split, "test (default), all; MBPP also prompt, validation, train")
       ->capture_default_str();
   cmd->add_option("--out", a->out,
@@ -51,18 +64,28 @@ void add_eval_command(CLI::App& app, GlobalOptions& global) {
       cmd->add_option("--max-new-tokens", a->max_new_tokens, "per completion")->capture_default_str(),
       cmd->add_option("--k", a->draft_length, "draft length (0: the model's n_future - 1)")->capture_default_str(),
       cmd->add_flag("--no-adaptive", a->no_adaptive, "keep the draft length fixed"),
-      cmd->add_option("--limit", a->limit, "the first N tasks of the split (0: all)")->capture_default_str(),
       cmd->add_option("--batch", a->batch, "prompts decoded together in one forward pass (same outputs)")
           ->check(CLI::Range(1, 64))->capture_default_str(),
       cmd->add_option("--dtype", a->dtype, "fp32 or bf16")->check(CLI::IsMember({"fp32", "bf16"}))
           ->capture_default_str(),
+      cmd->add_option("--scope", a->scope,
+                      "humaneval-infill: where completions end: default (single-line: line; others: block), line, "
+                      "block, or auto (the cursor decides, as in an editor)")
+          ->check(CLI::IsMember({"default", "line", "block", "auto"}))->capture_default_str(),
+      cmd->add_option("--deadline-ms", a->deadline_ms, "humaneval-infill: per-completion deadline (the server's)")
+          ->check(CLI::PositiveNumber)->capture_default_str(),
+      cmd->add_option("--max-tokens", a->max_tokens, "humaneval-infill: tokens per completion (the server's)")
+          ->check(CLI::PositiveNumber)->capture_default_str(),
+      cmd->add_option("--max-lines", a->max_lines, "humaneval-infill: longest multi-line completion (the server's)")
+          ->check(CLI::PositiveNumber)->capture_default_str(),
       cmd->add_option("--speedup-sample", a->speedup_sample,
                       "prompts also decoded without speculation to measure the speedup (0: skip)")
           ->capture_default_str(),
   };
   for (CLI::Option* o : generation) o->needs(model);
-  cmd->callback([a, &global] {
+  cmd->callback([a, no_floors, &global] {
     a->device = global.device;
+    a->floors = !*no_floors;
     if (!a->model.empty()) a->model = resolve_model_flag(a->model, "eval");
     const eval::EvalExit exit = eval::run_eval(*a);
     throw CLI::RuntimeError(exit.message.empty() ? "" : "mtpc eval: " + exit.message, exit.code);

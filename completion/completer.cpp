@@ -100,6 +100,10 @@ Completion Completer::complete(OpenDocument& open, const CompletionRequest& requ
   ctx.token_budget = std::min(options_.max_prompt_tokens,
                               static_cast<size_t>(std::max<int>(room, static_cast<int>(options_.min_prompt_tokens))));
   CompletionPlan plan = plan_completion(open.document(), cursor, request.others, ctx);
+  if (settings.scope) {
+    plan.scope = *settings.scope;
+    plan.skip = false;
+  }
   if (plan.skip) return c;
 
   GenerationRequest r;

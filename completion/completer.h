@@ -36,6 +36,11 @@ struct Settings {
   int deadline_ms = 300;   // answer with what was decoded by then
   bool fim = true;         // fill-in-the-middle prompts when the model has them
   int draft_length = 0;    // drafted tokens per pass; 0: the model's most
+  // Where the completion ends. Unset (editors): decided by the cursor
+  // (context.h's plan_completion), and nothing is proposed in the middle of
+  // a word. Set (the infilling benchmark, whose holes the dataset fixes):
+  // this scope, and a hole inside a word is completed too.
+  std::optional<CompletionScope> scope;
 };
 
 struct CompleterOptions {

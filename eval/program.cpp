@@ -5,6 +5,12 @@ namespace mtpc::eval {
 std::string assemble_program(Benchmark benchmark, const Task& task, std::string_view completion,
                              const ProgramOptions& options) {
   std::string program;
+  if (benchmark == Benchmark::kHumanEvalInfill) {
+    program.append(task.prompt).append(completion).append(task.suffix).append("\n");
+    program.append(task.test).append("\n");
+    program.append("check(").append(task.entry_point).append(")\n");
+    return program;
+  }
   if (benchmark == Benchmark::kHumanEval) {
     program.append(task.prompt).append(completion).append("\n");
     program.append(task.test).append("\n");
@@ -21,7 +27,7 @@ std::string assemble_program(Benchmark benchmark, const Task& task, std::string_
 }
 
 std::string reference_completion(Benchmark benchmark, const Task& task) {
-  return benchmark == Benchmark::kHumanEval ? task.canonical_solution : task.code;
+  return benchmark == Benchmark::kMbpp ? task.code : task.canonical_solution;
 }
 
 }  // namespace mtpc::eval

@@ -91,6 +91,11 @@ std::vector<std::string> EvalSummary::caveats() const {
   if (!network_isolated) c.push_back("samples were not network-isolated (" + isolation + ")");
   if (!problems.empty()) c.push_back(std::to_string(problems.size()) + " input lines were skipped");
   if (pass_at_k.empty() && samples > 0) c.push_back("no k is supported by every task");
+  if (infill && infill->not_run > 0) {
+    c.push_back(std::to_string(infill->not_run) +
+                " holes got an empty completion without the model running: the cursor is inside a word, where an "
+                "editor gets nothing (--scope auto)");
+  }
   if (generation) {
     const GenerationSpeed& g = *generation;
     if (g.errors > 0) {
@@ -176,7 +181,61 @@ json to_json(const EvalSummary& s) {
   } else {
     j["generation"] = nullptr;  // scored from a file: not measured
   }
+  if (s.infill) j["infill"] = to_json(*s.infill);
   return j;
+}
+
+json to_json(const InfillSummary& f) {
+  json floors = json::array();
+  for (const InfillFloor& x : f.floors)
+    floors.push_back({{"constant", x.constant}, {"passed", x.passed}, {"total", x.total},
+                      {"pass_rate", x.total > 0 ? double(x.passed) / x.total : 0.0}});
+  json latency = nullptr;
+  if (f.latency) {
+    const InfillLatency& l = *f.latency;
+    latency = {{"completions", l.completions},
+               {"p50_ms", l.p50_ms},
+               {"p95_ms", l.p95_ms},
+               {"p99_ms", l.p99_ms},
+               {"max_ms", l.max_ms},
+               {"deadline_ms", l.deadline_ms},
+               {"server_deadline_ms", l.server_deadline_ms},
+               {"answered", l.answered},
+               {"cut_by_deadline", l.cut_by_deadline},
+               {"answer_rate", l.completions > 0 ? double(l.answered) / l.completions : 0.0}};
+  }
+  return {{"variant", f.variant},
+          {"scope", f.scope.empty() ? json(nullptr) : json(f.scope)},
+          {"constant", f.constant.empty() ? json(nullptr) : json(f.constant)},
+          {"exact_match", f.exact_match},
+          {"samples", f.samples},
+          {"exact_match_rate", f.samples > 0 ? double(f.exact_match) / f.samples : 0.0},
+          {"not_run", f.not_run},
+          {"floors", floors},
+          {"latency", latency}};
+}
+
+std::string render_infill_markdown(const InfillSummary& f, const EvalSummary& s) {
+  std::string md = "\n### Infilling (" + f.variant + ")\n\n| | |\n| --- | --- |\n";
+  if (!f.constant.empty()) md += "| completion | the constant `" + md_escape(f.constant) + "` at each hole |\n";
+  if (!f.scope.empty()) md += "| scope | " + f.scope + " |\n";
+  md += "| pass@1 | " + (s.pass_at_k.empty() ? std::string("-") : percent(s.pass_at_k.front().value)) + " |\n";
+  md += "| exact match | " + std::to_string(f.exact_match) + " of " + std::to_string(f.samples) + " (" +
+        percent(f.samples > 0 ? double(f.exact_match) / f.samples : 0) + ") |\n";
+  for (const InfillFloor& x : f.floors) {
+    md += "| floor `" + md_escape(x.constant) + "` | " + std::to_string(x.passed) + " of " + std::to_string(x.total) +
+          " (" + percent(x.total > 0 ? double(x.passed) / x.total : 0) + ") |\n";
+  }
+  if (f.latency) {
+    const InfillLatency& l = *f.latency;
+    md += "| wall time per completion | p50 " + fixed(l.p50_ms, 1) + " ms, p95 " + fixed(l.p95_ms, 1) + " ms, p99 " +
+          fixed(l.p99_ms, 1) + " ms, max " + fixed(l.max_ms, 1) + " ms |\n";
+    md += "| answered before the deadline (" + std::to_string(l.deadline_ms) + " ms; the server's default " +
+          std::to_string(l.server_deadline_ms) + " ms) | " + std::to_string(l.answered) + " of " +
+          std::to_string(l.completions) + " (" + percent(l.completions > 0 ? double(l.answered) / l.completions : 0) +
+          "); " + std::to_string(l.cut_by_deadline) + " cut by it |\n";
+  }
+  return md;
 }
 
 std::string render_markdown(const std::vector<EvalSummary>& runs) {
@@ -200,6 +259,8 @@ std::string render_markdown(const std::vector<EvalSummary>& runs) {
     md += "\n### pass@k\n\n| k | pass@k |\n| --- | --- |\n";
     for (const PassAtK& p : s.pass_at_k) md += "| " + std::to_string(p.k) + " | " + percent(p.value) + " |\n";
     if (s.pass_at_k.empty()) md += "| - | none: no k is supported by every task |\n";
+
+    if (s.infill) md += render_infill_markdown(*s.infill, s);
 
     md += "\n### Outcomes\n\n| outcome | samples |\n| --- | --- |\n";
     md += "| passed | " + std::to_string(o.passed) + " |\n| failed | " + std::to_string(o.failed) +

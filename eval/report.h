@@ -72,6 +72,39 @@ struct GenerationSpeed {
   std::optional<SpeedupMeasurement> speedup;  // unset: not measured (--speedup-sample 0)
 };
 
+// A constant completion scored on the same holes (the trivial floors of the
+// infilling benchmark: `pass`, `return False`, `return True`).
+struct InfillFloor {
+  std::string constant;  // "return False"
+  int passed = 0;
+  int total = 0;
+};
+
+// Per-completion wall time through the completion core and the share that
+// finished before the deadline (generation runs only).
+struct InfillLatency {
+  int completions = 0;
+  double p50_ms = 0, p95_ms = 0, p99_ms = 0, max_ms = 0;
+  int deadline_ms = 0;         // the deadline the completions ran under
+  int server_deadline_ms = 0;  // the language server's default deadline
+  int answered = 0;            // ended by their own stop rule before the deadline
+  int cut_by_deadline = 0;     // answered with what was decoded by the deadline
+};
+
+// What the infilling benchmark adds to a summary.
+struct InfillSummary {
+  std::string variant;  // single-line | multi-line | random-span | random-span-light
+  std::string scope;    // "line", "block" or "auto" (the cursor decides, as in an editor); "" without a model
+  std::string constant;  // --constant runs: the constant scored
+  int exact_match = 0;   // completions equal to canonical_solution
+  int samples = 0;
+  // Generation runs: holes where the core proposed nothing without running
+  // the model (--scope auto: the cursor is inside a word, as editors get).
+  int not_run = 0;
+  std::vector<InfillFloor> floors;  // empty: not computed (--no-floors)
+  std::optional<InfillLatency> latency;
+};
+
 struct EvalSummary {
   std::string benchmark;      // "humaneval", "mbpp"
   std::string split;          // "test", ...
@@ -99,6 +132,7 @@ struct EvalSummary {
   double scoring_seconds = 0;  // wall time of this invocation's scoring
 
   std::optional<GenerationSpeed> generation;
+  std::optional<InfillSummary> infill;  // humaneval-infill runs only
 
   // "not comparable" reasons for published numbers; empty when comparable.
   std::vector<std::string> caveats() const;
@@ -106,6 +140,10 @@ struct EvalSummary {
 
 nlohmann::json to_json(const EvalSummary& s);
 nlohmann::json to_json(const SpeedupMeasurement& m);  // NaN-free; identical null when unset
+nlohmann::json to_json(const InfillSummary& f);
+// The infilling section of report.md (pass@1 beside the floors, exact
+// match, latency); report.html shows the same rows.
+std::string render_infill_markdown(const InfillSummary& f, const EvalSummary& s);
 std::string render_markdown(const std::vector<EvalSummary>& runs);
 std::string render_html(const std::vector<EvalSummary>& runs);
 

@@ -100,6 +100,40 @@ std::string run_section(const EvalSummary& s) {
     h += "</ul></div>\n";
   }
 
+  if (s.infill) {
+    const InfillSummary& f = *s.infill;
+    h += "<h3>Infilling (" + esc(f.variant) + ")</h3>\n<table class=\"kv\" id=\"infill\">\n";
+    if (!f.constant.empty()) h += row("completion", "the constant <code>" + esc(f.constant) + "</code> at each hole");
+    if (!f.scope.empty()) h += row("scope", esc(f.scope));
+    h += row("pass@1", s.pass_at_k.empty() ? std::string("-") : percent(s.pass_at_k.front().value));
+    h += row("exact match", std::to_string(f.exact_match) + " of " + std::to_string(f.samples) + " (" +
+                                percent(f.samples > 0 ? double(f.exact_match) / f.samples : 0) + ")");
+    std::vector<Bar> floor_bars;
+    if (!s.pass_at_k.empty()) {
+      const double pass1 = s.pass_at_k.front().value;
+      floor_bars.push_back({"this run", pass1, percent(pass1), kBlue});
+    }
+    for (const InfillFloor& x : f.floors) {
+      const double rate = x.total > 0 ? double(x.passed) / x.total : 0;
+      h += row("floor: " + x.constant, std::to_string(x.passed) + " of " + std::to_string(x.total) + " (" +
+                                          percent(rate) + ")");
+      floor_bars.push_back({x.constant, rate, percent(rate), kGrey});
+    }
+    if (f.latency) {
+      const InfillLatency& l = *f.latency;
+      h += row("wall time per completion", "p50 " + num(l.p50_ms, 1) + " ms, p95 " + num(l.p95_ms, 1) + " ms, p99 " +
+                                               num(l.p99_ms, 1) + " ms, max " + num(l.max_ms, 1) + " ms");
+      h += row("answered before the deadline",
+               std::to_string(l.answered) + " of " + std::to_string(l.completions) + " (" +
+                   percent(l.completions > 0 ? double(l.answered) / l.completions : 0) + ") within " +
+                   std::to_string(l.deadline_ms) + " ms (the server's default: " +
+                   std::to_string(l.server_deadline_ms) + " ms); " + std::to_string(l.cut_by_deadline) + " cut by it");
+    }
+    h += "</table>\n";
+    if (floor_bars.size() > 1)
+      h += "<div class=\"chart\">" + svg_bars("pass@1 beside the trivial floors", floor_bars, 1.0) + "</div>\n";
+  }
+
   std::vector<Bar> outcome_bars = {{"passed", double(o.passed), std::to_string(o.passed), kGreen},
                                    {"failed", double(o.failed), std::to_string(o.failed), kRed},
                                    {"timed out", double(o.timed_out), std::to_string(o.timed_out), kAmber},

@@ -1,7 +1,10 @@
 // `mtpc eval` as one library call: HumanEval/MBPP completions generated with
 // a model (model), or read from a file (samples), or the datasets' own
 // solutions (reference); scored in the sandbox; pass@k and reports under
-// out. Progress goes to stderr (one line rewritten in place on a terminal),
+// out. HumanEval infilling (benchmark "humaneval-infill", a variant): holes
+// completed through the completion core (eval/infill_generation.h), or read,
+// or the canonical solutions, or a constant; with exact match, the constant
+// floors and the completions' latency in the reports. Progress goes to stderr (one line rewritten in place on a terminal),
 // the summary to stdout. Torch-free header; part of mtpc_eval_generation,
 // since it may decode.
 //
@@ -11,6 +14,7 @@
 #include <cstdint>
 #include <string>
 
+#include "completion/completer.h"
 #include "eval/generation.h"
 #include "eval/sandbox.h"
 
@@ -45,6 +49,17 @@ struct EvalOptions {
   int batch = 1;                  // requests decoded together (Engine::generate_batch)
   std::string dtype = "fp32";     // fp32 | bf16
   int speedup_sample = 10;        // prompts also decoded without speculation (0: skip)
+  // humaneval-infill (eval/infill.h): the variant, a constant completion to
+  // score (the floors), and the completion core's settings; defaults are
+  // the language server's.
+  std::string variant;            // single-line | multi-line | random-span | random-span-light
+  std::string constant;           // score this constant completion (--constant "return False")
+  bool floors = true;             // also score the three constant floors on the same holes
+  std::string scope = "default";  // default (the variant's) | line | block | auto (the cursor decides)
+  int deadline_ms = completion::Settings{}.deadline_ms;
+  int max_tokens = completion::Settings{}.max_tokens;
+  int max_lines = completion::Settings{}.max_lines;
+  bool json = false;              // print summary.json on stdout instead of the summary lines
 };
 
 // How the run ended, as `mtpc eval` exits: 0 all samples generated and

@@ -10,6 +10,7 @@
 
 #include "base/gzip_file.h"
 #include "eval/jsonl_log.h"
+#include "eval/program.h"
 
 namespace mtpc::eval {
 namespace {
@@ -82,7 +83,7 @@ Result<SamplesFile> read_samples(const std::string& path, const Dataset& dataset
 std::vector<Sample> reference_samples(const Dataset& dataset, const std::vector<const Task*>& tasks) {
   std::vector<Sample> out;
   for (const Task* t : tasks) {
-    out.push_back({t->id, 0, dataset.benchmark() == Benchmark::kHumanEval ? t->canonical_solution : t->code});
+    out.push_back({t->id, 0, reference_completion(dataset.benchmark(), *t)});
   }
   return out;
 }

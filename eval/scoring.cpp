@@ -127,6 +127,7 @@ Result<EvalSummary> score_samples(const ScoreRequest& request, const ScoreOption
   summary.reference = request.reference;
   summary.prompt_format = request.prompt_format;
   summary.generation = request.generation;
+  summary.infill = request.infill;
   summary.created_utc = utc_now();
   summary.tasks_in_split = static_cast<int>(request.tasks.size());
   summary.split_size = request.split_size;

@@ -51,6 +51,7 @@ struct ScoreRequest {
   bool reference = false;
   std::string prompt_format;  // "" when unknown
   std::optional<GenerationSpeed> generation;  // set by generation runs; copied into the summary
+  std::optional<InfillSummary> infill;        // set by humaneval-infill runs; copied into the summary
 };
 
 Result<EvalSummary> score_samples(const ScoreRequest& request, const ScoreOptions& options);

@@ -234,6 +234,95 @@ TEST(Completer, PromptBudgetLeavesRoomForAnswerAndMarkers) {
   EXPECT_GT(model.last.prompt.size(), 100u);
 }
 
+// Settings::scope (the infilling benchmark's holes): the caller's scope
+// replaces the cursor's, and a hole inside a word is completed too.
+TEST(Completer, ASettingsScopeReplacesTheScopeTheCursorGives) {
+  ScriptedModel model;
+  model.tok.fim = byte_psm();
+  model.output = "    z = y * 2\n    w = z\n";
+  // An empty line inside a function: an editor gets a block here.
+  Marked m = marked("def f(x):\n    y = x + 1\n^\n    return y\n");
+  Completer completer(&model);
+  CompletionRequest r;
+  r.cursor = m.cursor;
+  OpenDocument block_doc(Language::kPython, m.text);
+  Completion block = completer.complete(block_doc, r);
+  ASSERT_TRUE(block.ok());
+  EXPECT_EQ(block.text, "    z = y * 2\n    w = z");
+
+  r.settings.scope = CompletionScope::kLine;
+  OpenDocument line_doc(Language::kPython, m.text);
+  Completion line = completer.complete(line_doc, r);
+  ASSERT_TRUE(line.ok());
+  EXPECT_EQ(line.text, "    z = y * 2");
+  EXPECT_EQ(line.stop_reason, "end_of_scope");
+}
+
+TEST(Completer, AHoleInsideAWordIsCompletedOnlyWithASettingsScope) {
+  ScriptedModel model;
+  model.output = "o(x)\n";
+  Marked m = marked("def f(x):\n    return fo^o(x)\n");
+  Completer completer(&model);
+  CompletionRequest r;
+  r.cursor = m.cursor;
+  OpenDocument editor_doc(Language::kPython, m.text);
+  Completion editor = completer.complete(editor_doc, r);
+  ASSERT_TRUE(editor.ok());
+  EXPECT_EQ(editor.text, "");
+  EXPECT_EQ(model.calls, 0);
+
+  r.settings.scope = CompletionScope::kLine;
+  OpenDocument hole_doc(Language::kPython, m.text);
+  Completion hole = completer.complete(hole_doc, r);
+  ASSERT_TRUE(hole.ok());
+  EXPECT_EQ(model.calls, 1);
+  // "o(x)" repeats the rest of the line: finalize drops the repeat.
+  EXPECT_EQ(hole.text, "");
+}
+
+// A completion that runs on into the suffix is cut where it would repeat
+// it: in line scope the rest of the line, in block scope the first
+// non-blank line after the cursor's line.
+TEST(Completer, ACompletionThatRepeatsTheSuffixIsCutBeforeTheRepeat) {
+  ScriptedModel model;
+  model.tok.fim = byte_psm();
+  Completer completer(&model);
+  CompletionRequest r;
+
+  model.output = "y + x + 1\n";
+  Marked line = marked("def f(x, y):\n    return ^x + 1\n");
+  OpenDocument line_doc(Language::kPython, line.text);
+  r.cursor = line.cursor;
+  r.settings.scope = CompletionScope::kLine;
+  EXPECT_EQ(completer.complete(line_doc, r).text, "y + ");
+
+  model.output = "    z = y\n    return y\n";
+  Marked block = marked("def f(x):\n    y = x + 1\n^\n    return y\n");
+  OpenDocument block_doc(Language::kPython, block.text);
+  r.cursor = block.cursor;
+  r.settings.scope = CompletionScope::kBlock;
+  EXPECT_EQ(completer.complete(block_doc, r).text, "    z = y");
+}
+
+// A block scope chosen for a cursor in the middle of a line: the block is
+// the one the cursor's line is in, so a line indented less than it ends the
+// completion.
+TEST(Completer, ABlockScopeInTheMiddleOfALineEndsBelowTheCursorsLine) {
+  ScriptedModel model;
+  model.tok.fim = byte_psm();
+  model.output = "s:\n        t -= x\n    t = -t\ndef g():\n    pass\n";
+  Marked m = marked("def f(xs):\n    t = 0\n    for x in x^s:\n        t += x\n    return t\n");
+  OpenDocument doc(Language::kPython, m.text);
+  Completer completer(&model);
+  CompletionRequest r;
+  r.cursor = m.cursor;
+  r.settings.scope = CompletionScope::kBlock;
+  Completion c = completer.complete(doc, r);
+  ASSERT_TRUE(c.ok());
+  EXPECT_EQ(c.stop_reason, "end_of_scope");
+  EXPECT_EQ(c.text, "s:\n        t -= x\n    t = -t");
+}
+
 TEST(Completer, OffsetAtLineAndByteColumn) {
   const std::string text = "ab\n\xc3\xa9x\nlast";
   EXPECT_EQ(offset_at(text, 0, 0), 0u);
