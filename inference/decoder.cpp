@@ -320,7 +320,7 @@ class Decoder {
 Sequence::Sequence(Engine::Impl& engine, Session::State& s, const GenerationRequest& r,
                    Engine::Impl::Prepared prepared)
     : session(s), request(r), prompt(std::move(prepared.prompt)), rules(r, *engine.tokenizer),
-      drafter(r, engine.model->config().n_future - 1, engine.options.adaptive_min_acceptance) {
+      drafter(r, engine.model->config().n_future - 1, engine.options.adaptive_min_acceptance, engine.step_cost) {
   const int model_draft = engine.model->config().n_future - 1;
   result.prompt_truncated = prepared.truncated;
   result.stats.proposed.assign(model_draft, 0);

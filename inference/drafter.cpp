@@ -34,10 +34,33 @@ int adaptive_draft_length(const std::vector<double>& estimate, int max_draft, do
   return k;
 }
 
-Drafter::Drafter(const GenerationRequest& request, int model_draft, double adaptive_min_acceptance)
+int cost_aware_draft_length(const std::vector<double>& estimate, const std::vector<double>& step_cost,
+                            int max_draft) {
+  int best = 0;
+  double best_rate = 1.0 / step_cost[0];
+  double expected = 1.0, run = 1.0;  // expected tokens per step; P(the first j drafts all stand)
+  for (int k = 1; k <= max_draft; ++k) {
+    run *= estimate[k - 1];
+    expected += run;
+    const double rate = expected / step_cost[k];
+    if (rate > best_rate * (1 + 1e-9)) {
+      best = k;
+      best_rate = rate;
+    }
+  }
+  return best;
+}
+
+Drafter::Drafter(const GenerationRequest& request, int model_draft, double adaptive_min_acceptance,
+                 const std::vector<double>& step_cost)
     : greedy_(request.mode != DecodeMode::kSampling), adaptive_(request.adaptive_draft),
       max_draft_(max_draft_for(request, model_draft)), min_acceptance_(adaptive_min_acceptance),
-      sampling_(request.sampling), k_(max_draft_), rng_(request.sampling.seed), estimate_(max_draft_, 1.0) {}
+      sampling_(request.sampling),
+      step_cost_(adaptive_ && max_draft_ > 0 && static_cast<int>(step_cost.size()) > max_draft_ ? step_cost
+                                                                                               : std::vector<double>{}),
+      k_(max_draft_), rng_(request.sampling.seed), estimate_(max_draft_, 1.0) {
+  if (!step_cost_.empty()) k_ = cost_aware_draft_length(estimate_, step_cost_, max_draft_);
+}
 
 std::vector<double> Drafter::distribution(const torch::Tensor& logits, int64_t row) const {
   auto r = logits[row].contiguous();
@@ -87,7 +110,19 @@ Drafter::Verdict Drafter::verify(const torch::Tensor& logits, int checked, Gener
     ++accepted;
   }
   if (next < 0) next = greedy_ ? best[accepted] : pick(logits, accepted);
-  if (adaptive_) k_ = adaptive_draft_length(estimate_, max_draft_, min_acceptance_);
+  if (adaptive_ && !step_cost_.empty()) {
+    k_ = cost_aware_draft_length(estimate_, step_cost_, max_draft_);
+    // Without drafts the estimates no longer move: probe with one now and
+    // then, so that drafting resumes when it pays again.
+    if (k_ == 0 && ++steps_without_drafts_ >= kDraftProbeEvery) {
+      k_ = 1;
+      steps_without_drafts_ = 0;
+    } else if (k_ > 0) {
+      steps_without_drafts_ = 0;
+    }
+  } else if (adaptive_) {
+    k_ = adaptive_draft_length(estimate_, max_draft_, min_acceptance_);
+  }
   return {accepted, next};
 }
 

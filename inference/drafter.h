@@ -26,6 +26,16 @@ constexpr double kDraftEstimateDecay = 0.9;
 // The longest run of heads whose cumulative acceptance estimate stays at or
 // above `min_acceptance`, at least one; 0 when max_draft is 0.
 int adaptive_draft_length(const std::vector<double>& estimate, int max_draft, double min_acceptance);
+// Cost-aware adaptive drafting: the k in [0, max_draft] with the most
+// expected tokens per unit of time, (1 + sum_{i<=k} prod_{j<=i} e_j) /
+// step_cost[k], where e_j is head j+2's conditional acceptance estimate and
+// step_cost[k] the time of a step with k drafts relative to one without.
+// Ties go to the shorter k. step_cost must have max_draft + 1 entries.
+int cost_aware_draft_length(const std::vector<double>& estimate, const std::vector<double>& step_cost,
+                            int max_draft);
+// While cost-aware drafting has chosen k = 0 (drafts did not pay), every
+// this many steps drafts one token to keep head 2's estimate current.
+constexpr int kDraftProbeEvery = 16;
 
 class Drafter {
  public:
@@ -33,7 +43,11 @@ class Drafter {
   // - 1 draft heads: kGreedy drafts nothing; kSpeculative drafts
   // draft_length (0: all) greedily; kSampling draws, drafting draft_length
   // (0: nothing). Sampling draws come from one RNG seeded by the request.
-  Drafter(const GenerationRequest& request, int model_draft, double adaptive_min_acceptance);
+  // `step_cost` (Engine::draft_step_costs; may be empty): when it covers
+  // the draft lengths this request may use, adaptive drafting is
+  // cost-aware (cost_aware_draft_length) and may choose no drafts.
+  Drafter(const GenerationRequest& request, int model_draft, double adaptive_min_acceptance,
+          const std::vector<double>& step_cost = {});
 
   // Draft heads to run at the next drafting point.
   int draft_length() const { return k_; }
@@ -63,7 +77,9 @@ class Drafter {
   const int max_draft_;
   const double min_acceptance_;
   const SamplingParams sampling_;
+  const std::vector<double> step_cost_;  // empty: acceptance-only adaptive rule
   int k_;
+  int steps_without_drafts_ = 0;  // cost-aware k = 0 run, for the probe
   Rng rng_;
   std::vector<double> estimate_;  // per head: decayed acceptance given all earlier drafts stood
   std::vector<int32_t> drafts_;

@@ -32,6 +32,8 @@ Engine::~Engine() = default;
 const ModelConfig& Engine::config() const { return impl_->model->config(); }
 const Tokenizer& Engine::tokenizer() const { return *impl_->tokenizer; }
 
+const std::vector<double>& Engine::draft_step_costs() const { return impl_->step_cost; }
+
 int Engine::max_prompt_tokens(int max_new_tokens) const {
   return static_cast<int>(prompt_room(impl_->model->config(), max_new_tokens));
 }
@@ -77,7 +79,18 @@ Result<std::shared_ptr<Engine>> Engine::load(const std::string& model_dir, const
     if (tok_vocab < model_vocab)
       if (Status s = impl->model->limit_output_vocab(tok_vocab); !s.ok()) return s.wrap(model_dir);
     if (impl->model->config().head_kind == HeadKind::kMlp) impl->mlp_heads = MlpHeadStack::build(*impl->model);
-    return std::shared_ptr<Engine>(new Engine(std::move(impl)));
+    std::shared_ptr<Engine> engine(new Engine(std::move(impl)));
+    const ModelConfig& c = engine->config();
+    if (options.cost_aware_drafts && c.n_future > 1) {
+      // A few passes per draft length on a short context; a failure leaves
+      // the acceptance-only rule in place rather than failing the load.
+      const int context = std::max(1, std::min(64, c.max_seq_len - c.n_future));
+      auto ms = engine->measure_step_costs(c.n_future - 1, context, 3);
+      if (ms.ok() && !ms->empty() && (*ms)[0] > 0) {
+        for (double m : *ms) engine->impl_->step_cost.push_back(m / (*ms)[0]);
+      }
+    }
+    return engine;
   } catch (const std::exception& e) {
     return Status::Error(model_dir + ": cannot load model: " + e.what());
   }

@@ -175,6 +175,12 @@ struct EngineOptions {
   // pretrained model's 32k-128k positions would cost gigabytes per session.
   // 0: the model's own max_seq_len.
   int max_context = 4096;
+  // Adaptive drafting weighs acceptance against cost: at load the engine
+  // times a speculative step with k drafts for every k (measure_step_costs,
+  // a few passes per k), and the drafter picks the k, 0 included, with the
+  // most expected tokens per unit of time. false: no timing at load, and
+  // adaptive k follows adaptive_min_acceptance alone (at least one draft).
+  bool cost_aware_drafts = true;
 };
 
 class Engine {
@@ -217,6 +223,14 @@ class Engine {
   // (inference/pass_cost.cpp). Errors: context + max_rows beyond
   // max_seq_len, device errors. Never throws.
   Result<std::vector<double>> measure_pass_costs(int max_rows, int context, int repeats) const;
+  // Median milliseconds of a whole speculative step with k drafts, for
+  // k = 0..max_draft, on `context` cached tokens: the trunk and head 1 over
+  // k+1 rows, then draft heads 2..k+1 and their logits. Errors as above.
+  Result<std::vector<double>> measure_step_costs(int max_draft, int context, int repeats) const;
+  // What the drafter weighs (cost_aware_drafts): a step with k drafts
+  // relative to one without, k = 0..n_future-1 (so [0] is 1); empty when
+  // not measured (one head, the option off, or the timing failed).
+  const std::vector<double>& draft_step_costs() const;
   // Waits until queued device work is done (CUDA kernels run asynchronously);
   // nothing to wait for on CPU. Benchmarks call it before reading a clock.
   void synchronize() const;

@@ -44,6 +44,8 @@ struct Engine::Impl {
   // MLP heads side by side, for drafting at one row in one call; absent for
   // transformer heads (they run on every row to keep their caches).
   std::optional<MlpHeadStack> mlp_heads;
+  // Engine::draft_step_costs: measured at load; empty if not.
+  std::vector<double> step_cost;
 
   // Runs the trunk on `tokens` at positions start.., after rolling the
   // session back to `start`; stores hidden rows. Returns hidden [1, T, dim].
