@@ -19,6 +19,7 @@ struct DecodeConfig {
   DecodeMode mode;
   int k;
   bool adaptive;
+  bool cost_aware = true;
 };
 
 // One decoder's totals over the prompts, and its outputs in prompt order.
@@ -51,6 +52,7 @@ GenerationRequest make_request(const Engine& e, const std::string& prompt, int m
   r.mode = c.mode;
   r.draft_length = c.k;
   r.adaptive_draft = c.adaptive;
+  r.cost_aware_draft = c.cost_aware;
   return r;
 }
 
@@ -134,7 +136,12 @@ Result<nlohmann::json> run_decode_benchmark(const DecodeBenchmarkOptions& o) {
   }
 
   std::vector<DecodeConfig> configs = {{"greedy", DecodeMode::kGreedy, 0, false}};
-  if (o.draft_lengths.empty()) configs.push_back({"speculative", DecodeMode::kSpeculative, 0, true});
+  if (o.draft_lengths.empty()) {
+    configs.push_back({"speculative", DecodeMode::kSpeculative, 0, true});
+    // Side by side: the adaptive rule without the step costs (k >= 1).
+    if (!e.draft_step_costs().empty())
+      configs.push_back({"speculative_acceptance_only", DecodeMode::kSpeculative, 0, true, false});
+  }
   for (int k : o.draft_lengths)
     configs.push_back({"speculative_k" + std::to_string(k), DecodeMode::kSpeculative, k, false});
   auto requests_for = [&](const DecodeConfig& c, size_t from, size_t count) {
@@ -232,6 +239,8 @@ Result<nlohmann::json> run_decode_benchmark(const DecodeBenchmarkOptions& o) {
   out["load_seconds"] = load_seconds;
   out["memory"] = {{"rss_mib_after_load", after_load.rss_mib}, {"peak_rss_mib", process_memory().peak_rss_mib}};
   out["pass_cost"] = pass_cost;
+  // What cost-aware drafting weighed: a step with k drafts / one without.
+  out["draft_step_costs"] = e.draft_step_costs();
   return out;
 }
 

@@ -56,8 +56,10 @@ Drafter::Drafter(const GenerationRequest& request, int model_draft, double adapt
     : greedy_(request.mode != DecodeMode::kSampling), adaptive_(request.adaptive_draft),
       max_draft_(max_draft_for(request, model_draft)), min_acceptance_(adaptive_min_acceptance),
       sampling_(request.sampling),
-      step_cost_(adaptive_ && max_draft_ > 0 && static_cast<int>(step_cost.size()) > max_draft_ ? step_cost
-                                                                                               : std::vector<double>{}),
+      step_cost_(adaptive_ && request.cost_aware_draft && max_draft_ > 0 &&
+                         static_cast<int>(step_cost.size()) > max_draft_
+                     ? step_cost
+                     : std::vector<double>{}),
       k_(max_draft_), rng_(request.sampling.seed), estimate_(max_draft_, 1.0) {
   if (!step_cost_.empty()) k_ = cost_aware_draft_length(estimate_, step_cost_, max_draft_);
 }

@@ -44,8 +44,9 @@ class Drafter {
   // draft_length (0: all) greedily; kSampling draws, drafting draft_length
   // (0: nothing). Sampling draws come from one RNG seeded by the request.
   // `step_cost` (Engine::draft_step_costs; may be empty): when it covers
-  // the draft lengths this request may use, adaptive drafting is
-  // cost-aware (cost_aware_draft_length) and may choose no drafts.
+  // the draft lengths this request may use and the request is adaptive and
+  // cost_aware_draft, drafting is cost-aware (cost_aware_draft_length) and
+  // may choose no drafts.
   Drafter(const GenerationRequest& request, int model_draft, double adaptive_min_acceptance,
           const std::vector<double>& step_cost = {});
 

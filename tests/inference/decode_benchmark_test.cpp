@@ -43,12 +43,20 @@ TEST(DecodeBenchmark, SpeculativeAndBatchedRunsGiveGreedysTokensAndCountsAddUp) 
   EXPECT_TRUE(j["identical"].get<bool>()) << j.dump(2);
   EXPECT_EQ(j["prompts"], 3);
   EXPECT_GT(progress_calls, 0);
-  ASSERT_EQ(j["runs"].size(), 2u);  // greedy, speculative (adaptive)
+  // greedy, speculative (adaptive, cost-aware), and the adaptive rule
+  // without the step costs beside it.
+  ASSERT_EQ(j["runs"].size(), 3u);
   const nlohmann::json& greedy = j["runs"][0];
-  const nlohmann::json& spec = j["runs"][1];
+  const nlohmann::json& cost_aware = j["runs"][1];
+  const nlohmann::json& spec = j["runs"][2];
   EXPECT_EQ(greedy["decoder"], "greedy");
-  EXPECT_EQ(spec["decoder"], "speculative");
+  EXPECT_EQ(cost_aware["decoder"], "speculative");
+  EXPECT_EQ(spec["decoder"], "speculative_acceptance_only");
+  EXPECT_TRUE(cost_aware["identical"].get<bool>());
   EXPECT_TRUE(spec["identical"].get<bool>());
+  ASSERT_EQ(j["draft_step_costs"].size(), 4u);
+  EXPECT_DOUBLE_EQ(j["draft_step_costs"][0].get<double>(), 1.0);
+  EXPECT_LE(cost_aware["forward_passes"].get<int64_t>(), greedy["forward_passes"].get<int64_t>());
   for (const nlohmann::json& run : j["runs"]) {
     // Every prompt decodes exactly max_new_tokens (EOS does not stop it).
     EXPECT_EQ(run["tokens"], 3 * 12) << run.dump();
@@ -74,7 +82,7 @@ TEST(DecodeBenchmark, SpeculativeAndBatchedRunsGiveGreedysTokensAndCountsAddUp) 
 
   ASSERT_TRUE(j.contains("batch"));
   EXPECT_EQ(j["batch"]["size"], 2);
-  ASSERT_EQ(j["batch"]["runs"].size(), 2u);
+  ASSERT_EQ(j["batch"]["runs"].size(), 3u);
   for (const nlohmann::json& run : j["batch"]["runs"]) {
     EXPECT_TRUE(run["identical_to_batch1"].get<bool>());
     EXPECT_EQ(run["tokens"], 3 * 12);
