@@ -82,7 +82,13 @@ class Decoder {
         pass.push_back(s);
       }
       if (pass.empty()) break;
+      // One sequence alone: its step's wall time teaches the step costs
+      // (a packed pass's time belongs to no single draft length).
+      StepCostModel* costs = pass.size() == 1 ? pass[0]->drafter.costs() : nullptr;
+      const int fed_drafts = static_cast<int>(pass[0]->fed.size()) - 1;
+      const auto t0 = Clock::now();
       step(pass);
+      if (costs != nullptr) costs->observe(fed_drafts, ms_between(t0, Clock::now()));
     }
   }
 
@@ -320,7 +326,7 @@ class Decoder {
 Sequence::Sequence(Engine::Impl& engine, Session::State& s, const GenerationRequest& r,
                    Engine::Impl::Prepared prepared)
     : session(s), request(r), prompt(std::move(prepared.prompt)), rules(r, *engine.tokenizer),
-      drafter(r, engine.model->config().n_future - 1, engine.options.adaptive_min_acceptance, engine.step_cost) {
+      drafter(r, engine.model->config().n_future - 1, engine.options.adaptive_min_acceptance, engine.step_costs) {
   const int model_draft = engine.model->config().n_future - 1;
   result.prompt_truncated = prepared.truncated;
   result.stats.proposed.assign(model_draft, 0);

@@ -51,17 +51,70 @@ int cost_aware_draft_length(const std::vector<double>& estimate, const std::vect
   return best;
 }
 
+StepCostModel::StepCostModel(std::vector<double> calibrated)
+    : calibrated_(std::move(calibrated)), ms_(calibrated_.size(), 0.0), n_(calibrated_.size(), 0),
+      acceptance_(calibrated_.empty() ? 0 : calibrated_.size() - 1, 1.0) {}
+
+void StepCostModel::observe_acceptance(int j, bool accepted) {
+  if (j < 0 || j >= static_cast<int>(acceptance_.size())) return;
+  std::lock_guard<std::mutex> lock(mu_);
+  acceptance_[j] = kDraftEstimateDecay * acceptance_[j] + (1 - kDraftEstimateDecay) * (accepted ? 1.0 : 0.0);
+}
+
+std::vector<double> StepCostModel::acceptance() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return acceptance_;
+}
+
+void StepCostModel::observe(int k, double ms) {
+  if (k < 0 || k > max_draft() || !(ms > 0)) return;
+  std::lock_guard<std::mutex> lock(mu_);
+  ms_[k] = n_[k] == 0 ? ms : kDraftEstimateDecay * ms_[k] + (1 - kDraftEstimateDecay) * ms;
+  ++n_[k];
+}
+
+int64_t StepCostModel::observed_without_drafts() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return n_.empty() ? 0 : n_[0];
+}
+
+std::vector<double> StepCostModel::relative() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  // The time of a step without drafts: measured, else inferred from the
+  // steps seen through their calibrated ratios.
+  double base = 0;
+  if (n_[0] > 0) {
+    base = ms_[0];
+  } else {
+    double sum = 0;
+    int seen = 0;
+    for (size_t k = 1; k < ms_.size(); ++k)
+      if (n_[k] > 0 && calibrated_[k] > 0) {
+        sum += ms_[k] / calibrated_[k];
+        ++seen;
+      }
+    if (seen == 0) return calibrated_;
+    base = sum / seen;
+  }
+  std::vector<double> out(ms_.size());
+  for (size_t k = 0; k < ms_.size(); ++k) out[k] = (n_[k] > 0 ? ms_[k] : calibrated_[k] * base) / base;
+  return out;
+}
+
 Drafter::Drafter(const GenerationRequest& request, int model_draft, double adaptive_min_acceptance,
-                 const std::vector<double>& step_cost)
+                 std::shared_ptr<StepCostModel> costs)
     : greedy_(request.mode != DecodeMode::kSampling), adaptive_(request.adaptive_draft),
       max_draft_(max_draft_for(request, model_draft)), min_acceptance_(adaptive_min_acceptance),
       sampling_(request.sampling),
-      step_cost_(adaptive_ && request.cost_aware_draft && max_draft_ > 0 &&
-                         static_cast<int>(step_cost.size()) > max_draft_
-                     ? step_cost
-                     : std::vector<double>{}),
+      costs_(adaptive_ && request.cost_aware_draft && max_draft_ > 0 && costs && costs->max_draft() >= max_draft_
+                 ? std::move(costs)
+                 : nullptr),
       k_(max_draft_), rng_(request.sampling.seed), estimate_(max_draft_, 1.0) {
-  if (!step_cost_.empty()) k_ = cost_aware_draft_length(estimate_, step_cost_, max_draft_);
+  if (costs_) {
+    const std::vector<double> prior = costs_->acceptance();
+    for (int j = 0; j < max_draft_; ++j) estimate_[j] = prior[j];
+    k_ = cost_aware_draft_length(estimate_, costs_->relative(), max_draft_);
+  }
 }
 
 std::vector<double> Drafter::distribution(const torch::Tensor& logits, int64_t row) const {
@@ -107,20 +160,30 @@ Drafter::Verdict Drafter::verify(const torch::Tensor& logits, int checked, Gener
       if (!ok) next = out.token;
     }
     estimate_[j] = kDraftEstimateDecay * estimate_[j] + (1 - kDraftEstimateDecay) * (ok ? 1.0 : 0.0);
+    if (costs_) costs_->observe_acceptance(j, ok);
     if (!ok) break;
     ++stats.accepted[j];
     ++accepted;
   }
   if (next < 0) next = greedy_ ? best[accepted] : pick(logits, accepted);
-  if (adaptive_ && !step_cost_.empty()) {
-    k_ = cost_aware_draft_length(estimate_, step_cost_, max_draft_);
-    // Without drafts the estimates no longer move: probe with one now and
-    // then, so that drafting resumes when it pays again.
-    if (k_ == 0 && ++steps_without_drafts_ >= kDraftProbeEvery) {
-      k_ = 1;
+  if (costs_) {
+    k_ = cost_aware_draft_length(estimate_, costs_->relative(), max_draft_);
+    if (k_ == 0) {
+      // Without drafts the estimates no longer move: probe with one now
+      // and then, so that drafting resumes when it pays again.
+      steps_with_drafts_ = 0;
+      if (++steps_without_drafts_ >= kDraftProbeEvery) {
+        k_ = 1;
+        steps_without_drafts_ = 0;
+      }
+    } else {
+      // And the other way: a step without drafts now and then, so that the
+      // costs compare a measured plain step, not only the calibration.
       steps_without_drafts_ = 0;
-    } else if (k_ > 0) {
-      steps_without_drafts_ = 0;
+      if (++steps_with_drafts_ >= kBaseProbeEvery) {
+        k_ = 0;
+        steps_with_drafts_ = 0;
+      }
     }
   } else if (adaptive_) {
     k_ = adaptive_draft_length(estimate_, max_draft_, min_acceptance_);

@@ -13,6 +13,8 @@
 #include <torch/torch.h>
 
 #include <cstdint>
+#include <memory>
+#include <mutex>
 #include <vector>
 
 #include "inference/engine.h"
@@ -34,8 +36,40 @@ int adaptive_draft_length(const std::vector<double>& estimate, int max_draft, do
 int cost_aware_draft_length(const std::vector<double>& estimate, const std::vector<double>& step_cost,
                             int max_draft);
 // While cost-aware drafting has chosen k = 0 (drafts did not pay), every
-// this many steps drafts one token to keep head 2's estimate current.
+// kDraftProbeEvery steps drafts one token to keep head 2's estimate
+// current; while it drafts, every kBaseProbeEvery steps it takes one step
+// without drafts, so that the step costs compare measured times of both.
 constexpr int kDraftProbeEvery = 16;
+constexpr int kBaseProbeEvery = 32;
+
+// The time of a speculative step with k drafts relative to one without,
+// k = 0..max_draft: calibrated at load (Engine::measure_step_costs), then
+// learned from the steps decoded: an exponentially weighted mean of the
+// wall time of single-sequence steps per k. A k not seen yet is priced
+// from its calibrated ratio, scaled by the steps that were seen.
+// Thread-safe (the engine's sessions share one).
+class StepCostModel {
+ public:
+  explicit StepCostModel(std::vector<double> calibrated);
+  int max_draft() const { return static_cast<int>(calibrated_.size()) - 1; }
+  void observe(int k, double ms);
+  // [k] = time(k) / time(0).
+  std::vector<double> relative() const;
+  // Steps without drafts observed so far.
+  int64_t observed_without_drafts() const;
+  // Head j+2's conditional acceptance across the requests decoded so far
+  // (the same decayed mean a drafter keeps, from 1.0): where a new
+  // request's drafter starts, instead of trusting every head again.
+  void observe_acceptance(int j, bool accepted);
+  std::vector<double> acceptance() const;
+
+ private:
+  mutable std::mutex mu_;
+  const std::vector<double> calibrated_;
+  std::vector<double> ms_;
+  std::vector<int64_t> n_;
+  std::vector<double> acceptance_;  // [j] for head j+2
+};
 
 class Drafter {
  public:
@@ -43,12 +77,14 @@ class Drafter {
   // - 1 draft heads: kGreedy drafts nothing; kSpeculative drafts
   // draft_length (0: all) greedily; kSampling draws, drafting draft_length
   // (0: nothing). Sampling draws come from one RNG seeded by the request.
-  // `step_cost` (Engine::draft_step_costs; may be empty): when it covers
-  // the draft lengths this request may use and the request is adaptive and
-  // cost_aware_draft, drafting is cost-aware (cost_aware_draft_length) and
-  // may choose no drafts.
+  // `costs` (the engine's; may be null): when it covers the draft lengths
+  // this request may use and the request is adaptive and cost_aware_draft,
+  // drafting is cost-aware (cost_aware_draft_length) and may choose no
+  // drafts.
   Drafter(const GenerationRequest& request, int model_draft, double adaptive_min_acceptance,
-          const std::vector<double>& step_cost = {});
+          std::shared_ptr<StepCostModel> costs = nullptr);
+  // The step costs this drafter weighs and feeds; null when it does not.
+  StepCostModel* costs() const { return costs_.get(); }
 
   // Draft heads to run at the next drafting point.
   int draft_length() const { return k_; }
@@ -78,9 +114,10 @@ class Drafter {
   const int max_draft_;
   const double min_acceptance_;
   const SamplingParams sampling_;
-  const std::vector<double> step_cost_;  // empty: acceptance-only adaptive rule
+  const std::shared_ptr<StepCostModel> costs_;  // null: acceptance-only adaptive rule
   int k_;
   int steps_without_drafts_ = 0;  // cost-aware k = 0 run, for the probe
+  int steps_with_drafts_ = 0;     // cost-aware k > 0 run, for the base probe
   Rng rng_;
   std::vector<double> estimate_;  // per head: decayed acceptance given all earlier drafts stood
   std::vector<int32_t> drafts_;

@@ -32,7 +32,9 @@ Engine::~Engine() = default;
 const ModelConfig& Engine::config() const { return impl_->model->config(); }
 const Tokenizer& Engine::tokenizer() const { return *impl_->tokenizer; }
 
-const std::vector<double>& Engine::draft_step_costs() const { return impl_->step_cost; }
+std::vector<double> Engine::draft_step_costs() const {
+  return impl_->step_costs ? impl_->step_costs->relative() : std::vector<double>{};
+}
 
 int Engine::max_prompt_tokens(int max_new_tokens) const {
   return static_cast<int>(prompt_room(impl_->model->config(), max_new_tokens));
@@ -87,7 +89,9 @@ Result<std::shared_ptr<Engine>> Engine::load(const std::string& model_dir, const
       const int context = std::max(1, std::min(64, c.max_seq_len - c.n_future));
       auto ms = engine->measure_step_costs(c.n_future - 1, context, 3);
       if (ms.ok() && !ms->empty() && (*ms)[0] > 0) {
-        for (double m : *ms) engine->impl_->step_cost.push_back(m / (*ms)[0]);
+        std::vector<double> ratios;
+        for (double m : *ms) ratios.push_back(m / (*ms)[0]);
+        engine->impl_->step_costs = std::make_shared<StepCostModel>(std::move(ratios));
       }
     }
     return engine;

@@ -232,9 +232,10 @@ class Engine {
   // k+1 rows, then draft heads 2..k+1 and their logits. Errors as above.
   Result<std::vector<double>> measure_step_costs(int max_draft, int context, int repeats) const;
   // What the drafter weighs (cost_aware_drafts): a step with k drafts
-  // relative to one without, k = 0..n_future-1 (so [0] is 1); empty when
-  // not measured (one head, the option off, or the timing failed).
-  const std::vector<double>& draft_step_costs() const;
+  // relative to one without, k = 0..n_future-1 (so [0] is 1), as
+  // calibrated at load and then learned from the steps decoded since;
+  // empty when not measured (one head, the option off, or timing failed).
+  std::vector<double> draft_step_costs() const;
   // Waits until queued device work is done (CUDA kernels run asynchronously);
   // nothing to wait for on CPU. Benchmarks call it before reading a clock.
   void synchronize() const;

@@ -9,6 +9,7 @@
 #include <optional>
 #include <vector>
 
+#include "inference/drafter.h"
 #include "inference/engine.h"
 #include "inference/stop_rules.h"
 #include "model/network/head_stack.h"
@@ -44,8 +45,9 @@ struct Engine::Impl {
   // MLP heads side by side, for drafting at one row in one call; absent for
   // transformer heads (they run on every row to keep their caches).
   std::optional<MlpHeadStack> mlp_heads;
-  // Engine::draft_step_costs: measured at load; empty if not.
-  std::vector<double> step_cost;
+  // Cost-aware drafting's step costs: calibrated at load, learned while
+  // decoding (drafter.h); null when not measured.
+  std::shared_ptr<StepCostModel> step_costs;
 
   // Runs the trunk on `tokens` at positions start.., after rolling the
   // session back to `start`; stores hidden rows. Returns hidden [1, T, dim].

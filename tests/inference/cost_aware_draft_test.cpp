@@ -4,6 +4,7 @@
 // identical to next-token greedy whatever k it picks.
 #include <gtest/gtest.h>
 
+#include <memory>
 #include <vector>
 
 #include "inference/drafter.h"
@@ -32,13 +33,39 @@ TEST(CostAwareDraftLength, WeighsExpectedTokensAgainstStepCost) {
   EXPECT_EQ(cost_aware_draft_length({1.0, 1.0, 1.0}, {1.0, 1.0, 1.0, 1.0}, 1), 1);
 }
 
+TEST(StepCostModel, LearnsFromTheStepsDecodedAndPricesTheRestByCalibration) {
+  StepCostModel m({1.0, 1.2, 1.4});
+  EXPECT_EQ(m.relative(), (std::vector<double>{1.0, 1.2, 1.4})) << "nothing seen: the calibration";
+  // Steps with one draft take 3 ms: a plain step is inferred at 3 / 1.2.
+  m.observe(1, 3.0);
+  auto r = m.relative();
+  EXPECT_DOUBLE_EQ(r[1], 1.2);
+  EXPECT_DOUBLE_EQ(r[2], 1.4);
+  // A plain step measured at 2 ms: one draft really costs 1.5x, and two
+  // keep their calibrated ratio to it.
+  m.observe(0, 2.0);
+  r = m.relative();
+  EXPECT_DOUBLE_EQ(r[0], 1.0);
+  EXPECT_DOUBLE_EQ(r[1], 1.5);
+  EXPECT_DOUBLE_EQ(r[2], 1.4);
+  EXPECT_EQ(m.observed_without_drafts(), 1);
+  // Later steps move the mean by kDraftEstimateDecay.
+  m.observe(1, 4.0);
+  EXPECT_DOUBLE_EQ(m.relative()[1], (kDraftEstimateDecay * 3.0 + (1 - kDraftEstimateDecay) * 4.0) / 2.0);
+  // Nonsense is ignored.
+  m.observe(7, 1.0);
+  m.observe(1, -1.0);
+  m.observe(1, 0.0);
+  EXPECT_DOUBLE_EQ(m.relative()[1], (kDraftEstimateDecay * 3.0 + (1 - kDraftEstimateDecay) * 4.0) / 2.0);
+}
+
 TEST(CostAwareDrafting, ProbesWithOneDraftWhileItDraftsNothing) {
   GenerationRequest r;
   r.mode = DecodeMode::kSpeculative;
   r.adaptive_draft = true;
   // A draft costs half a plain step: only drafts that are right more than
   // half the time pay.
-  Drafter d(r, 3, 0.3, {1.0, 1.5, 2.0, 2.5});
+  Drafter d(r, 3, 0.3, std::make_shared<StepCostModel>(std::vector<double>{1.0, 1.5, 2.0, 2.5}));
   EXPECT_EQ(d.draft_length(), 3) << "estimates start at 1: 4 tokens for 2.5x the cost beats 1 for 1";
   GenerationStats stats;
   stats.proposed.assign(3, 0);
@@ -68,7 +95,7 @@ TEST(CostAwareDrafting, ProbesWithOneDraftWhileItDraftsNothing) {
 TEST(CostAwareDrafting, TheEngineMeasuresStepCostsAndStaysIdenticalToGreedy) {
   testing::TempDir dir;
   auto engine = testing::make_engine(dir, HeadKind::kTransformer, /*train_steps=*/0, /*n_future=*/4);
-  const std::vector<double>& cost = engine->draft_step_costs();
+  const std::vector<double> cost = engine->draft_step_costs();
   ASSERT_EQ(cost.size(), 4u) << "k = 0..3 measured at load";
   EXPECT_DOUBLE_EQ(cost[0], 1.0);
   for (double c : cost) EXPECT_GT(c, 0.0);
