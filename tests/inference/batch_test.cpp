@@ -82,6 +82,10 @@ std::vector<GenerationRequest> mixed_requests(DecodeMode mode, uint32_t seed, in
     r.max_new_tokens = 8 + static_cast<int>(rng() % 24);
     r.stop_at_eos = false;
     r.mode = mode;
+    // Cost-aware drafting learns from every request the engine decodes, so
+    // the same request alone and in a batch could draft differently (with
+    // the same tokens); these tests compare the drafting too.
+    r.cost_aware_draft = false;
     rs.push_back(r);
   }
   return rs;
