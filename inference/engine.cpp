@@ -86,8 +86,13 @@ Result<std::shared_ptr<Engine>> Engine::load(const std::string& model_dir, const
     if (options.cost_aware_drafts && c.n_future > 1) {
       // A few passes per draft length on a short context; a failure leaves
       // the acceptance-only rule in place rather than failing the load.
-      const int context = std::max(1, std::min(64, c.max_seq_len - c.n_future));
-      auto ms = engine->measure_step_costs(c.n_future - 1, context, 3);
+      // Big models (a 7B pass takes a second or more on a CPU) get one timed
+      // run per k on a short context: decoding refines the costs anyway.
+      int64_t parameters = 0;
+      for (const auto& p : engine->impl_->model->parameters()) parameters += p.numel();
+      const bool big = parameters > 200'000'000;
+      const int context = std::max(1, std::min(big ? 8 : 64, c.max_seq_len - c.n_future));
+      auto ms = engine->measure_step_costs(c.n_future - 1, context, big ? 1 : 3);
       if (ms.ok() && !ms->empty() && (*ms)[0] > 0) {
         std::vector<double> ratios;
         for (double m : *ms) ratios.push_back(m / (*ms)[0]);
