@@ -106,7 +106,11 @@ Drafter::Drafter(const GenerationRequest& request, int model_draft, double adapt
     : greedy_(request.mode != DecodeMode::kSampling), adaptive_(request.adaptive_draft),
       max_draft_(max_draft_for(request, model_draft)), min_acceptance_(adaptive_min_acceptance),
       sampling_(request.sampling),
-      costs_(adaptive_ && request.cost_aware_draft && max_draft_ > 0 && costs && costs->max_draft() >= max_draft_
+      // Greedy only: its tokens are the same for every k, while a sampled
+      // stream depends on k, and k chosen from timings would make a seeded
+      // run irreproducible.
+      costs_(greedy_ && adaptive_ && request.cost_aware_draft && max_draft_ > 0 && costs &&
+                     costs->max_draft() >= max_draft_
                  ? std::move(costs)
                  : nullptr),
       k_(max_draft_), rng_(request.sampling.seed), estimate_(max_draft_, 1.0) {

@@ -78,9 +78,10 @@ class Drafter {
   // draft_length (0: all) greedily; kSampling draws, drafting draft_length
   // (0: nothing). Sampling draws come from one RNG seeded by the request.
   // `costs` (the engine's; may be null): when it covers the draft lengths
-  // this request may use and the request is adaptive and cost_aware_draft,
-  // drafting is cost-aware (cost_aware_draft_length) and may choose no
-  // drafts.
+  // this request may use and the request is greedy speculative, adaptive
+  // and cost_aware_draft, drafting is cost-aware (cost_aware_draft_length)
+  // and may choose no drafts. Sampling keeps the acceptance-only rule: its
+  // draws depend on k, and a seeded run must repeat exactly.
   Drafter(const GenerationRequest& request, int model_draft, double adaptive_min_acceptance,
           std::shared_ptr<StepCostModel> costs = nullptr);
   // The step costs this drafter weighs and feeds; null when it does not.

@@ -100,8 +100,9 @@ struct GenerationRequest {
   int draft_length = 0;
   bool adaptive_draft = true;   // shrink/grow k with the observed acceptance
   // With adaptive_draft and the engine's measured step costs
-  // (EngineOptions::cost_aware_drafts): choose k, 0 included, for the most
-  // tokens per unit of time. false: the acceptance-only rule (k >= 1).
+  // (EngineOptions::cost_aware_drafts), greedy speculative decoding chooses
+  // k, 0 included, for the most tokens per unit of time (sampling never
+  // does: its draws depend on k). false: the acceptance-only rule (k >= 1).
   bool cost_aware_draft = true;
   SamplingParams sampling;
   bool stop_at_eos = true;  // stop at any of the tokenizer's stop_ids() (EOS, end of infill, ...)
