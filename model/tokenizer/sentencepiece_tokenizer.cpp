@@ -124,17 +124,7 @@ class SentencePieceTokenizer final : public Tokenizer {
 
   std::string kind() const override { return "sentencepiece"; }
   int vocab_size() const override { return static_cast<int>(bytes_.size()); }
-  SpecialTokens specials() const override {
-    SpecialTokens s;
-    s.bos = ends_.bos;
-    s.eos = ends_.eos;
-    if (ends_.fim.available()) {
-      s.fim_prefix = ends_.fim.prefix[0];
-      s.fim_suffix = ends_.fim.suffix[0];
-      s.fim_middle = ends_.fim.middle[0];
-    }
-    return s;
-  }
+  SpecialTokens specials() const override { return special_tokens(ends_); }
   std::vector<int32_t> encode(std::string_view text) const override { return encode_runs(text, false); }
   std::vector<int32_t> encode_continuation(std::string_view text) const override { return encode_runs(text, true); }
   Result<std::string> decode(const std::vector<int32_t>& ids) const override {

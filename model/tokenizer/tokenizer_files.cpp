@@ -114,6 +114,18 @@ Result<TokenizerEnds> resolve_tokenizer_ends(const Tokenizer& tokenizer, const T
   return ends;
 }
 
+SpecialTokens special_tokens(const TokenizerEnds& ends) {
+  SpecialTokens s;
+  s.bos = ends.bos;
+  s.eos = ends.eos;
+  if (ends.fim.available()) {
+    s.fim_prefix = ends.fim.prefix[0];
+    s.fim_suffix = ends.fim.suffix[0];
+    s.fim_middle = ends.fim.middle[0];
+  }
+  return s;
+}
+
 Result<TokenizerFileOptions> read_tokenizer_file_options(const std::string& dir, bool default_add_bos) {
   TokenizerFileOptions options;
   options.add_bos = default_add_bos;

@@ -19,6 +19,7 @@
 
 #include "base/status.h"
 #include "model/tokenizer/fim_template.h"
+#include "model/tokenizer/tokenizer.h"
 
 namespace mtpc {
 
@@ -57,6 +58,8 @@ struct TokenizerEnds {
   std::vector<int32_t> stops;
 };
 Result<TokenizerEnds> resolve_tokenizer_ends(const Tokenizer& tokenizer, const TokenizerFileOptions& options);
+// Tokenizer::specials() of a tokenizer whose ends these are.
+SpecialTokens special_tokens(const TokenizerEnds& ends);
 
 // The tokenizer of model directory `dir`.
 Result<std::shared_ptr<const Tokenizer>> load_model_tokenizer(const std::string& dir);

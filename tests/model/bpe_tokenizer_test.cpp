@@ -13,6 +13,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/test_util.h"
+#include "model/oracle_command.h"
 #include "model/bpe_test_strings.h"
 #include "model/tokenizer/bpe_tokenizer.h"
 #include "model/tokenizer/tokenizer_files.h"
@@ -27,16 +28,9 @@ using testing::TempDir;
 
 const char* const kVariants[] = {"qwen3", "llama3", "deepseek", "starcoder", "gpt2_prefix_space"};
 
-std::string shell_quote(const std::string& s) {
-  std::string out = "'";
-  for (char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return out + "'";
-}
+using testing::shell_quote;
 
-std::string node_command() {
-  return std::string("NODE_PATH=") + shell_quote(MTPC_BPE_ORACLE_NODE_MODULES) + " node " +
-         shell_quote(MTPC_BPE_ORACLE_SCRIPT);
-}
+std::string node_command() { return testing::oracle_command(); }
 
 // The oracle's tokenizer files, written once per test binary run.
 class Oracle {

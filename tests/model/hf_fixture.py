@@ -96,20 +96,15 @@ def config_for(layout):
             'tie_word_embeddings': True, 'use_sliding_window': False, 'sliding_window': 32768,
             'max_window_layers': 21, 'torch_dtype': 'bfloat16' if layout == 'bf16' else 'float32',
         }
-    if layout in ('qwen05b', 'qwen05b-bf16'):
+    # Qwen2.5-Coder's real shapes (hidden, FFN, layers, query heads), for measurements.
+    shapes = {'qwen05b': (896, 4864, 24, 14), 'qwen15b': (1536, 8960, 28, 12)}
+    base = layout[:-len('-bf16')] if layout.endswith('-bf16') else layout
+    if base in shapes:
+        hidden, ffn, layers, heads = shapes[base]
         return {
             'architectures': ['Qwen2ForCausalLM'], 'model_type': 'qwen2',
-            'vocab_size': 151936, 'hidden_size': 896, 'intermediate_size': 4864,
-            'num_hidden_layers': 24, 'num_attention_heads': 14, 'num_key_value_heads': 2,
-            'max_position_embeddings': 32768, 'rms_norm_eps': 1e-6, 'rope_theta': 1000000.0,
-            'hidden_act': 'silu', 'tie_word_embeddings': True, 'use_sliding_window': False,
-            'torch_dtype': 'bfloat16' if layout.endswith('bf16') else 'float32',
-        }
-    if layout in ('qwen15b', 'qwen15b-bf16'):
-        return {
-            'architectures': ['Qwen2ForCausalLM'], 'model_type': 'qwen2',
-            'vocab_size': 151936, 'hidden_size': 1536, 'intermediate_size': 8960,
-            'num_hidden_layers': 28, 'num_attention_heads': 12, 'num_key_value_heads': 2,
+            'vocab_size': 151936, 'hidden_size': hidden, 'intermediate_size': ffn,
+            'num_hidden_layers': layers, 'num_attention_heads': heads, 'num_key_value_heads': 2,
             'max_position_embeddings': 32768, 'rms_norm_eps': 1e-6, 'rope_theta': 1000000.0,
             'hidden_act': 'silu', 'tie_word_embeddings': True, 'use_sliding_window': False,
             'torch_dtype': 'bfloat16' if layout.endswith('bf16') else 'float32',

@@ -14,6 +14,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/test_util.h"
+#include "model/oracle_command.h"
 #include "model/bpe_test_strings.h"
 #include "model/tokenizer/sentencepiece_tokenizer.h"
 #include "model/tokenizer/tokenizer_files.h"
@@ -27,16 +28,9 @@ using nlohmann::json;
 using testing::run_command;
 using testing::TempDir;
 
-std::string shell_quote(const std::string& s) {
-  std::string out = "'";
-  for (char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return out + "'";
-}
+using testing::shell_quote;
 
-std::string node_command() {
-  return std::string("NODE_PATH=") + shell_quote(MTPC_BPE_ORACLE_NODE_MODULES) + " node " +
-         shell_quote(MTPC_BPE_ORACLE_SCRIPT);
-}
+std::string node_command() { return testing::oracle_command(); }
 
 std::string show_ids(const std::vector<int32_t>& ids) {
   std::string s = "[";
