@@ -1,5 +1,7 @@
 #include "inference/drafter.h"
 
+#include <algorithm>
+
 namespace mtpc {
 namespace {
 
@@ -55,10 +57,12 @@ StepCostModel::StepCostModel(std::vector<double> calibrated)
     : calibrated_(std::move(calibrated)), ms_(calibrated_.size(), 0.0), n_(calibrated_.size(), 0),
       acceptance_(calibrated_.empty() ? 0 : calibrated_.size() - 1, 1.0) {}
 
-void StepCostModel::observe_acceptance(int j, bool accepted) {
-  if (j < 0 || j >= static_cast<int>(acceptance_.size())) return;
+void StepCostModel::observe_verification(int checked, int accepted) {
+  const int seen = std::min(std::min(checked, accepted + 1), static_cast<int>(acceptance_.size()));
+  if (seen <= 0) return;
   std::lock_guard<std::mutex> lock(mu_);
-  acceptance_[j] = kDraftEstimateDecay * acceptance_[j] + (1 - kDraftEstimateDecay) * (accepted ? 1.0 : 0.0);
+  for (int j = 0; j < seen; ++j)
+    acceptance_[j] = kDraftEstimateDecay * acceptance_[j] + (1 - kDraftEstimateDecay) * (j < accepted ? 1.0 : 0.0);
 }
 
 std::vector<double> StepCostModel::acceptance() const {
@@ -164,12 +168,12 @@ Drafter::Verdict Drafter::verify(const torch::Tensor& logits, int checked, Gener
       if (!ok) next = out.token;
     }
     estimate_[j] = kDraftEstimateDecay * estimate_[j] + (1 - kDraftEstimateDecay) * (ok ? 1.0 : 0.0);
-    if (costs_) costs_->observe_acceptance(j, ok);
     if (!ok) break;
     ++stats.accepted[j];
     ++accepted;
   }
   if (next < 0) next = greedy_ ? best[accepted] : pick(logits, accepted);
+  if (costs_) costs_->observe_verification(checked, accepted);
   if (costs_) {
     k_ = cost_aware_draft_length(estimate_, costs_->relative(), max_draft_);
     if (k_ == 0) {

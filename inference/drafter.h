@@ -60,7 +60,9 @@ class StepCostModel {
   // Head j+2's conditional acceptance across the requests decoded so far
   // (the same decayed mean a drafter keeps, from 1.0): where a new
   // request's drafter starts, instead of trusting every head again.
-  void observe_acceptance(int j, bool accepted);
+  // One verification: heads 2..accepted+1 stood, and head accepted+2 was
+  // rejected when accepted < checked. One lock per step.
+  void observe_verification(int checked, int accepted);
   std::vector<double> acceptance() const;
 
  private:
