@@ -24,11 +24,12 @@ check cmp "$tmp/prometheus.yml" "$deploy/prometheus.yml"
 
 # HAProxy and Prometheus accept them, for 1 and for 5 replicas too.
 check haproxy -c -q -f "$deploy/haproxy.cfg"
-bash "$deploy/haproxy-config" --bind 127.0.0.1 a.example:1:2 > "$tmp/one.cfg"
+bash "$deploy/haproxy-config" --bind 127.0.0.1 192.0.2.10:1:2 > "$tmp/one.cfg"
 check haproxy -c -q -f "$tmp/one.cfg"
-bash "$deploy/haproxy-config" h1:7071:8081 h2:7071:8081 h3:7071:8081 h4:7071:8081 h5:7071:8081 > "$tmp/five.cfg"
-check grep -q "server replica5 h5:7071 check port 8081" "$tmp/five.cfg"
+bash "$deploy/haproxy-config" 192.0.2.1:7071:8081 192.0.2.2:7071:8081 192.0.2.3:7071:8081 192.0.2.4:7071:8081 192.0.2.5:7071:8081 > "$tmp/five.cfg"
+check grep -q "server replica5 192.0.2.5:7071 check port 8081" "$tmp/five.cfg"
 check grep -q "balance leastconn" "$tmp/five.cfg"
+check haproxy -c -q -f "$tmp/five.cfg"
 check promtool check config "$deploy/prometheus.yml"
 
 # The systemd unit: systemd-analyze accepts it once the binary is where it says.
@@ -36,9 +37,19 @@ sed "s#/usr/local/bin/mtpc#$mtpc#" "$deploy/mtpc@.service" > "$tmp/mtpc@a.servic
 out=$(systemd-analyze verify "$tmp/mtpc@a.service" 2>&1 || true)
 check test -z "$out"
 [ -n "$out" ] && echo "$out"
-# Every flag the unit passes is one `mtpc serve` knows.
-for flag in $(grep -o -- '--[a-z-]*' "$deploy/mtpc@.service" | sort -u); do
-  check grep -q -- "$flag" <("$mtpc" serve --help 2>&1)
+# Every flag the unit's ExecStart passes is one mtpc knows: those before
+# `serve` are global (`mtpc --help`), the rest `mtpc serve --help`'s.
+exec_line=$(sed -n '/^ExecStart=/,/[^\\]$/p' "$deploy/mtpc@.service" | tr -d '\\\n')
+check test -n "$exec_line"
+global_part=${exec_line%% serve *} serve_part=${exec_line#* serve }
+check test "$global_part" != "$exec_line"
+"$mtpc" --help > "$tmp/global-help" 2>&1 || true
+"$mtpc" serve --help > "$tmp/serve-help" 2>&1 || true
+for flag in $(grep -o -- ' --[a-z][a-z-]*' <<< "$global_part" | sort -u); do
+  check grep -q -- "$flag" "$tmp/global-help"
+done
+for flag in $(grep -o -- ' --[a-z][a-z-]*' <<< "$serve_part" | sort -u); do
+  check grep -q -- "$flag" "$tmp/serve-help"
 done
 
 refused bash "$deploy/haproxy-config"
