@@ -144,6 +144,17 @@ std::optional<HttpReply> failure_reply(const completion::TextGeneration& g) {
 
 }  // namespace
 
+size_t utf8_whole_prefix(std::string_view s) {
+  // Look back at most 3 bytes for the lead byte of a last, unfinished character.
+  for (size_t back = 1; back <= 3 && back <= s.size(); ++back) {
+    const auto c = static_cast<unsigned char>(s[s.size() - back]);
+    if ((c & 0xC0) == 0x80) continue;  // a continuation byte: look further back
+    const size_t need = (c & 0xE0) == 0xC0 ? 2 : (c & 0xF0) == 0xE0 ? 3 : (c & 0xF8) == 0xF0 ? 4 : 1;
+    return need > back ? s.size() - back : s.size();
+  }
+  return s.size();
+}
+
 Result<OpenAiCompletionParams> parse_openai_completion(const std::string& body, int default_max_tokens) {
   MTPC_TRY_ASSIGN(j, parse_object(body));
   OpenAiCompletionParams p;
@@ -280,9 +291,21 @@ struct Generation {
   std::shared_ptr<MeteredExchange> exchange;
   bool stream = false;
   bool begun = false;
+  // Bytes of a UTF-8 character cut by a chunk boundary, held for the next
+  // chunk: JSON text must be whole characters, and a character split over two
+  // events would turn into two replacement characters.
+  std::string pending;
   void begin() {
     if (!begun) exchange->stream_begin();
     begun = true;
+  }
+  // The text of `chunk` (after what was pending) that ends on a whole character.
+  std::string take(std::string_view chunk) {
+    pending.append(chunk.data(), chunk.size());
+    const size_t whole = utf8_whole_prefix(pending);
+    std::string out = pending.substr(0, whole);
+    pending.erase(0, whole);
+    return out;
   }
 };
 
@@ -322,8 +345,10 @@ void HttpApi::completions(const HttpRequest& request, std::shared_ptr<HttpExchan
   };
   if (p.stream)
     t.on_chunk = [state, chunk_json](std::string_view chunk) {
+      const std::string text = state->take(chunk);
+      if (text.empty()) return;
       state->begin();
-      state->exchange->stream_data(sse_event(dump(chunk_json(std::string(chunk), nullptr))));
+      state->exchange->stream_data(sse_event(dump(chunk_json(text, nullptr))));
     };
   service_.generate(std::move(t), "/v1/completions", [state, chunk_json](completion::TextGeneration g) {
     if (auto failed = failure_reply(g)) {
@@ -338,7 +363,7 @@ void HttpApi::completions(const HttpRequest& request, std::shared_ptr<HttpExchan
     json usage{{"prompt_tokens", g.prompt_tokens},
                {"completion_tokens", completion_tokens},
                {"total_tokens", g.prompt_tokens + completion_tokens}};
-    json last = chunk_json(state->stream ? "" : g.text, finish_reason(g.stop_reason));
+    json last = chunk_json(state->stream ? state->pending : g.text, finish_reason(g.stop_reason));
     last["usage"] = usage;
     if (!state->stream) return state->exchange->reply(json_reply(200, last));
     state->begin();
@@ -373,8 +398,10 @@ void HttpApi::infill(const HttpRequest& request, std::shared_ptr<HttpExchange> e
   const std::string model = options_.model_name;
   if (p.stream)
     t.on_chunk = [state](std::string_view chunk) {
+      const std::string text = state->take(chunk);
+      if (text.empty()) return;
       state->begin();
-      state->exchange->stream_data(sse_event(dump(json{{"content", std::string(chunk)}, {"stop", false}})));
+      state->exchange->stream_data(sse_event(dump(json{{"content", text}, {"stop", false}})));
     };
   service_.generate(std::move(t), "/infill", [state, model](completion::TextGeneration g) {
     if (auto failed = failure_reply(g)) {
@@ -387,7 +414,7 @@ void HttpApi::infill(const HttpRequest& request, std::shared_ptr<HttpExchange> e
     // llama.cpp's stop_type: eos | word (a stop string) | limit.
     const std::string stop_type =
         g.stop_reason == "eos" ? "eos" : g.stop_reason == "stop_string" ? "word" : "limit";
-    json last{{"content", state->stream ? "" : g.text},
+    json last{{"content", state->stream ? state->pending : g.text},
               {"stop", true},
               {"model", model},
               {"tokens_predicted", g.stats ? g.stats->tokens : 0},

@@ -19,6 +19,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -108,6 +109,9 @@ std::string error_body(const std::string& message, const std::string& type);
 // One server-sent event: "data: <json>\n\n".
 std::string sse_event(const std::string& json);
 inline const char* sse_done() { return "data: [DONE]\n\n"; }
+// The length of the longest prefix of `s` that does not end inside a UTF-8
+// character (invalid bytes count as whole: they are replaced either way).
+size_t utf8_whole_prefix(std::string_view s);
 // "stop" | "length" from the engine's stop reason.
 std::string finish_reason(const std::string& stop_reason);
 

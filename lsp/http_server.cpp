@@ -257,7 +257,7 @@ Status HttpServer::start(const std::string& host, uint16_t port) {
   if (!ec) impl_->acceptor.listen(net::socket_base::max_listen_connections, ec);
   if (ec) return Status::Error("cannot listen for HTTP on " + host + ":" + std::to_string(port) + ": " + ec.message());
   port_ = impl_->acceptor.local_endpoint().port();
-  impl_->log.line("http listening on " + host + ":" + std::to_string(port_));
+  impl_->log.line("HTTP API on " + host + ":" + std::to_string(port_));
   impl_->accept();
   thread_ = std::thread([io = impl_->io] {
     auto work = net::make_work_guard(*io);

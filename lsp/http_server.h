@@ -41,7 +41,7 @@ class HttpServer {
   HttpServer(HttpApi& api, Logger& log, HttpServerOptions options = {});
   ~HttpServer();  // stop()
 
-  // Binds host:port (port 0: any free one), logs "http listening on
+  // Binds host:port (port 0: any free one), logs "HTTP API on
   // HOST:PORT" and starts the I/O thread. An error when it cannot listen.
   Status start(const std::string& host, uint16_t port);
   uint16_t port() const { return port_; }
