@@ -10,7 +10,7 @@
 namespace mtpc::cli {
 
 void add_serve_command(CLI::App& app, GlobalOptions& global) {
-  auto* cmd = app.add_subcommand("serve", "run the language server (stdio, or TCP with --listen)");
+  auto* cmd = app.add_subcommand("serve", "run the language server (stdio, or TCP with --listen) and/or the HTTP API (--http)");
   struct Args {
     std::string model, listen, log, dtype = "fp32";
     lsp::ServerOptions server;
