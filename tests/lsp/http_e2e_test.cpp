@@ -188,6 +188,21 @@ TEST(HttpServe, StreamedTextEqualsPlainAndGreedyEqualsMtpcComplete) {
   EXPECT_FALSE(idone);
 }
 
+TEST(HttpServe, LargePromptWithExpectContinue) {
+  HttpServe s;
+  // curl sends "Expect: 100-continue" for bodies over 1 KiB and waits for the
+  // server's 100 before sending the body.
+  const std::string prompt = std::string(3000, '#') + "\ndef f():\n    ";
+  const std::string file = s.dir() / "big.json";
+  mtpc::testing::write_file(file, R"({"prompt":)" + json(prompt).dump() + R"(,"max_tokens":4,"temperature":0})");
+  CommandResult r = run_command("curl -s -v --max-time 60 -o /dev/null -w '%{http_code}' -H 'Expect: 100-continue' "
+                                "--expect100-timeout 30 --data-binary @" + quoted(file) + " " +
+                                quoted(s.url("/v1/completions")));
+  EXPECT_NE(r.output.find("HTTP/1.1 100 Continue"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("200"), std::string::npos) << r.output;
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+}
+
 TEST(HttpServe, SlowClientIsDroppedAndOthersAreServed) {
   HttpServe s({"--http-read-timeout-ms", "1000"});
   // A client that sends one byte every 200 ms would need 8 s for its request
