@@ -246,6 +246,7 @@ void HttpApi::handle(HttpRequest request, std::shared_ptr<HttpExchange> exchange
   };
   static const Route routes[] = {{"/v1/completions", "POST", true},
                                  {"/infill", "POST", true},
+                                 {"/v1/models", "GET", true},
                                  {"/health", "GET", false},
                                  {"/metrics", "GET", false}};
   const Route* route = nullptr;
@@ -277,6 +278,11 @@ void HttpApi::handle(HttpRequest request, std::shared_ptr<HttpExchange> exchange
     r.content_type = "text/plain; version=0.0.4; charset=utf-8";
     r.body = metrics_.render();
     return metered->reply(std::move(r));
+  }
+  if (path == "/v1/models") {
+    // OpenAI clients (and editors built on them) list models before using one.
+    json model{{"id", options_.model_name}, {"object", "model"}, {"created", 0}, {"owned_by", "mtpc"}};
+    return metered->reply(json_reply(200, {{"object", "list"}, {"data", json::array({model})}}));
   }
   if (!service_.model_loaded()) return metered->reply(error_reply(503, "the model is still loading", "unavailable_error"));
   if (path == "/v1/completions") return completions(request, metered);

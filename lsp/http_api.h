@@ -4,6 +4,7 @@
 //
 //   POST /v1/completions  OpenAI-compatible text completion (stream: SSE)
 //   POST /infill          llama.cpp server's fill-in-the-middle
+//   GET  /v1/models       OpenAI's model list: the one model served
 //   GET  /health          200 {"status":"ok"} once the model is loaded, else 503
 //   GET  /metrics         Prometheus text format (ServerMetrics)
 //   anything else         404 / 405, JSON error body {"error":{"message","type"}}

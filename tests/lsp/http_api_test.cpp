@@ -202,9 +202,13 @@ TEST(HttpApiDispatch, AuthenticationHookGuardsGenerationNotHealthOrMetrics) {
   EXPECT_EQ(f.call("POST", "/infill", "{}")->status, 401);
   EXPECT_EQ(f.call("POST", "/v1/completions", R"({"prompt":"a","max_tokens":1})", "Bearer good")->status, 200);
   EXPECT_EQ(f.call("GET", "/health")->status, 200);
+  EXPECT_EQ(f.call("GET", "/v1/models", "", "Bearer bad")->status, 401);
+  auto models = f.call("GET", "/v1/models", "", "Bearer good");
+  EXPECT_EQ(models->status, 200);
+  EXPECT_EQ(json::parse(models->body)["data"][0]["id"], "mtpc");
   auto metrics = f.call("GET", "/metrics");
   EXPECT_EQ(metrics->status, 200);
-  EXPECT_NE(metrics->body.find("mtpc_auth_failures_total{transport=\"http\"} 2\n"), std::string::npos)
+  EXPECT_NE(metrics->body.find("mtpc_auth_failures_total{transport=\"http\"} 3\n"), std::string::npos)
       << metrics->body;
 }
 

@@ -9,6 +9,8 @@ async function main() {
   const [baseURL, prompt, maxTokens] = process.argv.slice(2);
   const client = new OpenAI({ baseURL, apiKey: 'unused', maxRetries: 0, timeout: 60000 });
   const params = { model: 'mtpc', prompt, max_tokens: Number(maxTokens), temperature: 0 };
+  const models = await client.models.list();
+  if (!models.data.length || models.data[0].object !== 'model') throw new Error('bad model list: ' + JSON.stringify(models.data));
   const plain = await client.completions.create(params);
   if (plain.object !== 'text_completion' || plain.choices.length !== 1) throw new Error('bad reply: ' + JSON.stringify(plain));
   let streamed = '';
