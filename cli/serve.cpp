@@ -1,17 +1,23 @@
-// mtpc serve: the language server over stdio or TCP.
+// mtpc serve: the language server over stdio or TCP, and/or the HTTP API.
 #include "cli/commands.h"
 #include "completion/model.h"
 #include "hub/model_cache.h"
 #include "lsp/completion_service.h"
+#include "lsp/http_api.h"
+#include "lsp/http_server.h"
 #include "lsp/transport.h"
 
 namespace mtpc::cli {
 
 void add_serve_command(CLI::App& app, GlobalOptions& global) {
-  auto* cmd = app.add_subcommand("serve", "run the language server (stdio, or TCP with --listen)");
+  auto* cmd = app.add_subcommand("serve", "run the language server (stdio, or TCP with --listen) and/or the HTTP API (--http)");
   struct Args {
     std::string model, listen, log, dtype = "fp32";
     lsp::ServerOptions server;
+    std::string http;
+    bool stdio = false;
+    lsp::HttpServerOptions http_server;
+    lsp::HttpApiOptions http_api;
   };
   auto a = std::make_shared<Args>();
   cmd->add_option("--model", a->model, "checkpoint directory (else the client's \"model\" setting)");
@@ -24,6 +30,17 @@ void add_serve_command(CLI::App& app, GlobalOptions& global) {
       ->check(CLI::PositiveNumber)->capture_default_str();
   cmd->add_option("--max-message-bytes", a->server.framing.max_message_bytes, "largest JSON-RPC message accepted")
       ->check(CLI::PositiveNumber)->capture_default_str();
+  cmd->add_option("--http", a->http, "HOST:PORT to serve the HTTP API on (/v1/completions, /infill, /health, "
+                                     "/metrics; port 0: any free port); alone or with --listen or stdio")
+      ->check([](const std::string& v) { return lsp::parse_listen_address(v).ok() ? "" : "--http wants HOST:PORT"; });
+  cmd->add_flag("--stdio", a->stdio, "with --http: serve LSP on stdin/stdout too (without --http stdio is the default)");
+  cmd->add_option("--max-body-bytes", a->http_server.max_body_bytes, "largest HTTP request body (larger: 413)")
+      ->check(CLI::PositiveNumber)->capture_default_str();
+  cmd->add_option("--http-deadline-ms", a->http_api.deadline_ms, "per HTTP request deadline, arrival to last token")
+      ->check(CLI::PositiveNumber)->capture_default_str();
+  cmd->add_option("--http-read-timeout-ms", a->http_server.read_timeout_ms,
+                  "an HTTP request must arrive whole within this (idle keep-alive and slow clients)")
+      ->check(CLI::PositiveNumber)->capture_default_str();
   cmd->callback([a, &global] {
     lsp::Logger log;
     if (!a->log.empty())
@@ -35,6 +52,9 @@ void add_serve_command(CLI::App& app, GlobalOptions& global) {
       address = *parsed;
     }
     const EngineOptions engine{global.device, a->dtype};
+    // One registry for LSP and HTTP (the LSP server's completions count in it
+    // too); declared first, so it outlives the service's last callbacks.
+    lsp::ServerMetrics metrics;
     lsp::CompletionService service(
         [engine](const std::string& name) -> Result<std::unique_ptr<completion::CompletionModel>> {
           // The client's "model" setting may name a pulled model too.
@@ -43,11 +63,24 @@ void add_serve_command(CLI::App& app, GlobalOptions& global) {
           return completion::load_engine_model(*dir, engine);
         },
         log);
+    service.set_metrics(&metrics);
+    lsp::HttpApi http_api(service, metrics, a->http_api);
+    lsp::HttpServer http_server(http_api, log, a->http_server);
+    if (!a->http.empty()) {
+      // Before the model loads: /health answers 503 until it has.
+      auto at = lsp::parse_listen_address(a->http);
+      Status s = at.ok() ? http_server.start(at->host, at->port) : at.status();
+      if (!s.ok()) throw CLI::RuntimeError("mtpc serve: " + s.message(), 1);
+    }
     if (!a->model.empty()) a->model = resolve_model_flag(a->model, "serve");
     a->server.model_dir = a->model;
     // Load once, up front: a bad --model fails the command, not the first completion.
     if (!a->model.empty())
       if (Status s = service.load_model(a->model); !s.ok()) throw CLI::RuntimeError("mtpc serve: " + s.message(), 1);
+    if (!a->http.empty() && a->listen.empty() && !a->stdio) {
+      lsp::wait_for_stop_signal();  // HTTP alone
+      throw CLI::RuntimeError("", 0);
+    }
     int code = a->listen.empty() ? lsp::serve_stdio(service, log, a->server)
                                  : lsp::serve_tcp(service, log, a->server, address.host, address.port);
     throw CLI::RuntimeError("", code);

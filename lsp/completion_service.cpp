@@ -43,10 +43,20 @@ CompletionService::~CompletionService() {
 }
 
 void CompletionService::post(std::function<void()> task) {
+  size_t depth;
   {
     std::lock_guard<std::mutex> lock(mu_);
+    if (metrics_) {
+      // Queue wait is measured from here to the task's start.
+      task = [this, task = std::move(task), posted = std::chrono::steady_clock::now()] {
+        metrics_->queue_wait(std::chrono::duration<double>(std::chrono::steady_clock::now() - posted).count());
+        task();
+      };
+    }
     tasks_.push_back(std::move(task));
+    depth = tasks_.size();
   }
+  if (metrics_) metrics_->queue_depth(static_cast<int64_t>(depth));
   cv_.notify_one();
 }
 
@@ -59,6 +69,7 @@ void CompletionService::run() {
       if (tasks_.empty()) return;  // stopping, queue drained
       task = std::move(tasks_.front());
       tasks_.pop_front();
+      if (metrics_) metrics_->queue_depth(static_cast<int64_t>(tasks_.size()));
     }
     task();
   }
@@ -88,6 +99,7 @@ void CompletionService::ensure_model(const std::string& dir, std::function<void(
     }
     model_ = std::move(*model);
     completer_.set_model(model_.get());
+    model_loaded_ = true;
     const Tokenizer& tokenizer = model_->tokenizer();
     log_.line("model loaded, context " + std::to_string(model_->max_seq_len()) + " tokens, tokenizer " +
               tokenizer.kind());
@@ -172,7 +184,17 @@ void CompletionService::complete(int client, CompletionQuery query,
     ++stats_.requests;
   }
   post([this, client, query = std::move(query), cancel = std::move(cancel), done = std::move(done)] {
+    if (metrics_) metrics_->running_add(1);
     CompletionAnswer a = complete_now(client, query, cancel);
+    if (metrics_) {
+      metrics_->running_add(-1);
+      if (a.stats) metrics_->generation(*a.stats);
+      if (a.from_typeahead) metrics_->typeahead_hit();
+      if (a.cancelled) metrics_->cancellation("lsp");
+      const char* outcome = a.cancelled ? "cancelled" : !a.ok ? "error" : a.hit_deadline ? "timeout" : "ok";
+      metrics_->request_done("lsp", outcome,
+                             std::chrono::duration<double>(std::chrono::steady_clock::now() - query.received).count());
+    }
     {
       std::lock_guard<std::mutex> lock(mu_);
       if (a.cancelled) ++stats_.cancelled;
@@ -182,6 +204,45 @@ void CompletionService::complete(int client, CompletionQuery query,
       if (a.hit_deadline) ++stats_.deadline;
     }
     done(std::move(a));
+  });
+}
+
+void CompletionService::generate(completion::TextRequest request, std::string endpoint,
+                                 std::function<void(completion::TextGeneration)> done) {
+  const auto received = std::chrono::steady_clock::now();
+  post([this, request = std::move(request), endpoint = std::move(endpoint), done = std::move(done),
+        received]() mutable {
+    if (metrics_ && request.on_chunk) {
+      request.on_chunk = [this, &endpoint, received, first = true,
+                          inner = std::move(request.on_chunk)](std::string_view chunk) mutable {
+        if (first && !chunk.empty()) {
+          first = false;
+          metrics_->first_token(endpoint, std::chrono::duration<double>(std::chrono::steady_clock::now() - received).count());
+        }
+        inner(chunk);
+      };
+    }
+    completion::TextGeneration g;
+    if (!model_) {
+      g.outcome = completion::TextGeneration::Outcome::kFailed;
+      g.error = "no model loaded";
+    } else {
+      if (!text_sequence_) {
+        auto seq = model_->new_sequence();
+        if (seq.ok()) text_sequence_ = std::move(*seq);
+        else g.outcome = completion::TextGeneration::Outcome::kFailed, g.error = seq.status().message();
+      }
+      if (text_sequence_) {
+        if (metrics_) metrics_->running_add(1);
+        g = completion::generate_text(*model_, *text_sequence_, request);
+        if (metrics_) metrics_->running_add(-1);
+      }
+    }
+    if (metrics_) {
+      if (g.stats) metrics_->generation(*g.stats);
+      if (g.outcome == completion::TextGeneration::Outcome::kCancelled) metrics_->cancellation(endpoint);
+    }
+    done(std::move(g));
   });
 }
 

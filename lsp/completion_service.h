@@ -26,9 +26,11 @@
 
 #include "completion/completer.h"
 #include "completion/model.h"
+#include "completion/text_generation.h"
 #include "inference/engine.h"
 #include "lsp/log.h"
 #include "lsp/protocol.h"
+#include "lsp/server_metrics.h"
 
 namespace mtpc::lsp {
 
@@ -86,6 +88,18 @@ class CompletionService {
   void complete(int client, CompletionQuery query, std::shared_ptr<const CancellationToken> cancel,
                 std::function<void(CompletionAnswer)> done);
 
+  // Plain text generation (the HTTP API): request.on_chunk, if set, and
+  // `done` are called on the engine thread. Counted in the metrics as
+  // `endpoint`. A request whose deadline passed while it waited is answered
+  // with what was decoded by then (nothing).
+  void generate(completion::TextRequest request, std::string endpoint,
+                std::function<void(completion::TextGeneration)> done);
+
+  // Where requests are counted (null: nowhere). Set before the first request;
+  // the metrics must outlive the service.
+  void set_metrics(ServerMetrics* metrics) { metrics_ = metrics; }
+  bool model_loaded() const { return model_loaded_.load(); }
+
   ServiceStats stats() const;
 
   struct ClientState;
@@ -102,6 +116,9 @@ class CompletionService {
   completion::Completer completer_;                     // engine thread only
   std::map<int, std::unique_ptr<ClientState>> clients_;  // engine thread only
   std::atomic<int> next_client_{1};
+  std::unique_ptr<completion::CompletionModel::Sequence> text_sequence_;  // engine thread only: generate()'s
+  ServerMetrics* metrics_ = nullptr;
+  std::atomic<bool> model_loaded_{false};
 
   mutable std::mutex mu_;
   std::condition_variable cv_;

@@ -1,0 +1,64 @@
+// The server's metrics, one registry for LSP and HTTP (GET /metrics renders
+// it). Families are declared once here, with the names operators query;
+// every front end (the LSP server, the HTTP API, the engine thread, the
+// access layer) records through these methods. Thread-safe; torch-free.
+//
+// Names follow vLLM's / llama.cpp's where they have one:
+//   mtpc_spec_decode_num_draft_tokens_total, ..._num_accepted_tokens_total,
+//   ..._num_accepted_tokens_per_pos_total{position="1".."k"}.
+#pragma once
+
+#include <chrono>
+#include <optional>
+#include <string>
+
+#include "base/metrics.h"
+#include "inference/engine.h"
+
+namespace mtpc::lsp {
+
+class ServerMetrics {
+ public:
+  ServerMetrics();
+
+  metrics::Registry& registry() { return registry_; }
+  std::string render() const { return registry_.render(); }
+
+  // One answered request: `endpoint` is the HTTP path or the LSP method,
+  // `outcome` one of ok | cancelled | error | client_error | timeout.
+  void request_done(const std::string& endpoint, const std::string& outcome, double seconds);
+  void first_token(const std::string& endpoint, double seconds);
+  // The engine thread: how long a task waited in the queue, and the queue now.
+  void queue_wait(double seconds);
+  void queue_depth(int64_t depth);
+  void running_add(int delta);  // sequences decoding now
+  // One generation's engine account: tokens, passes, drafts per position.
+  void generation(const GenerationStats& stats);
+  void typeahead_hit();
+  void cancellation(const std::string& endpoint);
+
+  // Hooks for the access layer (tokens, limits, session eviction).
+  void auth_failure(const std::string& transport);  // "lsp" | "http"
+  void eviction(const std::string& what);           // e.g. "session"
+
+ private:
+  metrics::Registry registry_;
+  metrics::Family<metrics::Histogram>& latency_;
+  metrics::Family<metrics::Counter>& requests_;
+  metrics::Family<metrics::Histogram>& ttft_;
+  metrics::Family<metrics::Histogram>& queue_wait_;
+  metrics::Family<metrics::Gauge>& queue_depth_;
+  metrics::Family<metrics::Gauge>& running_;
+  metrics::Family<metrics::Counter>& tokens_;
+  metrics::Family<metrics::Counter>& prompt_tokens_;
+  metrics::Family<metrics::Counter>& forward_passes_;
+  metrics::Family<metrics::Counter>& drafts_;
+  metrics::Family<metrics::Counter>& accepted_;
+  metrics::Family<metrics::Counter>& accepted_per_pos_;
+  metrics::Family<metrics::Counter>& typeahead_;
+  metrics::Family<metrics::Counter>& cancellations_;
+  metrics::Family<metrics::Counter>& auth_failures_;
+  metrics::Family<metrics::Counter>& evictions_;
+};
+
+}  // namespace mtpc::lsp
