@@ -5,6 +5,7 @@
 // --benchmark nextline` end to end with the fixture model.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <set>
 #include <string>
@@ -266,6 +267,25 @@ TEST(CliEvalNextline, BuildsThenCompletesEveryHoleThroughTheCoreAndResumes) {
   // Other settings into the same OUT are refused.
   auto other = run_command(cmd + " --no-fim");
   EXPECT_EQ(other.exit_code, 1) << other.output;
+
+  // --max-prompt-tokens bounds the prompt; --no-fim is recorded.
+  auto longest_prompt = [](const std::string& samples) {
+    int64_t n = 0;
+    for (const std::string& line : read_lines(samples)) {
+      json x = json::parse(line);
+      n = std::max(n, x["prefill_tokens"].get<int64_t>() + x["reused_tokens"].get<int64_t>());
+    }
+    return n;
+  };
+  EXPECT_GT(longest_prompt(tmp / "out/samples.jsonl"), 48);
+  auto small = run_command(kBinary + " eval --benchmark nextline --data " + (tmp / "b.jsonl") + " --model " +
+                           model.path() + " --deadline-ms 60000 --max-tokens 8 --max-prompt-tokens 40 --no-fim --out " +
+                           (tmp / "small"));
+  ASSERT_EQ(small.exit_code, 0) << small.output;
+  EXPECT_LE(longest_prompt(tmp / "small/samples.jsonl"), 48);
+  json g = json::parse(read_file(tmp / "small/generation.json"));
+  EXPECT_EQ(g["completion"]["max_prompt_tokens"], 40);
+  EXPECT_EQ(g["completion"]["fim"], false);
 }
 
 TEST(CliEvalNextline, UsageAndInputErrors) {
