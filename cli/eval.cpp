@@ -7,6 +7,8 @@
 #include "cli/commands.h"
 #include "eval/nextline_build.h"
 #include "eval/run.h"
+#include "eval/runs_report.h"
+#include "base/atomic_file.h"
 
 namespace mtpc::cli {
 
@@ -45,6 +47,28 @@ CLI::App* add_build_nextline_command(CLI::App& eval) {
   return cmd;
 }
 
+// `mtpc eval report RUN_DIR...`: eval/runs_report.h.
+CLI::App* add_runs_report_command(CLI::App& eval) {
+  CLI::App* cmd = eval.add_subcommand("report", "several eval runs side by side: score against latency, per benchmark");
+  auto dirs = std::make_shared<std::vector<std::string>>();
+  auto out = std::make_shared<std::string>("runs/eval/report.html");
+  cmd->add_option("run_dirs", *dirs, "run directories (each with its summary.json)")->required()->expected(1, -1);
+  cmd->add_option("--out", *out, "the HTML page to write")->capture_default_str();
+  cmd->callback([dirs, out] {
+    std::vector<eval::RunPoint> points;
+    for (const std::string& d : *dirs) {
+      Result<eval::RunPoint> p = eval::read_run_point(d);
+      if (!p.ok()) throw CLI::RuntimeError("mtpc eval report: " + p.status().message(), 1);
+      points.push_back(std::move(p.value()));
+    }
+    if (Status s = write_file_atomic(*out, eval::render_runs_report_html(points)); !s.ok())
+      throw CLI::RuntimeError("mtpc eval report: " + s.message(), 1);
+    std::printf("%swrote %s\n", eval::render_runs_report_markdown(points).c_str(), out->c_str());
+    throw CLI::RuntimeError("", 0);
+  });
+  return cmd;
+}
+
 }  // namespace
 
 void add_eval_command(CLI::App& app, GlobalOptions& global) {
@@ -52,7 +76,7 @@ void add_eval_command(CLI::App& app, GlobalOptions& global) {
       "eval",
       "HumanEval/MBPP/HumanEval infilling/next line: generate completions with a model (--model), or score a "
       "samples file ({\"task_id\", \"completion\"} JSONL) or the reference solutions; pass@k and reports. "
-      "`mtpc eval build-nextline` builds the next-line benchmark");
+      "`mtpc eval build-nextline` builds the next-line benchmark; `mtpc eval report RUN_DIR...` compares runs");
   auto a = std::make_shared<eval::EvalOptions>();
   // --benchmark and --data are required unless a subcommand (build-nextline) is given: checked below.
   cmd->add_option("--benchmark", a->benchmark, "humaneval, mbpp, humaneval-infill or nextline (required)")
@@ -130,8 +154,9 @@ void add_eval_command(CLI::App& app, GlobalOptions& global) {
   };
   for (CLI::Option* o : generation) o->needs(model);
   CLI::App* build = add_build_nextline_command(*cmd);
-  cmd->callback([a, no_floors, cmd, build, &global] {
-    if (cmd->got_subcommand(build)) return;
+  CLI::App* report = add_runs_report_command(*cmd);
+  cmd->callback([a, no_floors, cmd, build, report, &global] {
+    if (cmd->got_subcommand(build) || cmd->got_subcommand(report)) return;
     if (a->benchmark.empty() || a->data.empty())
       throw CLI::RuntimeError("mtpc eval: --benchmark and --data are required", 2);
     a->device = global.device;

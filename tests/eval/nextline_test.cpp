@@ -286,6 +286,22 @@ TEST(CliEvalNextline, BuildsThenCompletesEveryHoleThroughTheCoreAndResumes) {
   json g = json::parse(read_file(tmp / "small/generation.json"));
   EXPECT_EQ(g["completion"]["max_prompt_tokens"], 40);
   EXPECT_EQ(g["completion"]["fim"], false);
+
+  // Both runs side by side: one chart point and one table row each.
+  auto report = run_command(kBinary + " eval report " + (tmp / "out") + " " + (tmp / "small") + " --out " +
+                            (tmp / "r.html"));
+  ASSERT_EQ(report.exit_code, 0) << report.output;
+  EXPECT_NE(report.output.find(": out | nextline | "), std::string::npos) << report.output;
+  EXPECT_NE(report.output.find(": small | nextline | "), std::string::npos) << report.output;
+  const std::string html = read_file(tmp / "r.html");
+  size_t points = 0;
+  for (size_t at = html.find("<circle class=\"run\""); at != std::string::npos;
+       at = html.find("<circle class=\"run\"", at + 1))
+    ++points;
+  EXPECT_EQ(points, 2u);
+  auto missing = run_command(kBinary + " eval report " + (tmp / "nothing-here"));
+  EXPECT_EQ(missing.exit_code, 1) << missing.output;
+  EXPECT_NE(missing.output.find("no summary.json"), std::string::npos) << missing.output;
 }
 
 TEST(CliEvalNextline, UsageAndInputErrors) {
