@@ -16,7 +16,7 @@ using nlohmann::json;
 // What decides the completions; a rerun into the same OUT must match it.
 json infill_settings_json(const InfillGenerateOptions& o) {
   const completion::Settings& s = o.settings;
-  return {{"benchmark", benchmark_name(Benchmark::kHumanEvalInfill)},
+  json j = {{"benchmark", benchmark_name(Benchmark::kHumanEvalInfill)},
           {"variant", infill_variant_name(o.variant)},
           {"model", o.model_identity},
           {"device", o.device},
@@ -28,6 +28,9 @@ json infill_settings_json(const InfillGenerateOptions& o) {
             {"deadline_ms", s.deadline_ms},
             {"fim", s.fim},
             {"draft_length", s.draft_length}}}};
+  // Only when set, so that earlier runs' generation.json still match.
+  if (o.max_prompt_tokens > 0) j["completion"]["max_prompt_tokens"] = o.max_prompt_tokens;
+  return j;
 }
 
 GeneratedSample complete_hole(completion::Completer& completer, const Task& task, const InfillGenerateOptions& o) {
@@ -97,7 +100,9 @@ Result<GenerationRun> generate_infill_samples(const std::vector<const Task*>& ta
   p.samples_total = pending.size();
   if (progress) progress(p);
 
-  completion::Completer completer(&model);
+  completion::CompleterOptions copts;
+  if (options.max_prompt_tokens > 0) copts.max_prompt_tokens = static_cast<size_t>(options.max_prompt_tokens);
+  completion::Completer completer(&model, copts);
   const Clock::time_point start = Clock::now();
   for (const Task* t : pending) {
     GeneratedSample s = complete_hole(completer, *t, options);

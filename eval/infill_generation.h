@@ -37,6 +37,8 @@ struct InfillGenerateOptions {
   InfillVariant variant = InfillVariant::kSingleLine;
   // The core's settings; settings.scope unset: the cursor decides (editors).
   completion::Settings settings;
+  // The completer's prompt budget in tokens; 0: CompleterOptions' default.
+  int max_prompt_tokens = 0;
   nlohmann::json model_identity;  // see model_identity() in generation.h
   std::string device = "cpu";
   std::string dtype = "fp32";

@@ -16,6 +16,8 @@
 #include "eval/dataset.h"
 #include "eval/infill.h"
 #include "eval/infill_generation.h"
+#include "eval/nextline_run.h"
+#include "eval/progress.h"
 #include "eval/samples.h"
 #include "eval/scoring.h"
 #include "inference/engine.h"
@@ -23,62 +25,6 @@
 
 namespace mtpc::eval {
 namespace {
-
-std::string duration(double s) {
-  char buf[32];
-  if (s < 60) std::snprintf(buf, sizeof buf, "%.0fs", s);
-  else std::snprintf(buf, sizeof buf, "%dm%02ds", static_cast<int>(s) / 60, static_cast<int>(s) % 60);
-  return buf;
-}
-
-// One line, rewritten in place on a terminal; on a pipe or file, a line per
-// tenth of the run, or after kQuietSeconds without one, so logs stay short
-// but a slow run still shows it is alive.
-class ProgressLine {
- public:
-  static constexpr double kQuietSeconds = 60;
-  ProgressLine() : tty_(::isatty(2)) {}
-  void show(size_t done, size_t total, double elapsed_s, const std::string& text) {
-    int tenth = total ? static_cast<int>(done * 10 / total) : 10;
-    bool last = done == total;
-    if (!tty_ && tenth == last_tenth_ && !last && elapsed_s - last_print_s_ < kQuietSeconds) return;
-    if (last && printed_last_) return;
-    last_tenth_ = tenth;
-    last_print_s_ = elapsed_s;
-    printed_last_ = last;
-    std::fprintf(stderr, tty_ ? "\r%-110s" : "%s\n", text.c_str());
-    if (tty_ && last) std::fprintf(stderr, "\n");
-    std::fflush(stderr);
-  }
-
- private:
-  bool tty_;
-  int last_tenth_ = -1;
-  double last_print_s_ = 0;
-  bool printed_last_ = false;
-};
-
-std::function<void(const ScoreProgress&)> scoring_progress(const std::string& label) {
-  auto line = std::make_shared<ProgressLine>();
-  return [line, label](const ScoreProgress& p) {
-    char buf[256];
-    std::snprintf(buf, sizeof buf, "%s: %zu/%zu scored, %zu passed, %.1f/s, ETA %s", label.c_str(), p.done,
-                  p.total, p.passed, p.elapsed_s > 0 ? p.done / p.elapsed_s : 0.0, duration(p.eta_s).c_str());
-    line->show(p.done, p.total, p.elapsed_s, buf);
-  };
-}
-
-std::function<void(const GenerationProgress&)> generation_progress(const std::string& label) {
-  auto line = std::make_shared<ProgressLine>();
-  return [line, label](const GenerationProgress& p) {
-    char buf[256];
-    std::snprintf(buf, sizeof buf, "%s: %zu/%zu tasks generated, %zu/%zu samples, %.1f tokens/s, ETA %s",
-                  label.c_str(), p.tasks_done, p.tasks_total, p.samples_done, p.samples_total,
-                  p.elapsed_s > 0 ? p.tokens / p.elapsed_s : 0.0,
-                  p.samples_done ? duration(p.eta_s).c_str() : "?");
-    line->show(p.samples_done, p.samples_total, p.elapsed_s, buf);
-  };
-}
 
 void print_infill_summary(const InfillSummary& f) {
   std::printf("exact match: %d/%d (%.2f%%)\n", f.exact_match, f.samples,
@@ -392,6 +338,8 @@ EvalExit run_infill_eval(const EvalOptions& a) {
     g.settings.max_tokens = a.max_tokens;
     g.settings.max_lines = a.max_lines;
     g.settings.draft_length = a.draft_length;
+    g.settings.fim = !a.no_fim;
+    g.max_prompt_tokens = a.max_prompt_tokens;
     g.model_identity = identity.value();
     g.device = a.device;
     g.dtype = a.dtype;
@@ -413,7 +361,9 @@ EvalExit run_infill_eval(const EvalOptions& a) {
     speed.decoder = "the completion core (self-speculative greedy" +
                     std::string(a.draft_length > 0 ? ", " + std::to_string(a.draft_length) + " drafts" : "") +
                     "), deadline " + std::to_string(a.deadline_ms) + " ms, max " + std::to_string(a.max_tokens) +
-                    " tokens, " + scope_name + " scope";
+                    " tokens, " + scope_name + " scope" + (a.no_fim ? ", prefix-only prompts" : "") +
+                    (a.max_prompt_tokens > 0 ? ", prompt budget " + std::to_string(a.max_prompt_tokens) + " tokens"
+                                             : "");
     req.generation = speed;
     info.latency = summarize_infill_latency(run->samples, a.deadline_ms);
     files = "generation.json,samples.jsonl," + files;
@@ -439,8 +389,10 @@ EvalExit run_infill_eval(const EvalOptions& a) {
 }  // namespace
 
 EvalExit run_eval(const EvalOptions& a) {
+  if (a.benchmark == "nextline") return run_nextline_eval(a);
   if (a.model.empty() && a.samples.empty() && !a.reference && a.constant.empty())
     return fail("give --model DIR, --samples FILE or --reference", 2);
+  if (a.max_prompt_tokens < 0) return fail("--max-prompt-tokens must be >= 0 (0: the server's budget)", 2);
   Result<Benchmark> benchmark = parse_benchmark(a.benchmark);
   if (!benchmark.ok()) return fail(benchmark.status().message());
   if (benchmark.value() == Benchmark::kHumanEvalInfill) return run_infill_eval(a);

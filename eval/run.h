@@ -4,7 +4,10 @@
 // out. HumanEval infilling (benchmark "humaneval-infill", a variant): holes
 // completed through the completion core (eval/infill_generation.h), or read,
 // or the canonical solutions, or a constant; with exact match, the constant
-// floors and the completions' latency in the reports. Progress goes to stderr (one line rewritten in place on a terminal),
+// floors and the completions' latency in the reports. The next-line
+// benchmark (benchmark "nextline", eval/nextline_run.h): held-out holes
+// completed through the core; exact match, edit similarity and latency.
+// Progress goes to stderr (one line rewritten in place on a terminal),
 // the summary to stdout. Torch-free header; part of mtpc_eval_generation,
 // since it may decode.
 //
@@ -59,6 +62,11 @@ struct EvalOptions {
   int deadline_ms = completion::Settings{}.deadline_ms;
   int max_tokens = completion::Settings{}.max_tokens;
   int max_lines = completion::Settings{}.max_lines;
+  // humaneval-infill and nextline: the core's prompt budget in tokens (0: the
+  // completer's default, CompleterOptions::max_prompt_tokens, within the
+  // model's context) and prefix-only prompts (no fill-in-the-middle).
+  int max_prompt_tokens = 0;
+  bool no_fim = false;
   bool json = false;              // print summary.json on stdout instead of the summary lines
 };
 

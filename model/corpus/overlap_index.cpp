@@ -4,6 +4,7 @@
 
 #include <zlib.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
@@ -143,6 +144,15 @@ Result<OverlapIndex> OverlapIndex::load(const std::vector<std::string>& files, i
     }
   }
   return index;
+}
+
+void OverlapIndex::add(const std::string& name, const std::string& source, std::string_view text) {
+  auto b = std::find(benchmarks_.begin(), benchmarks_.end(), source);
+  const uint32_t bench = static_cast<uint32_t>(b - benchmarks_.begin());
+  if (b == benchmarks_.end()) benchmarks_.push_back(source);
+  const uint32_t rec_index = static_cast<uint32_t>(records_.size());
+  records_.push_back(Record{name, bench});
+  for_each_ngram(text, [&](uint64_t h) { first_record_.emplace(h, rec_index); });
 }
 
 std::optional<OverlapMatch> OverlapIndex::find(std::string_view text) const {

@@ -44,6 +44,11 @@ class OverlapIndex {
   static Result<OverlapIndex> load(const std::vector<std::string>& files,
                                    int ngram, int min_words);
 
+  // Indexes `text` as one more record, named `name`, from `source` (a
+  // corpus file, say: the next-line benchmark decontaminates held-out files
+  // against a training corpus by this same rule). Not thread-safe.
+  void add(const std::string& name, const std::string& source, std::string_view text);
+
   // The record sharing the most informative n-grams with `text`, if any.
   // An n-gram present in several records counts for the first one loaded.
   std::optional<OverlapMatch> find(std::string_view text) const;
