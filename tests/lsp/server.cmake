@@ -58,7 +58,7 @@ if(MTPC_CLANG14)
     OUTPUT ${_fuzzer}
     COMMAND ${MTPC_CLANG14} -std=c++17 -O1 -g -fsanitize=fuzzer,address -D_GLIBCXX_USE_CXX11_ABI=1
             -I${PROJECT_SOURCE_DIR} ${CMAKE_CURRENT_SOURCE_DIR}/server_fuzz.cpp ${MTPC_LSP_CORE_SOURCES}
-            $<TARGET_FILE:mtpc_completion> $<TARGET_FILE:mtpc_ts_grammars> -ltree-sitter -lpthread
+            $<TARGET_FILE:mtpc_completion> $<TARGET_FILE:mtpc_ts_grammars> -ltree-sitter -lcrypto -lpthread
             -o ${_fuzzer}
     DEPENDS ${CMAKE_CURRENT_SOURCE_DIR}/server_fuzz.cpp ${PROJECT_SOURCE_DIR}/tests/common/stand_in_tokenizer.h ${MTPC_LSP_CORE_SOURCES} mtpc_completion mtpc_ts_grammars
     COMMENT "clang-14 libFuzzer target over LSP framing and dispatch"
