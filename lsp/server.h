@@ -55,6 +55,8 @@ class LspServer : public std::enable_shared_from_this<LspServer> {
   bool close_requested() const { return close_requested_; }
   // Part of a message has arrived, not all of it (slow-client timeouts).
   bool mid_message() const { return reader_.mid_message(); }
+  // The server wants a token and has not had a valid one yet.
+  bool awaiting_token() const { return options_.access && options_.access->requires_token() && !identity_; }
 
   class Reply;
 

@@ -97,7 +97,7 @@ class TcpConnection : public std::enable_shared_from_this<TcpConnection<Stream>>
     service_ = &service;
     options_ = &options;
     access_ = options.access.get();
-    last_bytes_ = started_ = Clock::now();
+    last_bytes_ = started_ = accepted_ = Clock::now();
   }
 
   void start() {
@@ -192,6 +192,10 @@ class TcpConnection : public std::enable_shared_from_this<TcpConnection<Stream>>
     consider(handshake_done_ && in_message_, started_, limits.read_timeout_s,
              "message not complete within --read-timeout-s (slow client)");
     consider(true, last_bytes_, limits.idle_timeout_s, "idle for --idle-timeout-s");
+    // An unauthenticated connection holds a --max-connections slot: it gets
+    // --read-timeout-s to authenticate, not --idle-timeout-s.
+    consider(!server_ || server_->awaiting_token(), accepted_, limits.read_timeout_s,
+             "no valid initialize within --read-timeout-s");
     if (!why.empty()) {
       if (access_) access_->count_timeout();
       close("dropped: " + why);
@@ -253,7 +257,7 @@ class TcpConnection : public std::enable_shared_from_this<TcpConnection<Stream>>
   std::string peer_;
   std::shared_ptr<LspServer> server_;
   std::deque<std::string> queue_;
-  Clock::time_point last_bytes_, started_;
+  Clock::time_point last_bytes_, started_, accepted_;
   bool handshake_done_ = false, in_message_ = false, seen_bytes_ = false;
   bool closing_ = false, closed_ = false;
 };

@@ -98,9 +98,13 @@ TEST(AccessProcess, TokensAdmitUsersAndRefuseEveryoneElse) {
   const std::string tokens = dir / "tokens";
   const std::string alice = add_token(tokens, "alice"), bob = add_token(tokens, "bob");
   ASSERT_EQ(alice.rfind("mtpc_", 0), 0u) << alice;
-  Server s = start(dir, {"--tokens", tokens});
+  Server s = start(dir, {"--tokens", tokens, "--read-timeout-s", "2"});
   ASSERT_GT(s.port, 0) << read_file(s.log);
 
+  {  // silent: an unauthenticated connection gets --read-timeout-s, not the idle timeout
+    LspClient c(s.port, false);
+    EXPECT_TRUE(c.closed_by_server());
+  }
   {  // no token: the error, then the close
     LspClient c(s.port, false);
     c.send(initialize(""));
@@ -158,6 +162,7 @@ TEST(AccessProcess, TokensAdmitUsersAndRefuseEveryoneElse) {
   EXPECT_EQ(log.find(alice), std::string::npos) << "tokens never reach the log";
   EXPECT_EQ(log.find(bob), std::string::npos);
   EXPECT_NE(log.find("refused: unknown token"), std::string::npos) << log;
+  EXPECT_NE(log.find("no valid initialize within --read-timeout-s"), std::string::npos) << log;
 }
 
 TEST(AccessProcess, ListenRulesRefuseAnOpenAddressWithoutTokens) {
