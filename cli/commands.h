@@ -26,6 +26,7 @@ void add_bench_lsp_command(CLI::App& bench, GlobalOptions& global);
 void add_convert_command(CLI::App& app, GlobalOptions& global);
 void add_tokenize_command(CLI::App& app, GlobalOptions& global);
 void add_pull_command(CLI::App& app, GlobalOptions& global);
+void add_token_command(CLI::App& app, GlobalOptions& global);
 
 // --model NAME: a directory, or OWNER/NAME[@REVISION] pulled into the cache
 // (hub/model_cache.h). Anything else ends the command with exit code 1 and

@@ -45,6 +45,7 @@ int main(int argc, char** argv) {
   mtpc::cli::add_convert_command(app, global);
   mtpc::cli::add_tokenize_command(app, global);
   mtpc::cli::add_pull_command(app, global);
+  mtpc::cli::add_token_command(app, global);
 
   try {
     app.parse(argc, argv);

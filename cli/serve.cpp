@@ -5,6 +5,9 @@
 #include "lsp/completion_service.h"
 #include "lsp/http_api.h"
 #include "lsp/http_server.h"
+#include "lsp/access.h"
+#include "lsp/auth.h"
+#include "lsp/tls.h"
 #include "lsp/transport.h"
 
 namespace mtpc::cli {
@@ -18,6 +21,9 @@ void add_serve_command(CLI::App& app, GlobalOptions& global) {
     bool stdio = false;
     lsp::HttpServerOptions http_server;
     lsp::HttpApiOptions http_api;
+    std::string tokens, tls_cert, tls_key;
+    bool insecure_no_auth = false;
+    lsp::AccessLimits limits;
   };
   auto a = std::make_shared<Args>();
   cmd->add_option("--model", a->model, "checkpoint directory (else the client's \"model\" setting)");
@@ -41,6 +47,25 @@ void add_serve_command(CLI::App& app, GlobalOptions& global) {
   cmd->add_option("--http-read-timeout-ms", a->http_server.read_timeout_ms,
                   "an HTTP request must arrive whole within this (idle keep-alive and slow clients)")
       ->check(CLI::PositiveNumber)->capture_default_str();
+  cmd->add_option("--tokens", a->tokens, "TCP: users' token hashes (mtpc token add); SIGHUP reloads it");
+  cmd->add_flag("--insecure-no-auth", a->insecure_no_auth, "TCP: allow a non-loopback --listen without --tokens");
+  cmd->add_option("--tls-cert", a->tls_cert, "TCP: PEM certificate chain (with --tls-key: serve TLS)");
+  cmd->add_option("--tls-key", a->tls_key, "TCP: PEM private key of --tls-cert");
+  cmd->add_option("--max-connections", a->limits.max_connections, "TCP: open connections in all (0: unlimited)")
+      ->capture_default_str();
+  cmd->add_option("--max-connections-per-user", a->limits.max_connections_per_user,
+                  "TCP: open connections of one user (0: unlimited)")->capture_default_str();
+  cmd->add_option("--requests-per-minute", a->limits.requests_per_minute,
+                  "TCP: requests of one user per minute, token bucket (0: unlimited)")
+      ->check(CLI::NonNegativeNumber)->capture_default_str();
+  cmd->add_option("--max-documents-per-user", a->limits.max_documents_per_user,
+                  "TCP: open documents of one user; the least recently used is closed (0: unlimited)")
+      ->capture_default_str();
+  cmd->add_option("--idle-timeout-s", a->limits.idle_timeout_s, "TCP: close a connection silent this long (0: never)")
+      ->check(CLI::NonNegativeNumber)->capture_default_str();
+  cmd->add_option("--read-timeout-s", a->limits.read_timeout_s,
+                  "TCP: a started message or TLS handshake must complete within this (0: no limit)")
+      ->check(CLI::NonNegativeNumber)->capture_default_str();
   cmd->callback([a, &global] {
     lsp::Logger log;
     if (!a->log.empty())
@@ -50,6 +75,25 @@ void add_serve_command(CLI::App& app, GlobalOptions& global) {
       auto parsed = lsp::parse_listen_address(a->listen);
       if (!parsed.ok()) throw CLI::RuntimeError("mtpc serve: " + parsed.status().message(), 2);
       address = *parsed;
+    }
+    // Access rules, checked before anything is loaded.
+    lsp::TransportOptions transport;
+    if (!a->listen.empty()) {
+      auto access = lsp::access_for_listen(address.host, a->tokens, a->insecure_no_auth, a->limits);
+      if (!access.ok()) throw CLI::RuntimeError("mtpc serve: " + access.status().message(), 2);
+      a->server.access = *access;
+      if (a->tls_cert.empty() != a->tls_key.empty())
+        throw CLI::RuntimeError("mtpc serve: --tls-cert and --tls-key go together", 2);
+      if (!a->tls_cert.empty()) {
+        auto tls = lsp::TlsContext::load_server(a->tls_cert, a->tls_key);
+        if (!tls.ok()) throw CLI::RuntimeError("mtpc serve: " + tls.status().message(), 2);
+        transport.tls = *tls;
+      }
+      if (!a->server.access->requires_token())
+        log.line(lsp::is_loopback_host(address.host) ? "no --tokens: serving loopback only, without authentication"
+                                                     : "--insecure-no-auth: serving " + address.host + " WITHOUT authentication");
+    } else if (!a->tokens.empty() || !a->tls_cert.empty() || !a->tls_key.empty()) {
+      throw CLI::RuntimeError("mtpc serve: --tokens and --tls-* need --listen (stdio has one trusted client)", 2);
     }
     const EngineOptions engine{global.device, a->dtype};
     // One registry for LSP and HTTP (the LSP server's completions count in it
@@ -64,6 +108,34 @@ void add_serve_command(CLI::App& app, GlobalOptions& global) {
         },
         log);
     service.set_metrics(&metrics);
+    if (!a->http.empty()) {
+      // The HTTP API follows --listen's rules: tokens (Authorization: Bearer),
+      // else loopback only unless --insecure-no-auth. One AccessControl for both.
+      auto at = lsp::parse_listen_address(a->http);
+      if (!at.ok()) throw CLI::RuntimeError("mtpc serve: " + at.status().message(), 2);
+      std::shared_ptr<lsp::AccessControl> access = a->server.access;
+      if (!access) {
+        auto made = lsp::access_for_listen(at->host, a->tokens, a->insecure_no_auth, a->limits);
+        if (!made.ok()) throw CLI::RuntimeError("mtpc serve: " + made.status().message(), 2);
+        access = *made;
+      } else if (!access->requires_token() && !lsp::is_loopback_host(at->host) && !a->insecure_no_auth) {
+        throw CLI::RuntimeError("mtpc serve: --http " + a->http + " is not loopback: give --tokens or --insecure-no-auth", 2);
+      }
+      if (access->requires_token())
+        a->http_api.authenticate = [access, &metrics](const std::string& authorization) -> lsp::AuthDecision {
+          static const std::string kBearer = "Bearer ";
+          if (authorization.compare(0, kBearer.size(), kBearer) != 0) {
+            metrics.auth_failure("http");
+            return {false, "an Authorization: Bearer token is required"};
+          }
+          const std::string token = authorization.substr(kBearer.size());
+          if (!access->authenticate(&token)) {
+            metrics.auth_failure("http");
+            return {false, "invalid token"};
+          }
+          return {};
+        };
+    }
     lsp::HttpApi http_api(service, metrics, a->http_api);
     lsp::HttpServer http_server(http_api, log, a->http_server);
     if (!a->http.empty()) {
@@ -82,7 +154,7 @@ void add_serve_command(CLI::App& app, GlobalOptions& global) {
       throw CLI::RuntimeError("", 0);
     }
     int code = a->listen.empty() ? lsp::serve_stdio(service, log, a->server)
-                                 : lsp::serve_tcp(service, log, a->server, address.host, address.port);
+                                 : lsp::serve_tcp(service, log, a->server, address.host, address.port, transport);
     throw CLI::RuntimeError("", code);
   });
 }

@@ -23,6 +23,12 @@ enum class ErrorCode : int {
   kServerNotInitialized = -32002,
   kRequestCancelled = -32800,
   kContentModified = -32801,
+  // mtpc's own (team server, lsp/access.h): a missing, wrong or revoked
+  // token; over a connection limit; over --requests-per-minute
+  // (data.retryAfterMs says when to retry).
+  kUnauthorized = -32010,
+  kTooManyConnections = -32011,
+  kRateLimited = -32012,
 };
 
 struct Range {

@@ -53,11 +53,11 @@ class LspServer::Reply {
       s->log_.line("--> reply(" + id_text(id_) + ") " + std::to_string(static_cast<int>(ms_since(start_))) + " ms");
     }
   }
-  void error(ErrorCode code, const std::string& message) {
+  void error(ErrorCode code, const std::string& message, const json& data = nullptr) {
     if (done_) return;
     done_ = true;
     if (auto s = server_.lock()) {
-      s->send_error(id_, code, message);
+      s->send_error(id_, code, message, data);
       s->log_.line("--> reply(" + id_text(id_) + ") error " + std::to_string(static_cast<int>(code)) + " " +
                    std::to_string(static_cast<int>(ms_since(start_))) + " ms: " + message);
     }
@@ -125,6 +125,12 @@ void LspServer::on_disconnect() {
   }
   pending_.clear();
   service_.remove_client(client_);
+  if (options_.access) {
+    options_.access->forget_client(user_, client_);
+    if (holds_user_slot_) options_.access->release_user_connection(user_);
+    if (!options_.access->requires_token()) options_.access->forget_user(user_);
+    holds_user_slot_ = false;
+  }
 }
 
 void LspServer::send_json(const json& message) {
@@ -132,10 +138,83 @@ void LspServer::send_json(const json& message) {
   send_(frame_message(message.dump(-1, ' ', false, json::error_handler_t::replace)));
 }
 
-void LspServer::send_error(const json& id, ErrorCode code, const std::string& message) {
-  send_json({{"jsonrpc", "2.0"},
-             {"id", id},
-             {"error", {{"code", static_cast<int>(code)}, {"message", valid_utf8(message)}}}});
+void LspServer::send_error(const json& id, ErrorCode code, const std::string& message, const json& data) {
+  json error = {{"code", static_cast<int>(code)}, {"message", valid_utf8(message)}};
+  if (!data.is_null()) error["data"] = data;
+  send_json({{"jsonrpc", "2.0"}, {"id", id}, {"error", std::move(error)}});
+}
+
+void LspServer::refuse(const json& id, bool has_id, ErrorCode code, const std::string& why) {
+  log_.line(peer_ + " refused: " + why);
+  if (has_id) send_error(id, code, why);
+  close_requested_ = true;
+}
+
+bool LspServer::admit_message(const std::string& method, const json& id, bool has_id) {
+  AccessControl* access = options_.access.get();
+  if (!access || close_requested_) return !close_requested_;
+  if (!access->requires_token()) return true;
+  if (!identity_) {
+    if (method == "initialize" && has_id) return true;
+    access->authenticate(nullptr);  // counted
+    refuse(id, has_id, ErrorCode::kUnauthorized, "unauthorized: send initialize with initializationOptions.mtpc.token first");
+    return false;
+  }
+  if (!access->still_valid(*identity_)) {
+    refuse(id, has_id, ErrorCode::kUnauthorized, "unauthorized: the token of user " + identity_->user + " was revoked");
+    return false;
+  }
+  return true;
+}
+
+// initialize's part of access: the token (when the server has a tokens
+// file) and the per-user connection limit.
+bool LspServer::authenticate(const json& params, Reply& reply) {
+  AccessControl* access = options_.access.get();
+  if (!access) return true;
+  if (access->requires_token()) {
+    const std::string* token = nullptr;
+    if (params.is_object()) {
+      auto opts = params.find("initializationOptions");
+      if (opts != params.end() && opts->is_object()) {
+        auto m = opts->find("mtpc");
+        if (m != opts->end() && m->is_object()) {
+          auto t = m->find("token");
+          if (t != m->end() && t->is_string()) token = t->get_ptr<const std::string*>();
+        }
+      }
+    }
+    identity_ = access->authenticate(token);
+    if (!identity_) {
+      // Never the token itself in the log.
+      log_.line(peer_ + " refused: " + (token ? "unknown token" : "no token in initializationOptions.mtpc.token"));
+      reply.error(ErrorCode::kUnauthorized, "unauthorized: a valid token is required in initializationOptions.mtpc.token");
+      close_requested_ = true;
+      return false;
+    }
+    user_ = identity_->user;
+  } else {
+    user_ = "anonymous/" + peer_ + "/" + std::to_string(client_);
+  }
+  if (!access->admit_user_connection(user_)) {
+    log_.line(peer_ + " refused: user " + user_ + " is over --max-connections-per-user");
+    reply.error(ErrorCode::kTooManyConnections,
+                "too many connections for user " + user_ + " (--max-connections-per-user " +
+                    std::to_string(access->limits().max_connections_per_user) + ")");
+    close_requested_ = true;
+    return false;
+  }
+  holds_user_slot_ = true;
+  log_.line(peer_ + " user " + user_);
+  return true;
+}
+
+void LspServer::touch_document(const std::string& uri, bool opening) {
+  if (!options_.access) return;
+  for (const auto& [client, evicted] : options_.access->touch_document(user_, client_, uri, opening)) {
+    log_.line(peer_ + " evicted " + evicted + " of user " + user_ + " (--max-documents-per-user)");
+    service_.close(client, evicted);
+  }
 }
 
 void LspServer::on_message(std::string body) {
@@ -196,6 +275,7 @@ void LspServer::on_message(std::string body) {
     return;
   }
 
+  if (!admit_message(method, id, has_id)) return;
   if (!has_id) {
     log_.line(peer_ + " <-- " + method);
     auto n = kNotifications.find(method);
@@ -219,6 +299,16 @@ void LspServer::on_message(std::string body) {
     reply.error(ErrorCode::kInvalidRequest, "invalid request: the server is shut down");
     return;
   }
+  if (options_.access && state_ == State::kRunning && method != "shutdown") {
+    auto rate = options_.access->admit_request(user_);
+    if (!rate.allowed) {
+      reply.error(ErrorCode::kRateLimited,
+                  "rate limited: over --requests-per-minute for user " + user_ + "; retry in " +
+                      std::to_string(rate.retry_after_ms) + " ms",
+                  {{"retryAfterMs", rate.retry_after_ms}});
+      return;
+    }
+  }
   (this->*(r->second))(params, std::move(reply));
 }
 
@@ -227,6 +317,7 @@ void LspServer::on_initialize(const json& params, Reply reply) {
     reply.error(ErrorCode::kInvalidRequest, "invalid request: initialize was already called");
     return;
   }
+  if (!authenticate(params, reply)) return;
   std::string error;
   auto p = parse_params<InitializeParams>(params.is_null() ? json::object() : params, error);
   if (!p) {
@@ -288,7 +379,9 @@ void LspServer::on_did_open(const json& params) {
     log_.line(peer_ + " didOpen: invalid params: " + error);
     return;
   }
+  const std::string uri = p->text_document.uri;
   service_.open(client_, std::move(p->text_document));
+  touch_document(uri, true);
 }
 
 void LspServer::on_did_change(const json& params) {
@@ -314,6 +407,7 @@ void LspServer::on_did_close(const json& params) {
     return;
   }
   service_.close(client_, p->uri);
+  if (options_.access) options_.access->forget_document(user_, client_, p->uri);
 }
 
 void LspServer::on_cancel(const json& params) {
@@ -381,6 +475,7 @@ void LspServer::start_completion(const json& params, Reply reply, CompletionKind
     reply.error(ErrorCode::kInvalidRequest, "invalid request: id " + key + " is already in use");
     return;
   }
+  if (options_.access) touch_document(p->uri, false);
   CompletionQuery q;
   q.uri = p->uri;
   q.position = p->position;
@@ -411,12 +506,19 @@ void LspServer::start_completion(const json& params, Reply reply, CompletionKind
 
 void LspServer::on_stats(const json&, Reply reply) {
   ServiceStats s = service_.stats();
-  reply.result({{"requests", s.requests},
+  json result = {{"requests", s.requests},
                 {"answered", s.answered},
                 {"fromTypeahead", s.from_typeahead},
                 {"cancelled", s.cancelled},
                 {"deadline", s.deadline},
-                {"errors", s.errors}});
+                {"errors", s.errors}};
+  if (options_.access) {
+    AccessStats a = options_.access->stats();
+    result["access"] = {{"authFailures", a.auth_failures},     {"rejectedConnections", a.rejected_connections},
+                        {"rateLimited", a.rate_limited},       {"evictions", a.evictions},
+                        {"timeouts", a.timeouts},              {"openConnections", a.open_connections}};
+  }
+  reply.result(std::move(result));
 }
 
 }  // namespace mtpc::lsp

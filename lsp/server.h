@@ -17,6 +17,7 @@
 #include <string>
 
 #include "inference/engine.h"
+#include "lsp/access.h"
 #include "lsp/completion_service.h"
 #include "lsp/framing.h"
 #include "lsp/log.h"
@@ -28,6 +29,8 @@ struct ServerOptions {
   std::string model_dir;      // --model; empty: the client's "model" setting
   FramingOptions framing;
   Settings defaults;          // before the client's settings apply
+  // TCP: tokens and limits shared by every connection; null (stdio): none.
+  std::shared_ptr<AccessControl> access;
 };
 
 class LspServer : public std::enable_shared_from_this<LspServer> {
@@ -47,6 +50,13 @@ class LspServer : public std::enable_shared_from_this<LspServer> {
   // (0 when shutdown came first, 1 otherwise, as LSP says).
   bool exit_requested() const { return exit_code_ >= 0; }
   int exit_code() const { return exit_code_; }
+  // Refused access (token, limit): the connection should close once the
+  // error reply is written.
+  bool close_requested() const { return close_requested_; }
+  // Part of a message has arrived, not all of it (slow-client timeouts).
+  bool mid_message() const { return reader_.mid_message(); }
+  // The server wants a token and has not had a valid one yet.
+  bool awaiting_token() const { return options_.access && options_.access->requires_token() && !identity_; }
 
   class Reply;
 
@@ -55,7 +65,14 @@ class LspServer : public std::enable_shared_from_this<LspServer> {
             std::string peer);
   void on_message(std::string body);
   void send_json(const nlohmann::json& message);
-  void send_error(const nlohmann::json& id, ErrorCode code, const std::string& message);
+  void send_error(const nlohmann::json& id, ErrorCode code, const std::string& message,
+                  const nlohmann::json& data = nullptr);
+  // Access checks (options_.access): false when the message must not be
+  // handled (the reply is sent and the connection asked to close).
+  bool admit_message(const std::string& method, const nlohmann::json& id, bool has_id);
+  bool authenticate(const nlohmann::json& params, Reply& reply);
+  void refuse(const nlohmann::json& id, bool has_id, ErrorCode code, const std::string& why);
+  void touch_document(const std::string& uri, bool opening);
 
   // Handlers, bound by name in server.cpp's tables.
   void on_initialize(const nlohmann::json& params, Reply reply);
@@ -90,6 +107,12 @@ class LspServer : public std::enable_shared_from_this<LspServer> {
   Settings settings_;
   std::map<std::string, std::unique_ptr<Pending>> pending_;  // by request id (its JSON)
   bool disconnected_ = false;
+  bool close_requested_ = false;
+  // Access: the user this connection proved (or, without tokens, its own
+  // anonymous name) and whether it holds a per-user connection slot.
+  std::optional<Identity> identity_;
+  std::string user_;
+  bool holds_user_slot_ = false;
 };
 
 }  // namespace mtpc::lsp

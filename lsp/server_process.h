@@ -39,6 +39,8 @@ class ServerProcess {
   void terminate();
   // Waits for the child to end; its exit code (or -signal); nullopt on timeout.
   std::optional<int> wait(std::chrono::milliseconds timeout);
+  // The child's process id (tests send it SIGHUP).
+  pid_t pid() const { return pid_; }
 
  private:
   ServerProcess() = default;

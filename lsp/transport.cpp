@@ -3,11 +3,15 @@
 #include <unistd.h>
 
 #include <boost/asio.hpp>
+#include <boost/asio/ssl.hpp>
 #include <cerrno>
 #include <csignal>
 #include <deque>
 #include <memory>
 #include <thread>
+#include <type_traits>
+
+#include "lsp/tls.h"
 
 namespace mtpc::lsp {
 
@@ -69,21 +73,61 @@ int serve_stdio(CompletionService& service, Logger& log, const ServerOptions& op
 
 namespace {
 
-class TcpConnection : public std::enable_shared_from_this<TcpConnection> {
+using Clock = std::chrono::steady_clock;
+using TlsStream = asio::ssl::stream<tcp::socket>;
+
+template <typename Stream>
+constexpr bool kIsTls = std::is_same_v<Stream, TlsStream>;
+
+// One client over TCP or TLS. Holds one --max-connections slot from accept
+// to close. A timer enforces --read-timeout-s (a TLS handshake or a started
+// message must complete in time: slow clients are dropped) and
+// --idle-timeout-s (no bytes at all).
+template <typename Stream>
+class TcpConnection : public std::enable_shared_from_this<TcpConnection<Stream>> {
  public:
-  TcpConnection(std::shared_ptr<asio::io_context> io, tcp::socket socket, CompletionService& service, Logger& log,
-                const ServerOptions& options, const TransportOptions& transport)
-      : io_(std::move(io)), socket_(std::move(socket)), log_(log), buffer_(transport.read_chunk_bytes, '\0') {
+  template <typename... StreamArgs>
+  TcpConnection(std::shared_ptr<asio::io_context> io, CompletionService& service, Logger& log,
+                const ServerOptions& options, const TransportOptions& transport, StreamArgs&&... stream_args)
+      : io_(std::move(io)), stream_(std::forward<StreamArgs>(stream_args)...), timer_(*io_), log_(log),
+        buffer_(transport.read_chunk_bytes, '\0') {
     boost::system::error_code ec;
-    auto ep = socket_.remote_endpoint(ec);
+    auto ep = socket().remote_endpoint(ec);
     peer_ = ec ? "tcp" : ep.address().to_string() + ":" + std::to_string(ep.port());
     service_ = &service;
     options_ = &options;
+    access_ = options.access.get();
+    last_bytes_ = started_ = accepted_ = Clock::now();
   }
 
   void start() {
-    auto self = shared_from_this();
-    std::weak_ptr<TcpConnection> weak = self;
+    auto self = this->shared_from_this();
+    log_.line(peer_ + " connected" + (kIsTls<Stream> ? " (TLS)" : ""));
+    arm_timer();
+    if constexpr (kIsTls<Stream>) {
+      stream_.async_handshake(asio::ssl::stream_base::server, [self](boost::system::error_code ec) {
+        if (ec) {
+          // A plain client on the TLS port lands here.
+          self->close("TLS handshake failed: " + ec.message());
+          return;
+        }
+        self->handshake_done_ = true;
+        self->begin();
+      });
+    } else {
+      handshake_done_ = true;
+      begin();
+    }
+  }
+
+ private:
+  tcp::socket& socket() {
+    if constexpr (kIsTls<Stream>) return stream_.next_layer();
+    else return stream_;
+  }
+
+  void begin() {
+    std::weak_ptr<TcpConnection> weak = this->shared_from_this();
     // The engine thread may answer after serve_tcp returned: the posts keep
     // the io_context alive.
     std::shared_ptr<asio::io_context> io = io_;
@@ -93,25 +137,78 @@ class TcpConnection : public std::enable_shared_from_this<TcpConnection> {
           if (auto c = weak.lock()) c->write(std::move(framed));
         },
         [io](std::function<void()> f) { asio::post(*io, std::move(f)); }, peer_);
-    log_.line(peer_ + " connected");
     read();
   }
 
- private:
   void read() {
-    auto self = shared_from_this();
-    socket_.async_read_some(asio::buffer(buffer_), [self](boost::system::error_code ec, size_t n) {
+    auto self = this->shared_from_this();
+    stream_.async_read_some(asio::buffer(buffer_), [self](boost::system::error_code ec, size_t n) {
       if (ec) {
-        self->close(ec == asio::error::eof ? "disconnected" : "read error: " + ec.message());
+        self->close(ec == asio::error::eof || ec == asio::ssl::error::stream_truncated ? "disconnected"
+                                                                                     : "read error: " + ec.message());
         return;
       }
+      if (self->closed_) return;
+      if constexpr (!kIsTls<Stream>) {
+        // 0x16 opens a TLS handshake record; JSON-RPC starts "Content-".
+        if (!self->seen_bytes_ && n > 0 && self->buffer_[0] == '\x16') {
+          self->close("closed: a TLS client on a plain port (the server has no --tls-cert)");
+          return;
+        }
+      }
+      self->seen_bytes_ = true;
+      const auto now = Clock::now();
+      self->last_bytes_ = now;
+      const bool was_mid = self->server_->mid_message();
       self->server_->on_bytes(std::string_view(self->buffer_.data(), n));
-      if (self->server_->exit_requested()) {
+      if (!self->server_->mid_message()) self->in_message_ = false;
+      else if (!was_mid || !self->in_message_) {
+        self->in_message_ = true;
+        self->started_ = now;  // a new message began in this chunk
+      }
+      if (self->server_->exit_requested() || self->server_->close_requested()) {
         self->closing_ = true;  // close once the queued replies are written
-        if (self->queue_.empty()) self->close("exit");
+        if (self->queue_.empty()) self->close(self->server_->exit_requested() ? "exit" : "closed: access refused");
         return;
       }
       self->read();
+    });
+  }
+
+  // Re-checks the deadlines whenever the timer fires; re-arms for the next.
+  void arm_timer() {
+    const AccessLimits limits = access_ ? access_->limits() : AccessLimits{0, 0, 0, 0, 0, 0};
+    auto secs = [](double s) { return std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(s)); };
+    const auto now = Clock::now();
+    Clock::time_point next = Clock::time_point::max();
+    std::string why;
+    auto consider = [&](bool applies, Clock::time_point from, double limit_s, const char* reason) {
+      if (!applies || limit_s <= 0) return;
+      auto at = from + secs(limit_s);
+      if (at <= now) why = reason;
+      next = std::min(next, at);
+    };
+    consider(!handshake_done_, started_, limits.read_timeout_s, "TLS handshake not done within --read-timeout-s");
+    consider(handshake_done_ && in_message_, started_, limits.read_timeout_s,
+             "message not complete within --read-timeout-s (slow client)");
+    consider(true, last_bytes_, limits.idle_timeout_s, "idle for --idle-timeout-s");
+    // An unauthenticated connection holds a --max-connections slot: it gets
+    // --read-timeout-s to authenticate, not --idle-timeout-s.
+    consider(!server_ || server_->awaiting_token(), accepted_, limits.read_timeout_s,
+             "no valid initialize within --read-timeout-s");
+    if (!why.empty()) {
+      if (access_) access_->count_timeout();
+      close("dropped: " + why);
+      return;
+    }
+    if (next == Clock::time_point::max()) return;
+    // At least every second, so a deadline that moved later is seen in time.
+    timer_.expires_at(std::min(next, now + std::chrono::seconds(1)));
+    std::weak_ptr<TcpConnection> weak = this->shared_from_this();
+    timer_.async_wait([weak](boost::system::error_code ec) {
+      auto self = weak.lock();
+      if (ec || !self || self->closed_) return;
+      self->arm_timer();
     });
   }
 
@@ -122,15 +219,16 @@ class TcpConnection : public std::enable_shared_from_this<TcpConnection> {
   }
 
   void write_next() {
-    auto self = shared_from_this();
-    asio::async_write(socket_, asio::buffer(queue_.front()), [self](boost::system::error_code ec, size_t) {
+    auto self = this->shared_from_this();
+    asio::async_write(stream_, asio::buffer(queue_.front()), [self](boost::system::error_code ec, size_t) {
       if (ec) {
         self->close("write error: " + ec.message());
         return;
       }
       self->queue_.pop_front();
       if (!self->queue_.empty()) self->write_next();
-      else if (self->closing_) self->close("exit");
+      else if (self->closing_)
+        self->close(self->server_ && self->server_->exit_requested() ? "exit" : "closed: access refused");
     });
   }
 
@@ -139,24 +237,52 @@ class TcpConnection : public std::enable_shared_from_this<TcpConnection> {
     closed_ = true;
     log_.line(peer_ + " " + why);
     queue_.clear();
-    server_->on_disconnect();
+    if (server_) server_->on_disconnect();
     boost::system::error_code ec;
-    socket_.shutdown(tcp::socket::shutdown_both, ec);
-    socket_.close(ec);
+    timer_.cancel(ec);
+    socket().shutdown(tcp::socket::shutdown_both, ec);
+    socket().close(ec);
     server_.reset();
+    if (access_) access_->release_connection();
   }
 
   std::shared_ptr<asio::io_context> io_;
-  tcp::socket socket_;
+  Stream stream_;
+  asio::steady_timer timer_;
   CompletionService* service_;
   Logger& log_;
   const ServerOptions* options_;
+  AccessControl* access_ = nullptr;
   std::string buffer_;
   std::string peer_;
   std::shared_ptr<LspServer> server_;
   std::deque<std::string> queue_;
+  Clock::time_point last_bytes_, started_, accepted_;
+  bool handshake_done_ = false, in_message_ = false, seen_bytes_ = false;
   bool closing_ = false, closed_ = false;
 };
+
+// Over --max-connections: a plain client gets one JSON-RPC error (id null,
+// -32011) before the close; a TLS client just the close (no handshake is
+// spent on it).
+void refuse_connection(tcp::socket socket, bool tls, Logger& log) {
+  boost::system::error_code ec;
+  auto ep = socket.remote_endpoint(ec);
+  log.line((ec ? std::string("tcp") : ep.address().to_string() + ":" + std::to_string(ep.port())) +
+           " refused: over --max-connections");
+  if (tls) {
+    socket.close(ec);
+    return;
+  }
+  auto s = std::make_shared<tcp::socket>(std::move(socket));
+  auto msg = std::make_shared<std::string>(frame_message(
+      R"j({"jsonrpc":"2.0","id":null,"error":{"code":-32011,"message":"too many connections (--max-connections)"}})j"));
+  asio::async_write(*s, asio::buffer(*msg), [s, msg](boost::system::error_code, size_t) {
+    boost::system::error_code ignored;
+    s->shutdown(tcp::socket::shutdown_both, ignored);
+    s->close(ignored);
+  });
+}
 
 }  // namespace
 
@@ -181,15 +307,25 @@ int serve_tcp(CompletionService& service, Logger& log, const ServerOptions& opti
     log.line("cannot listen on " + host + ":" + std::to_string(port) + ": " + ec.message());
     return 1;
   }
-  log.line("listening on " + host + ":" + std::to_string(acceptor.local_endpoint().port()));
+  AccessControl* access = options.access.get();
+  const bool tls = transport.tls != nullptr;
+  log.line(std::string(tls ? "TLS " : "") + (access && access->requires_token() ? "tokens required; " : "no tokens; ") +
+           "listening on " + host + ":" + std::to_string(acceptor.local_endpoint().port()));
 
   std::function<void()> accept = [&] {
     acceptor.async_accept([&](boost::system::error_code aec, tcp::socket socket) {
       if (aec) {
         if (aec == asio::error::operation_aborted) return;
         log.line("accept error: " + aec.message());
+      } else if (access && !access->admit_connection()) {
+        refuse_connection(std::move(socket), tls, log);
+      } else if (tls) {
+        std::make_shared<TcpConnection<TlsStream>>(io_owner, service, log, options, transport, std::move(socket),
+                                                   transport.tls->context())
+            ->start();
       } else {
-        std::make_shared<TcpConnection>(io_owner, std::move(socket), service, log, options, transport)->start();
+        std::make_shared<TcpConnection<tcp::socket>>(io_owner, service, log, options, transport, std::move(socket))
+            ->start();
       }
       accept();
     });
@@ -200,6 +336,22 @@ int serve_tcp(CompletionService& service, Logger& log, const ServerOptions& opti
     log.line("signal " + std::to_string(sig) + ": stopping");
     io.stop();
   });
+  // SIGHUP: re-read the tokens file; removed users are refused from their
+  // next message on.
+  asio::signal_set hangup(io, SIGHUP);
+  std::function<void()> wait_hangup = [&] {
+    hangup.async_wait([&](boost::system::error_code hec, int) {
+      if (hec) return;
+      if (access && access->requires_token()) {
+        Status s = access->reload();
+        log.line(s.ok() ? "SIGHUP: tokens file reloaded" : "SIGHUP: tokens file not reloaded, old one kept: " + s.message());
+      } else {
+        log.line("SIGHUP: no --tokens file to reload");
+      }
+      wait_hangup();
+    });
+  };
+  wait_hangup();
   io.run();
   return 0;
 }

@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
 
 #include "base/status.h"
@@ -16,8 +17,11 @@
 
 namespace mtpc::lsp {
 
+class TlsContext;  // lsp/tls.h
+
 struct TransportOptions {
   size_t read_chunk_bytes = 64u << 10;  // bytes read per system call
+  std::shared_ptr<TlsContext> tls;      // TCP: TLS when set (--tls-cert/--tls-key)
 };
 
 // Returns the process exit code: `exit` after `shutdown`, or end of input: 0;
@@ -25,7 +29,8 @@ struct TransportOptions {
 int serve_stdio(CompletionService& service, Logger& log, const ServerOptions& options,
                 const TransportOptions& transport = {});
 
-// Listens on host:port (port 0: any free port; the chosen one is logged as
+// Listens on host:port (TLS when transport.tls is set; options.access: the
+// tokens and limits; SIGHUP reloads the tokens file) (port 0: any free port; the chosen one is logged as
 // "listening on HOST:PORT"). Returns 0 when stopped by a signal, 1 when it
 // cannot listen.
 int serve_tcp(CompletionService& service, Logger& log, const ServerOptions& options,

@@ -54,8 +54,8 @@ if(MTPC_CLANG14)
     OUTPUT ${_http_fuzzer}
     COMMAND ${MTPC_CLANG14} -std=c++17 -O1 -g -fsanitize=fuzzer,address -D_GLIBCXX_USE_CXX11_ABI=1
             -I${PROJECT_SOURCE_DIR} ${CMAKE_CURRENT_SOURCE_DIR}/http_fuzz.cpp ${MTPC_LSP_CORE_SOURCES}
-            ${PROJECT_SOURCE_DIR}/base/metrics.cpp
-            $<TARGET_FILE:mtpc_completion> $<TARGET_FILE:mtpc_ts_grammars> -ltree-sitter -lpthread
+            ${PROJECT_SOURCE_DIR}/base/metrics.cpp ${PROJECT_SOURCE_DIR}/base/atomic_file.cpp
+            $<TARGET_FILE:mtpc_completion> $<TARGET_FILE:mtpc_ts_grammars> -ltree-sitter -lcrypto -lpthread
             -o ${_http_fuzzer}
     DEPENDS ${CMAKE_CURRENT_SOURCE_DIR}/http_fuzz.cpp ${PROJECT_SOURCE_DIR}/tests/common/stand_in_tokenizer.h
             ${MTPC_LSP_CORE_SOURCES} ${PROJECT_SOURCE_DIR}/base/metrics.cpp mtpc_completion mtpc_ts_grammars

@@ -58,8 +58,8 @@ if(MTPC_CLANG14)
     OUTPUT ${_fuzzer}
     COMMAND ${MTPC_CLANG14} -std=c++17 -O1 -g -fsanitize=fuzzer,address -D_GLIBCXX_USE_CXX11_ABI=1
             -I${PROJECT_SOURCE_DIR} ${CMAKE_CURRENT_SOURCE_DIR}/server_fuzz.cpp ${MTPC_LSP_CORE_SOURCES}
-            ${PROJECT_SOURCE_DIR}/base/metrics.cpp
-            $<TARGET_FILE:mtpc_completion> $<TARGET_FILE:mtpc_ts_grammars> -ltree-sitter -lpthread
+            ${PROJECT_SOURCE_DIR}/base/metrics.cpp ${PROJECT_SOURCE_DIR}/base/atomic_file.cpp
+            $<TARGET_FILE:mtpc_completion> $<TARGET_FILE:mtpc_ts_grammars> -ltree-sitter -lcrypto -lpthread
             -o ${_fuzzer}
     DEPENDS ${CMAKE_CURRENT_SOURCE_DIR}/server_fuzz.cpp ${PROJECT_SOURCE_DIR}/tests/common/stand_in_tokenizer.h ${MTPC_LSP_CORE_SOURCES} mtpc_completion mtpc_ts_grammars
     COMMENT "clang-14 libFuzzer target over LSP framing and dispatch"
@@ -74,4 +74,29 @@ if(MTPC_CLANG14)
   set_tests_properties(LspServerFuzz.FramingAndDispatch PROPERTIES TIMEOUT 300)
 else()
   message(STATUS "mtpc: clang++-14 not found; the LSP fuzzer is not built (scripts/setup installs it)")
+endif()
+
+# libFuzzer over the access path (tokens file, initialize with any token or
+# options), beside the one above: tests/lsp/auth_fuzz.cpp.
+set(MTPC_AUTH_FUZZ_SECONDS 20 CACHE STRING "How long `make test` fuzzes the auth path")
+if(MTPC_CLANG14)
+  set(_auth_fuzzer ${CMAKE_CURRENT_BINARY_DIR}/lsp_auth_fuzz)
+  add_custom_command(
+    OUTPUT ${_auth_fuzzer}
+    COMMAND ${MTPC_CLANG14} -std=c++17 -O1 -g -fsanitize=fuzzer,address -D_GLIBCXX_USE_CXX11_ABI=1
+            -I${PROJECT_SOURCE_DIR} ${CMAKE_CURRENT_SOURCE_DIR}/auth_fuzz.cpp ${MTPC_LSP_CORE_SOURCES}
+            ${PROJECT_SOURCE_DIR}/base/atomic_file.cpp ${PROJECT_SOURCE_DIR}/base/metrics.cpp
+            $<TARGET_FILE:mtpc_completion> $<TARGET_FILE:mtpc_ts_grammars> -ltree-sitter -lcrypto -lpthread
+            -o ${_auth_fuzzer}
+    DEPENDS ${CMAKE_CURRENT_SOURCE_DIR}/auth_fuzz.cpp ${MTPC_LSP_CORE_SOURCES} mtpc_completion mtpc_ts_grammars
+    COMMENT "clang-14 libFuzzer target over the LSP auth path"
+    VERBATIM)
+  add_custom_target(mtpc_lsp_auth_fuzzer ALL DEPENDS ${_auth_fuzzer})
+  add_test(NAME LspAuthFuzz.TokensAndInitialize
+           COMMAND ${CMAKE_COMMAND} -E env ASAN_OPTIONS=detect_leaks=1
+                   ${_auth_fuzzer} -max_total_time=${MTPC_AUTH_FUZZ_SECONDS} -rss_limit_mb=2048 -timeout=20
+                   -print_final_stats=1 ${CMAKE_CURRENT_BINARY_DIR}/auth-fuzz-corpus
+                   ${CMAKE_CURRENT_SOURCE_DIR}/auth_fuzz_seeds)
+  file(MAKE_DIRECTORY ${CMAKE_CURRENT_BINARY_DIR}/auth-fuzz-corpus)
+  set_tests_properties(LspAuthFuzz.TokensAndInitialize PROPERTIES TIMEOUT 300)
 endif()
