@@ -4,7 +4,8 @@
 import * as fs from 'fs';
 import * as vscode from 'vscode';
 import {
-  LanguageClient, LanguageClientOptions, ServerOptions, State, StreamInfo, TransportKind,
+  CloseAction, CloseHandlerResult, ErrorAction, ErrorHandler, LanguageClient, LanguageClientOptions, ServerOptions,
+  State, StreamInfo,
 } from 'vscode-languageclient/node';
 import { waitUnlessCancelled } from './core/debounce';
 import {
@@ -24,6 +25,37 @@ let statusItem: vscode.StatusBarItem;
 let enabled = true;
 let lastLatencyMs: number | undefined;
 let lastError: string | undefined;
+let restarts = 0;
+let recentCloses: number[] = [];
+
+// At most this many restarts in RESTART_WINDOW_MS, then the server stays
+// stopped until `mtpc: Restart Server`.
+const MAX_RESTARTS = 4;
+const RESTART_WINDOW_MS = 3 * 60 * 1000;
+
+// A server that stops is restarted, and the user is told so (a message,
+// the log, the status bar's tooltip), unless it keeps stopping.
+const errorHandler: ErrorHandler = {
+  error: () => ({ action: ErrorAction.Continue }),
+  closed: (): CloseHandlerResult => {
+    const now = Date.now();
+    recentCloses = recentCloses.filter((t) => now - t < RESTART_WINDOW_MS);
+    recentCloses.push(now);
+    if (recentCloses.length > MAX_RESTARTS) {
+      lastError = `the server stopped ${recentCloses.length} times in 3 minutes; not restarting (run mtpc: Restart Server)`;
+      output.appendLine(lastError);
+      void vscode.window.showErrorMessage(`mtpc: ${lastError}`);
+      refreshStatus();
+      return { action: CloseAction.DoNotRestart, handled: true };
+    }
+    restarts += 1;
+    const message = `the server stopped; restarting it (restart ${restarts})`;
+    output.appendLine(message);
+    void vscode.window.showWarningMessage(`mtpc: ${message}`);
+    refreshStatus();
+    return { action: CloseAction.Restart, handled: true };
+  },
+};
 
 function read(): Settings {
   const cfg = vscode.workspace.getConfiguration('mtpc');
@@ -52,7 +84,7 @@ function serverState(): string {
 function refreshStatus(): void {
   const { text, tooltip } = statusText({
     enabled, server: serverState(), transport: describeLaunch(plan), model: settings.server.model,
-    lastLatencyMs, error: lastError,
+    lastLatencyMs, error: lastError, restarts,
   });
   statusItem.text = text;
   statusItem.tooltip = tooltip;
@@ -66,7 +98,10 @@ function serverOptions(p: LaunchPlan): ServerOptions {
     };
   }
   if (p.kind !== 'stdio') throw new Error(p.message);
-  return { command: p.command, args: p.args, transport: TransportKind.stdio };
+  // No `transport`: with TransportKind.stdio the client appends `--stdio` to
+  // the arguments, which `mtpc serve` rejects. Without it the client talks
+  // over the child's stdin/stdout all the same.
+  return { command: p.command, args: p.args };
 }
 
 async function startClient(): Promise<void> {
@@ -83,6 +118,7 @@ async function startClient(): Promise<void> {
     documentSelector: [{ scheme: 'file' }, { scheme: 'untitled' }],
     initializationOptions: settings.server,
     outputChannel: output,
+    errorHandler,
   };
   client = new LanguageClient('mtpc', 'mtpc', serverOptions(plan), options);
   client.onDidChangeState(() => refreshStatus());
@@ -165,6 +201,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
     vscode.commands.registerCommand('mtpc.acceptLine',
       () => vscode.commands.executeCommand('editor.action.inlineSuggest.acceptNextLine')),
     vscode.commands.registerCommand('mtpc.restart', async () => {
+      recentCloses = [];
       await stopClient();
       await startClient();
     }),
