@@ -112,6 +112,131 @@ async function save() {
   await sleep(300);
 }
 
+// Runs a command from the palette; `input`, when given, goes into the input
+// box the command opens.
+async function command(title, input) {
+  await page.keyboard.press('Escape');
+  await page.keyboard.press('Control+Shift+P');
+  await page.waitForSelector('.quick-input-widget input', { timeout: 30000 });
+  await page.keyboard.type(title);
+  await page.waitForSelector(`.quick-input-list .monaco-list-row:has-text("${title}")`, { timeout: 30000 });
+  await page.keyboard.press('Enter');
+  if (input !== undefined) {
+    await page.waitForSelector('.quick-input-widget input[type="password"]', { timeout: 30000 });
+    await page.keyboard.type(input);
+    await page.keyboard.press('Enter');
+  }
+}
+
+// Changes user settings the way a user does: in the settings.json editor
+// (code-server does not notice a settings file changed behind its back).
+async function writeSettings(changes) {
+  const f = path.join(userData, 'User', 'settings.json');
+  const cur = JSON.parse(fs.readFileSync(f, 'utf8'));
+  await command('Preferences: Open User Settings (JSON)');
+  // (a tab, or in newer VS Code a floating editor)
+  const editor = '.monaco-editor .view-lines:has-text("mtpc.binaryPath")';
+  await page.waitForSelector(editor, { timeout: 30000 });
+  await page.click(editor);
+  await page.keyboard.press('Control+A');
+  await page.keyboard.press('Delete');
+  await page.keyboard.insertText(JSON.stringify({ ...cur, ...changes }, null, 1));
+  await page.keyboard.press('Control+S');
+  await waitFor('settings.json saved', () => {
+    try {
+      const now = JSON.parse(fs.readFileSync(f, 'utf8'));
+      return Object.keys(changes).every((k) => JSON.stringify(now[k]) === JSON.stringify(changes[k]));
+    } catch {
+      return false;
+    }
+  }, 10000).catch(() => {
+    throw new Error(`settings.json after editing: ${fs.readFileSync(f, 'utf8')}`);
+  });
+  await page.keyboard.press('Control+W');
+  // The file on disk is checked above: a question about unsaved changes
+  // (an edit VS Code made after the save) is answered without saving.
+  const dontSave = page.locator('.monaco-dialog-box .monaco-button', { hasText: "Don't Save" });
+  await waitFor('the settings editor to close', async () => {
+    if (await dontSave.count()) await dontSave.first().click();
+    return !(await page.locator(editor).count());
+  }, 30000);
+  return f;
+}
+
+// A team server: `mtpc serve --listen` behind team_proxy.cjs (TLS with a
+// certificate made here, a token). The token goes in through mtpc: Set
+// Server Token, the address and CA file through settings.json.
+async function teamServer() {
+  const dir = fs.mkdtempSync(path.join(require('os').tmpdir(), 'mtpc-team-'));
+  const children = [];
+  try {
+    step = 'team: certificate';
+    const cert = path.join(dir, 'cert.pem');
+    const key = path.join(dir, 'key.pem');
+    cp.execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert,
+      '-days', '1', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1'], { stdio: 'ignore' });
+
+    step = 'team: server and proxy';
+    const serve = cp.spawn(bin, ['serve', '--listen', '127.0.0.1:0', '--model', process.env.MTPC_TEST_MODEL], { stdio: ['ignore', 'ignore', 'pipe'] });
+    children.push(serve);
+    let serveErr = '';
+    serve.stderr.on('data', (d) => { serveErr += d; });
+    const upstream = await waitFor('mtpc serve --listen to listen', () => {
+      const m = /listening on \S*:(\d+)/.exec(serveErr);
+      return m && m[1];
+    }, 30000);
+    const proxy = cp.spawn(process.execPath, [path.join(__dirname, '..', 'team_proxy.cjs'),
+      '--upstream', upstream, '--token', 'team-secret', '--cert', cert, '--key', key], { stdio: ['pipe', 'pipe', 'inherit'] });
+    children.push(proxy);
+    let events = '';
+    proxy.stdout.on('data', (d) => { events += d; });
+    const count = (word) => events.split('\n').filter((l) => l.startsWith(word)).length;
+    const proxyPort = await waitFor('the proxy to listen', () => (/listening (\d+)/.exec(events) || [])[1], 30000);
+
+    step = 'team: connect with the token';
+    await command('mtpc: Set Server Token', 'team-secret');
+    const settingsFile = await writeSettings({ 'mtpc.serverAddress': `tls://127.0.0.1:${proxyPort}`, 'mtpc.caFile': cert });
+    await waitFor('the proxy to accept a connection with the token', () => count('accepted') >= 1, 60000);
+    await waitFor('the status bar to show the server running', async () => (await status() || {}).running, 60000);
+    await waitFor('no local mtpc serve', () => serverPids().length === 0, 30000);
+    if (fs.readFileSync(settingsFile, 'utf8').includes('team-secret')) throw new Error('the token is in settings.json');
+    await page.click('.editor-instance .view-lines');
+    await page.keyboard.press('Control+End');
+    await page.keyboard.press('Enter');
+    const g4 = await typeUntilGhost(['p', 'r', 'i', 'n', 't', '(', '"']);
+    log(`team server over tls with the token: ghost text ${JSON.stringify(g4)}`);
+
+    step = 'team: reconnect after a drop';
+    proxy.stdin.write('drop\n');
+    await waitFor('a message that the connection was lost', () =>
+      page.locator('.notification-toast', { hasText: 'reconnecting' }).count(), 30000);
+    await waitFor('a second accepted connection', () => count('accepted') >= 2, 60000);
+    await waitFor('the status bar to show the server running again', async () => (await status() || {}).running, 60000);
+    await page.keyboard.press('Escape');
+    await page.click('.editor-instance .view-lines');
+    await page.keyboard.press('Control+End');
+    await page.keyboard.press('Enter');
+    const g5 = await typeUntilGhost(['p', 'r', 'i', 'n', 't', '(', '"']);
+    log(`reconnected: ghost text ${JSON.stringify(g5)}`);
+
+    step = 'team: a wrong token';
+    await command('mtpc: Set Server Token', 'wrong-token');
+    await waitFor('the proxy to refuse the wrong token', () => count('refused') >= 1, 60000);
+    await waitFor('one message that the server refused', () =>
+      page.locator('.notification-toast', { hasText: 'refused the connection' }).count(), 30000);
+    await waitFor('the status bar to show the error', async () => {
+      const s = await status();
+      return s && !s.running && !s.spinning;
+    }, 30000);
+    await sleep(5000);
+    if (count('refused') !== 1) throw new Error(`the extension retried a refused token: ${count('refused')} attempts`);
+    log('wrong token: one message, one attempt, no retries');
+  } finally {
+    for (const c of children) c.kill('SIGKILL');
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 async function main() {
   if (!bin) throw new Error('MTPC_BINARY not set');
   const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: ['--no-sandbox'], headless: true });
@@ -128,7 +253,7 @@ async function main() {
     await page.keyboard.press('Control+P');
     await page.waitForSelector('.quick-input-widget input', { timeout: 30000 });
     await page.keyboard.type('sample.py');
-    await sleep(500);
+    await page.waitForSelector('.quick-input-list .monaco-list-row:has-text("sample.py")', { timeout: 30000 });
     await page.keyboard.press('Enter');
     await page.waitForSelector('.editor-instance .view-lines:has-text("def greet")', { timeout: 30000 });
     step = 'the server running';
@@ -207,6 +332,8 @@ async function main() {
     await page.keyboard.press('Enter');
     const g3 = await typeUntilGhost(['p', 'r', 'i', 'n', 't', '(', '"']);
     log(`after the restart: ghost text ${JSON.stringify(g3)}`);
+
+    await teamServer();
     log('PASS');
   } catch (err) {
     console.error(`FAIL at '${step}': ${err && err.stack ? err.stack : err}`);
