@@ -89,7 +89,7 @@ function M.resolve(user)
     end
   end
   if cfg.address ~= '' and not M.parse_address(cfg.address) then
-    return nil, string.format("option address must be 'tcp://host:port', 'tls://host:port' or 'host:port', got '%s'",
+    return nil, string.format("option address must be 'host:port', 'tcp://host:port' or 'tls://host:port', got '%s'",
       cfg.address)
   end
   return cfg
