@@ -4,7 +4,8 @@
 import * as fs from 'fs';
 import * as vscode from 'vscode';
 import {
-  LanguageClient, LanguageClientOptions, ServerOptions, State, StreamInfo, TransportKind,
+  CloseAction, CloseHandlerResult, ErrorAction, ErrorHandler, LanguageClient, LanguageClientOptions, ServerOptions,
+  State, StreamInfo,
 } from 'vscode-languageclient/node';
 import { waitUnlessCancelled } from './core/debounce';
 import {
@@ -13,6 +14,7 @@ import {
 } from './core/inline';
 import { LaunchPlan, describeLaunch, planLaunch } from './core/launch';
 import { Settings, configurationChange, needsRestart, readSettings } from './core/settings';
+import { Backoff, connectTls, initializationOptions } from './core/remote';
 import { statusText } from './core/status';
 import { connectTcp } from './core/tcp';
 
@@ -24,6 +26,72 @@ let statusItem: vscode.StatusBarItem;
 let enabled = true;
 let lastLatencyMs: number | undefined;
 let lastError: string | undefined;
+let restarts = 0;
+let recentCloses: number[] = [];
+let secrets: vscode.SecretStorage;
+// Set when the server answered initialize with an error (a wrong token):
+// no reconnects until the settings or the token change.
+let refused = false;
+// Whether the current client reached Running since it was started: a
+// connection that closes before that is not reconnected.
+let ranSinceStart = false;
+// Reconnects to a tcp:// or tls:// server wait this backoff; a connection
+// that initializes resets it.
+const backoff = new Backoff();
+let reconnecting = false;
+// Bumped by stopClient: a connect loop of a stopped client gives up.
+let generation = 0;
+
+const TOKEN_KEY = 'mtpc.token';
+// Connect attempts in a row before a remote client gives up (with the
+// backoff's 30 s cap, about a quarter of an hour).
+const MAX_CONNECT_ATTEMPTS = 30;
+
+// At most this many restarts in RESTART_WINDOW_MS, then the server stays
+// stopped until `mtpc: Restart Server`.
+const MAX_RESTARTS = 4;
+const RESTART_WINDOW_MS = 3 * 60 * 1000;
+
+// A server that stops is restarted, and the user is told so (a message,
+// the log, the status bar's tooltip), unless it keeps stopping.
+const errorHandler: ErrorHandler = {
+  error: () => ({ action: ErrorAction.Continue }),
+  closed: (): CloseHandlerResult => {
+    if (refused) return { action: CloseAction.DoNotRestart, handled: true };
+    if ((plan.kind === 'tcp' || plan.kind === 'tls') && !ranSinceStart) {
+      // Closed during initialize: the server turned the connection away
+      // (its error reply may be lost with the connection). No retry loop.
+      refuse('the server closed the connection during initialize');
+      return { action: CloseAction.DoNotRestart, handled: true };
+    }
+    if (plan.kind === 'tcp' || plan.kind === 'tls') {
+      if (!reconnecting) {
+        const message = `the connection to ${describeLaunch(plan)} was lost; reconnecting`;
+        output.appendLine(message);
+        void vscode.window.showWarningMessage(`mtpc: ${message}`);
+      }
+      reconnecting = true;
+      refreshStatus();
+      return { action: CloseAction.Restart, handled: true };
+    }
+    const now = Date.now();
+    recentCloses = recentCloses.filter((t) => now - t < RESTART_WINDOW_MS);
+    recentCloses.push(now);
+    if (recentCloses.length > MAX_RESTARTS) {
+      lastError = `the server stopped ${recentCloses.length} times in 3 minutes; not restarting (run mtpc: Restart Server)`;
+      output.appendLine(lastError);
+      void vscode.window.showErrorMessage(`mtpc: ${lastError}`);
+      refreshStatus();
+      return { action: CloseAction.DoNotRestart, handled: true };
+    }
+    restarts += 1;
+    const message = `the server stopped; restarting it (restart ${restarts})`;
+    output.appendLine(message);
+    void vscode.window.showWarningMessage(`mtpc: ${message}`);
+    refreshStatus();
+    return { action: CloseAction.Restart, handled: true };
+  },
+};
 
 function read(): Settings {
   const cfg = vscode.workspace.getConfiguration('mtpc');
@@ -40,8 +108,9 @@ function isExecutable(file: string): boolean {
 }
 
 function serverState(): string {
-  if (plan.kind === 'error') return 'error';
+  if (plan.kind === 'error' || refused) return 'error';
   if (!client) return 'stopped';
+  if (reconnecting && client.state !== State.Running) return 'reconnecting';
   switch (client.state) {
     case State.Running: return 'running';
     case State.Starting: return 'starting';
@@ -52,21 +121,59 @@ function serverState(): string {
 function refreshStatus(): void {
   const { text, tooltip } = statusText({
     enabled, server: serverState(), transport: describeLaunch(plan), model: settings.server.model,
-    lastLatencyMs, error: lastError,
+    lastLatencyMs, error: lastError, restarts,
   });
   statusItem.text = text;
   statusItem.tooltip = tooltip;
 }
 
-function serverOptions(p: LaunchPlan): ServerOptions {
-  if (p.kind === 'tcp') {
-    return async (): Promise<StreamInfo> => {
-      const socket = await connectTcp(p.host, p.port);
-      return { reader: socket, writer: socket };
-    };
+// The server refused initialize (a wrong or missing token): one message,
+// whichever of the error reply and the closed connection comes first.
+function refuse(why: string): void {
+  if (refused) {
+    output.appendLine(`(refused: ${why})`);
+    return;
   }
+  refused = true;
+  lastError = `the server refused the connection: ${why}`;
+  output.appendLine(lastError);
+  const hint = plan.kind === 'tcp' || plan.kind === 'tls' ? ' Check the token (mtpc: Set Server Token).' : '';
+  void vscode.window.showErrorMessage(`mtpc: ${lastError}.${hint} Then mtpc: Restart Server.`);
+  refreshStatus();
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+// A tcp:// or tls:// connection; after a lost connection or a failed
+// attempt, waits the backoff first. Gives up after MAX_CONNECT_ATTEMPTS or
+// when the client was stopped meanwhile.
+async function connectRemote(p: LaunchPlan & { kind: 'tcp' | 'tls' }): Promise<StreamInfo> {
+  const mine = generation;
+  for (let attempt = 1; ; attempt++) {
+    if (reconnecting) await sleep(backoff.next());
+    if (mine !== generation) throw new Error('client stopped');
+    try {
+      const socket = p.kind === 'tls' ? await connectTls(p.host, p.port, p.caFile) : await connectTcp(p.host, p.port);
+      return { reader: socket, writer: socket };
+    } catch (err) {
+      lastError = err instanceof Error ? err.message : String(err);
+      output.appendLine(`${lastError} (attempt ${attempt})`);
+      if (attempt >= MAX_CONNECT_ATTEMPTS) throw err;
+      reconnecting = true;
+      refreshStatus();
+    }
+  }
+}
+
+function serverOptions(p: LaunchPlan): ServerOptions {
+  if (p.kind === 'tcp' || p.kind === 'tls') return () => connectRemote(p);
   if (p.kind !== 'stdio') throw new Error(p.message);
-  return { command: p.command, args: p.args, transport: TransportKind.stdio };
+  // No `transport`: with TransportKind.stdio the client appends `--stdio` to
+  // the arguments, which `mtpc serve` rejects. Without it the client talks
+  // over the child's stdin/stdout all the same.
+  return { command: p.command, args: p.args };
 }
 
 async function startClient(): Promise<void> {
@@ -79,19 +186,39 @@ async function startClient(): Promise<void> {
     void vscode.window.showErrorMessage(`mtpc: ${plan.message}`);
     return;
   }
+  refused = false;
+  ranSinceStart = false;
+  const token = await secrets.get(TOKEN_KEY);
   const options: LanguageClientOptions = {
     documentSelector: [{ scheme: 'file' }, { scheme: 'untitled' }],
-    initializationOptions: settings.server,
+    initializationOptions: initializationOptions(settings.server, token),
     outputChannel: output,
+    errorHandler,
+    // The server refused initialize (a wrong or missing token): one message,
+    // no retries.
+    initializationFailedHandler: (err) => {
+      refuse(err instanceof Error ? err.message : String(err));
+      return false;
+    },
   };
   client = new LanguageClient('mtpc', 'mtpc', serverOptions(plan), options);
-  client.onDidChangeState(() => refreshStatus());
+  client.onDidChangeState((e) => {
+    if (e.newState === State.Running) {
+      ranSinceStart = true;
+      if (reconnecting) output.appendLine(`connected again to ${describeLaunch(plan)}`);
+      reconnecting = false;
+      backoff.reset();
+      lastError = undefined;
+    }
+    refreshStatus();
+  });
   refreshStatus();
   try {
     await client.start();
   } catch (err) {
-    lastError = String(err instanceof Error ? err.message : err);
-    output.appendLine(`start failed: ${lastError}`);
+    const why = String(err instanceof Error ? err.message : err);
+    if (!refused) lastError = why;
+    output.appendLine(`start failed: ${why}`);
   }
   refreshStatus();
 }
@@ -99,6 +226,9 @@ async function startClient(): Promise<void> {
 async function stopClient(): Promise<void> {
   const c = client;
   client = undefined;
+  generation += 1;
+  reconnecting = false;
+  backoff.reset();
   if (c) {
     try {
       await c.stop();
@@ -148,6 +278,7 @@ async function provide(
 
 export async function activate(context: vscode.ExtensionContext): Promise<void> {
   output = vscode.window.createOutputChannel('mtpc');
+  secrets = context.secrets;
   statusItem = vscode.window.createStatusBarItem(vscode.StatusBarAlignment.Right, 100);
   statusItem.command = 'mtpc.toggle';
   statusItem.show();
@@ -165,10 +296,26 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
     vscode.commands.registerCommand('mtpc.acceptLine',
       () => vscode.commands.executeCommand('editor.action.inlineSuggest.acceptNextLine')),
     vscode.commands.registerCommand('mtpc.restart', async () => {
+      recentCloses = [];
       await stopClient();
       await startClient();
     }),
     vscode.commands.registerCommand('mtpc.showLog', () => output.show()),
+    // The token lives in VS Code's SecretStorage, never in settings.json.
+    vscode.commands.registerCommand('mtpc.setToken', async () => {
+      const value = await vscode.window.showInputBox({
+        title: 'mtpc: server token',
+        prompt: 'The token of the team server (sent as initializationOptions.mtpc.token); empty: remove it',
+        password: true,
+        ignoreFocusOut: true,
+      });
+      if (value === undefined) return;
+      if (value.trim() === '') await secrets.delete(TOKEN_KEY);
+      else await secrets.store(TOKEN_KEY, value.trim());
+      output.appendLine(value.trim() === '' ? 'token removed' : 'token set; reconnecting');
+      await stopClient();
+      await startClient();
+    }),
     vscode.workspace.onDidChangeConfiguration(async (e) => {
       if (!e.affectsConfiguration('mtpc')) return;
       const before = settings.client;

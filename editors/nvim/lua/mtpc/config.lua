@@ -10,8 +10,16 @@ M.defaults = {
   binary = 'mtpc',
   -- Extra arguments after `serve`.
   args = {},
-  -- "host:port" of a running `mtpc serve --listen`; empty: start the binary.
+  -- A running `mtpc serve --listen`: 'tcp://host:port' (or 'host:port'),
+  -- 'tls://host:port' (through `openssl s_client`); empty: start the binary.
   address = '',
+  -- PEM file of the CA that signed a tls:// server's certificate; empty: the
+  -- system's CAs.
+  ca_file = '',
+  -- The team server's token: $MTPC_TOKEN, else this file (refused when
+  -- group or others may read or write it); sent as
+  -- initializationOptions.mtpc.token.
+  token_file = '',
   -- File types completed; empty: every file type.
   filetypes = {},
   -- Request completions while typing; false: only on the `next` key.
@@ -70,6 +78,7 @@ function M.resolve(user)
   local cfg = M.merge(M.defaults, user)
   local checks = {
     { 'binary', 'string' }, { 'address', 'string' }, { 'debounce_ms', 'number' },
+    { 'ca_file', 'string' }, { 'token_file', 'string' },
     { 'restart_initial_ms', 'number' }, { 'restart_max_ms', 'number' },
     { 'max_restarts', 'number' }, { 'filetypes', 'table' }, { 'args', 'table' },
     { 'server', 'table' }, { 'keymaps', 'table' },
@@ -80,19 +89,53 @@ function M.resolve(user)
     end
   end
   if cfg.address ~= '' and not M.parse_address(cfg.address) then
-    return nil, string.format("option address must be 'host:port', got '%s'", cfg.address)
+    return nil, string.format("option address must be 'host:port', 'tcp://host:port' or 'tls://host:port', got '%s'",
+      cfg.address)
   end
   return cfg
 end
 
--- "host:port" -> host, port (number), or nil.
+-- "tcp://host:port", "tls://host:port", "host:port" -> host, port (number),
+-- scheme ('tcp' or 'tls'), or nil.
 function M.parse_address(address)
-  local host, port = address:match('^%[?([^%]]+)%]?:(%d+)$')
+  local scheme, rest = address:match('^(%a+)://(.*)$')
+  if scheme and scheme ~= 'tcp' and scheme ~= 'tls' then
+    return nil
+  end
+  local host, port = (rest or address):match('^%[?([^%]/]+)%]?:(%d+)$')
   port = tonumber(port)
   if not host or host == '' or not port or port < 1 or port > 65535 then
     return nil
   end
-  return host, port
+  return host, port, scheme or 'tcp'
+end
+
+-- The token: $MTPC_TOKEN, else the first line of cfg.token_file. Returns
+-- the token (nil when there is none), or nil and a message when the file
+-- cannot be used (missing, or group/others may read or write it).
+function M.token(cfg)
+  local env = vim.env.MTPC_TOKEN
+  if env and env ~= '' then
+    return vim.trim(env)
+  end
+  if cfg.token_file == '' then
+    return nil
+  end
+  local file = vim.fn.expand(cfg.token_file)
+  local stat = vim.loop.fs_stat(file)
+  if not stat or stat.type ~= 'file' then
+    return nil, string.format("token_file '%s' is not a file", file)
+  end
+  if bit.band(stat.mode, tonumber('077', 8)) ~= 0 then
+    return nil, string.format("token_file '%s' has mode %o: group and others must have no access (chmod 600)",
+      file, bit.band(stat.mode, tonumber('777', 8)))
+  end
+  local ok, lines = pcall(vim.fn.readfile, file, '', 1)
+  local token = ok and lines[1] and vim.trim(lines[1]) or ''
+  if token == '' then
+    return nil, string.format("token_file '%s' is empty or unreadable", file)
+  end
+  return token
 end
 
 -- The settings object sent to the server: only the keys the user set.

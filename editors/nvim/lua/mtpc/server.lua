@@ -12,6 +12,7 @@ local state = {
   client_id = nil,
   status = 'stopped',
   stopping = false,       -- an exit we asked for: no restart
+  refused = false,        -- the server answered initialize with an error (a wrong token)
   failures = 0,           -- exits in a row since the last good completion
   restart_timer = nil,
   buffers = {},           -- bufnr -> true: buffers to attach to every client
@@ -38,7 +39,22 @@ local function command(cfg)
     vim.list_extend(cmd, cfg.args)
     return cmd
   end
-  local host, port = config.parse_address(cfg.address)
+  local host, port, scheme = config.parse_address(cfg.address)
+  if scheme == 'tls' then
+    -- No TLS in vim.lsp: `openssl s_client` carries stdio over TLS and
+    -- checks the certificate (and the name or address in it).
+    local target = (host:find(':', 1, true) and ('[' .. host .. ']') or host) .. ':' .. port
+    local cmd = { 'openssl', 's_client', '-quiet', '-verify_return_error', '-connect', target }
+    if host:match('^[%d.]+$') or host:find(':', 1, true) then
+      vim.list_extend(cmd, { '-verify_ip', host })
+    else
+      vim.list_extend(cmd, { '-verify_hostname', host, '-servername', host })
+    end
+    if cfg.ca_file ~= '' then
+      vim.list_extend(cmd, { '-CAfile', vim.fn.expand(cfg.ca_file) })
+    end
+    return cmd
+  end
   if vim.lsp.rpc and vim.lsp.rpc.connect then
     return vim.lsp.rpc.connect(host, port)
   end
@@ -49,7 +65,8 @@ end
 
 local function where(cfg)
   if cfg.address ~= '' then
-    return 'tcp ' .. cfg.address
+    local host, port, scheme = config.parse_address(cfg.address)
+    return string.format('%s %s:%s', scheme, host, port)
   end
   return cfg.binary .. ' serve'
 end
@@ -67,14 +84,33 @@ end
 
 local schedule_restart
 
+-- The server turned the connection away during initialize: one message,
+-- status 'refused', no restarts until :MtpcRestart.
+local function refuse(why)
+  if state.refused then
+    return
+  end
+  state.refused = true
+  state.stopping = true
+  state.status = 'refused'
+  state.last_error = 'the server refused the connection: ' .. why
+  message(state.last_error .. '; check the token ($MTPC_TOKEN or token_file), then :MtpcRestart',
+    vim.log.levels.ERROR)
+end
+
 local function on_exit(code, signal, client_id)
   vim.schedule(function()
     if client_id ~= state.client_id then
       return
     end
     state.client_id = nil
+    -- A team server that closes the connection (status 0 from the bridge or
+    -- openssl) before initialize finished refused it.
+    if state.cfg.address ~= '' and state.status == 'starting' and code == 0 and not state.stopping then
+      refuse('it closed the connection during initialize (a wrong or missing token?)')
+    end
     if state.stopping then
-      state.status = 'stopped'
+      state.status = state.refused and 'refused' or 'stopped'
       return
     end
     if state.cfg.address ~= '' and code == bridge_connect_failed then
@@ -95,14 +131,32 @@ local function start_now()
       vim.log.levels.ERROR)
     return false
   end
+  local token, token_error = config.token(cfg)
+  if token_error then
+    state.status = 'token error'
+    state.last_error = token_error
+    message(token_error .. '; not connecting', vim.log.levels.ERROR)
+    return false
+  end
+  if cfg.address ~= '' and select(3, config.parse_address(cfg.address)) == 'tls' and vim.fn.executable('openssl') ~= 1 then
+    state.status = 'binary missing'
+    state.last_error = 'tls:// addresses need the openssl command, which is not in PATH'
+    message(state.last_error, vim.log.levels.ERROR)
+    return false
+  end
   state.stopping = false
+  state.refused = false
   state.status = 'starting'
   local settings = config.server_settings(cfg)
+  local init_options = vim.deepcopy(settings)
+  if token then
+    init_options.mtpc = { token = token }
+  end
   local ok, id = pcall(vim.lsp.start_client, {
     name = 'mtpc',
     cmd = command(cfg),
     root_dir = vim.loop.cwd(),
-    init_options = settings,
+    init_options = init_options,
     settings = { mtpc = settings },
     flags = { debounce_text_changes = 0 },
     on_init = function(client, result)
@@ -110,6 +164,21 @@ local function start_now()
       state.server_info = result and result.serverInfo
     end,
     on_exit = on_exit,
+    -- An error before initialize finished is the server refusing us (a
+    -- wrong token, say): one message, stop, no restarts. (0.7 raises the
+    -- error reply instead of calling on_error: on_exit catches that case.)
+    on_error = function(code, err)
+      vim.schedule(function()
+        if state.status ~= 'starting' then
+          return
+        end
+        local text = tostring(err)
+        refuse(text:match('message = "([^"]*)"') or text)
+        if state.client_id then
+          vim.lsp.stop_client(state.client_id, true)
+        end
+      end)
+    end,
     handlers = {
       ['window/logMessage'] = function(_, params)
         require('mtpc.log').add(params and params.message or '')

@@ -1,11 +1,13 @@
 // How to reach the server: start `mtpc serve` over stdio, or connect to a
 // running `mtpc serve --listen host:port`.
 import * as path from 'path';
+import { parseServerAddress } from './remote';
 import type { ClientSettings } from './settings';
 
 export type Launch =
   | { kind: 'stdio'; command: string; args: string[] }
-  | { kind: 'tcp'; host: string; port: number };
+  | { kind: 'tcp'; host: string; port: number }
+  | { kind: 'tls'; host: string; port: number; caFile: string };
 
 export type LaunchPlan = Launch | { kind: 'error'; message: string };
 
@@ -39,8 +41,14 @@ export function planLaunch(
   isExecutable: (file: string) => boolean,
 ): LaunchPlan {
   if (client.serverAddress !== '') {
-    const a = parseAddress(client.serverAddress);
-    if (!a) return { kind: 'error', message: `mtpc.serverAddress must be host:port, got '${client.serverAddress}'` };
+    const a = parseServerAddress(client.serverAddress);
+    if (!a) {
+      return {
+        kind: 'error',
+        message: `mtpc.serverAddress must be tcp://host:port, tls://host:port or host:port, got '${client.serverAddress}'`,
+      };
+    }
+    if (a.scheme === 'tls') return { kind: 'tls', host: a.host, port: a.port, caFile: client.caFile };
     return { kind: 'tcp', host: a.host, port: a.port };
   }
   const name = client.binaryPath !== '' ? client.binaryPath : 'mtpc';
@@ -57,6 +65,7 @@ export function describeLaunch(plan: LaunchPlan): string {
   switch (plan.kind) {
     case 'stdio': return [plan.command, ...plan.args].join(' ');
     case 'tcp': return `tcp ${plan.host}:${plan.port}`;
+    case 'tls': return `tls ${plan.host}:${plan.port}`;
     default: return plan.message;
   }
 }

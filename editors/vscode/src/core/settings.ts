@@ -16,6 +16,8 @@ export interface ClientSettings {
   binaryPath: string;
   serverArgs: string[];
   serverAddress: string;
+  // PEM file of the CA that signed a tls:// server's certificate; empty: the system's CAs
+  caFile: string;
   autoTrigger: boolean;
   debounceMs: number;
 }
@@ -77,6 +79,7 @@ export function readSettings(get: Lookup): Settings {
     binaryPath: stringOr(get('binaryPath'), '', 'mtpc.binaryPath', errors),
     serverArgs: [],
     serverAddress: stringOr(get('serverAddress'), '', 'mtpc.serverAddress', errors).trim(),
+    caFile: stringOr(get('caFile'), '', 'mtpc.caFile', errors).trim(),
     autoTrigger: get('autoTrigger') !== false,
     debounceMs: DEFAULT_DEBOUNCE_MS,
   };
@@ -106,5 +109,6 @@ export function configurationChange(server: ServerSettings): { settings: { mtpc:
 export function needsRestart(before: ClientSettings, after: ClientSettings): boolean {
   return before.binaryPath !== after.binaryPath ||
     before.serverAddress !== after.serverAddress ||
+    before.caFile !== after.caFile ||
     before.serverArgs.join('\0') !== after.serverArgs.join('\0');
 }

@@ -8,6 +8,8 @@ export interface StatusState {
   model?: string;
   lastLatencyMs?: number;
   error?: string;
+  // times the server stopped and was restarted in this session
+  restarts?: number;
 }
 
 export function statusText(s: StatusState): { text: string; tooltip: string } {
@@ -22,6 +24,7 @@ export function statusText(s: StatusState): { text: string; tooltip: string } {
     `model: ${s.model && s.model !== '' ? s.model : "the server's default"}`,
   ];
   if (s.lastLatencyMs !== undefined) lines.push(`last completion: ${s.lastLatencyMs} ms`);
+  if (s.restarts) lines.push(`server restarted ${s.restarts} time${s.restarts === 1 ? '' : 's'} after it stopped`);
   if (s.error) lines.push(`error: ${s.error}`);
   return { text, tooltip: lines.join('\n') };
 }

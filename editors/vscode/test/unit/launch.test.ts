@@ -53,6 +53,6 @@ describe('launch', () => {
       { kind: 'tcp', host: '127.0.0.1', port: 7070 });
     const p = planLaunch(client({ serverAddress: 'localhost' }), '', isExecutable);
     assert.strictEqual(p.kind, 'error');
-    assert.match(describeLaunch(p), /must be host:port, got 'localhost'/);
+    assert.match(describeLaunch(p), /must be tcp:\/\/host:port, tls:\/\/host:port or host:port, got 'localhost'/);
   });
 });

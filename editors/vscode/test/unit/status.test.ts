@@ -12,5 +12,8 @@ describe('statusText', () => {
     assert.strictEqual(err.text, '$(error) mtpc');
     assert.match(err.tooltip, /error: mtpc is not in PATH/);
     assert.match(statusText({ ...base, model: undefined }).tooltip, /model: the server's default/);
+    assert.doesNotMatch(statusText(base).tooltip, /restarted/);
+    assert.match(statusText({ ...base, restarts: 1 }).tooltip, /server restarted 1 time after it stopped/);
+    assert.match(statusText({ ...base, restarts: 3 }).tooltip, /server restarted 3 times after it stopped/);
   });
 });

@@ -1,0 +1,81 @@
+// A team server: its address (tcp://, tls:// or host:port), a TLS connection
+// that trusts a private CA, the token in initializationOptions, and the
+// backoff between reconnects.
+import * as fs from 'fs';
+import * as net from 'net';
+import * as tls from 'tls';
+
+export interface ServerAddress {
+  scheme: 'tcp' | 'tls';
+  host: string;
+  port: number;
+}
+
+// "tcp://host:port", "tls://host:port", "host:port" (tcp), "[v6]:port"
+// -> the address, or undefined.
+export function parseServerAddress(address: string): ServerAddress | undefined {
+  const m = /^(?:(tcp|tls):\/\/)?\[?([^\]/]+?)\]?:(\d+)$/.exec(address.trim());
+  if (!m) return undefined;
+  const port = Number(m[3]);
+  if (!Number.isInteger(port) || port < 1 || port > 65535) return undefined;
+  return { scheme: m[1] === 'tls' ? 'tls' : 'tcp', host: m[2], port };
+}
+
+export const DEFAULT_TLS_TIMEOUT_MS = 5000;
+
+// A TLS connection that checks the server's certificate against the system's
+// CAs, or only against the PEM file `caFile` when given.
+export function connectTls(
+  host: string, port: number, caFile = '', timeoutMs = DEFAULT_TLS_TIMEOUT_MS,
+): Promise<tls.TLSSocket> {
+  return new Promise((resolve, reject) => {
+    let ca: Buffer | undefined;
+    if (caFile !== '') {
+      try {
+        ca = fs.readFileSync(caFile);
+      } catch (err) {
+        reject(new Error(`cannot read mtpc.caFile '${caFile}': ${(err as NodeJS.ErrnoException).code ?? String(err)}`));
+        return;
+      }
+    }
+    const socket = tls.connect({ host, port, ca, servername: net.isIP(host) ? undefined : host });
+    const timer = setTimeout(() => {
+      socket.destroy();
+      reject(new Error(`cannot connect to tls://${host}:${port}: no answer in ${timeoutMs} ms`));
+    }, timeoutMs);
+    socket.once('secureConnect', () => {
+      clearTimeout(timer);
+      socket.setNoDelay(true);
+      resolve(socket);
+    });
+    socket.once('error', (err: NodeJS.ErrnoException) => {
+      clearTimeout(timer);
+      socket.destroy();
+      reject(new Error(`cannot connect to tls://${host}:${port}: ${err.code ?? err.message}`));
+    });
+  });
+}
+
+// initializationOptions: the server settings, and the token (when there is
+// one) as `mtpc.token`.
+export function initializationOptions<T extends object>(server: T, token: string | undefined): T & { mtpc?: { token: string } } {
+  if (token === undefined || token === '') return { ...server };
+  return { ...server, mtpc: { token } };
+}
+
+// Delays between reconnects: initialMs, doubling up to maxMs; reset() after
+// a connection that initialized.
+export class Backoff {
+  private nextMs: number;
+  constructor(private readonly initialMs = 500, private readonly maxMs = 30000) {
+    this.nextMs = initialMs;
+  }
+  next(): number {
+    const d = this.nextMs;
+    this.nextMs = Math.min(this.maxMs, this.nextMs * 2);
+    return d;
+  }
+  reset(): void {
+    this.nextMs = this.initialMs;
+  }
+}

@@ -1,0 +1,51 @@
+import * as assert from 'assert';
+import { describeLaunch, planLaunch } from '../../src/core/launch';
+import { Backoff, initializationOptions, parseServerAddress } from '../../src/core/remote';
+import { needsRestart, readSettings } from '../../src/core/settings';
+
+const client = (values: Record<string, unknown>) => readSettings((k) => values[k]).client;
+
+describe('remote', () => {
+  it('parses tcp://, tls:// and bare host:port, and refuses anything else', () => {
+    assert.deepStrictEqual(parseServerAddress('tcp://10.0.0.5:7070'), { scheme: 'tcp', host: '10.0.0.5', port: 7070 });
+    assert.deepStrictEqual(parseServerAddress('tls://mtpc.example.com:443'),
+      { scheme: 'tls', host: 'mtpc.example.com', port: 443 });
+    assert.deepStrictEqual(parseServerAddress(' host:1 '), { scheme: 'tcp', host: 'host', port: 1 });
+    assert.deepStrictEqual(parseServerAddress('tls://[::1]:8443'), { scheme: 'tls', host: '::1', port: 8443 });
+    for (const bad of ['http://h:80', 'tls://h', 'tls://:80', 'tcp://h:0', 'h:65536', 'tls//h:1', '', 'tls://h:1/x']) {
+      assert.strictEqual(parseServerAddress(bad), undefined, bad);
+    }
+  });
+
+  it('plans a tls connection with the CA file, a tcp one without', () => {
+    const tls = planLaunch(client({ serverAddress: 'tls://team:9000', caFile: '/etc/ca.pem' }), '', () => false);
+    assert.deepStrictEqual(tls, { kind: 'tls', host: 'team', port: 9000, caFile: '/etc/ca.pem' });
+    assert.strictEqual(describeLaunch(tls), 'tls team:9000');
+    assert.deepStrictEqual(planLaunch(client({ serverAddress: 'tcp://team:9000' }), '', () => false),
+      { kind: 'tcp', host: 'team', port: 9000 });
+    const bad = planLaunch(client({ serverAddress: 'ftp://team:9000' }), '', () => false);
+    assert.strictEqual(bad.kind, 'error');
+    assert.match(describeLaunch(bad), /tls:\/\/host:port/);
+  });
+
+  it('restarts the client when the CA file changes', () => {
+    assert.ok(needsRestart(client({ caFile: '/a' }), client({ caFile: '/b' })));
+    assert.ok(!needsRestart(client({ caFile: '/a' }), client({ caFile: '/a', debounceMs: 5 })));
+  });
+
+  it('sends the token as initializationOptions.mtpc.token, and nothing without one', () => {
+    const server = { model: '/m', maxLines: 4 };
+    assert.deepStrictEqual(initializationOptions(server, 's3cret'), { model: '/m', maxLines: 4, mtpc: { token: 's3cret' } });
+    assert.deepStrictEqual(initializationOptions(server, undefined), server);
+    assert.deepStrictEqual(initializationOptions(server, ''), server);
+    assert.deepStrictEqual(server, { model: '/m', maxLines: 4 });
+  });
+
+  it('backs off from 0.5 s doubling to 30 s, and starts over after reset', () => {
+    const b = new Backoff();
+    const seen = Array.from({ length: 9 }, () => b.next());
+    assert.deepStrictEqual(seen, [500, 1000, 2000, 4000, 8000, 16000, 30000, 30000, 30000]);
+    b.reset();
+    assert.strictEqual(b.next(), 500);
+  });
+});
