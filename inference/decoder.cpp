@@ -32,56 +32,62 @@ struct HeadInput {
 
 class Decoder {
  public:
-  Decoder(Engine::Impl& e, std::vector<Sequence*> seqs, ForwardCalls calls)
-      : e_(e), seqs_(std::move(seqs)), packed_(calls == ForwardCalls::kPacked) {}
+  Decoder(Engine::Impl& e, ForwardCalls calls) : e_(e), packed_(calls == ForwardCalls::kPacked) {}
 
-  void run() {
+  void add(Sequence* s) { pending_.push_back(s); }
+  size_t size() const { return pending_.size() + seqs_.size(); }
+
+  // Prefills the sequences added since the last step (their first token
+  // and drafts), then one pass over every running sequence: the body of
+  // generate()'s loop, so a sequence decodes the same steps whenever it
+  // joined. Returns the sequences that ended (stopped or failed).
+  std::vector<Sequence*> step() {
     c10::InferenceMode inference_mode;  // no autograd bookkeeping per op
-    std::vector<Sequence*> live;
-    for (Sequence* s : seqs_)
-      if (!s->rules.stopped()) live.push_back(s);
-    if (live.empty()) return;
-    std::vector<HeadInput> last_rows = prefill(live);
+    std::vector<Sequence*> ended, live;
+    for (Sequence* s : pending_) (s->rules.stopped() ? ended : live).push_back(s);
+    pending_.clear();
+    if (!live.empty()) {
+      seqs_.insert(seqs_.end(), live.begin(), live.end());
+      std::vector<HeadInput> last_rows = prefill(live);
+      // The first token from head 1 at the last prompt row, then drafts there.
+      auto logits = logits_per_item(last_rows, head(0, last_rows));
+      std::vector<HeadInput> drafting;
+      for (size_t i = 0; i < last_rows.size(); ++i) {
+        Sequence* s = last_rows[i].seq;
+        s->result.stats.forward_passes = 1;  // the prompt's pass
+        if (!logits[i].ok()) {
+          fail(s, logits[i].status());
+          continue;
+        }
+        s->t = s->drafter.pick(*logits[i], 0);
+        drafting.push_back(last_rows[i]);
+      }
+      draft(drafting);
+    }
 
-    // The first token from head 1 at the last prompt row, then drafts there.
-    auto logits = logits_per_item(last_rows, head(0, last_rows));
-    std::vector<HeadInput> drafting;
-    for (size_t i = 0; i < last_rows.size(); ++i) {
-      Sequence* s = last_rows[i].seq;
-      s->result.stats.forward_passes = 1;  // the prompt's pass
-      if (!logits[i].ok()) {
-        fail(s, logits[i].status());
+    std::vector<Sequence*> pass;
+    for (Sequence* s : seqs_) {
+      if (!s->running) continue;
+      if (s->emit(&s->t, 1)) {
+        finish(s);
         continue;
       }
-      s->t = s->drafter.pick(*logits[i], 0);
-      drafting.push_back(last_rows[i]);
-    }
-    draft(drafting);
-
-    while (true) {
-      std::vector<Sequence*> pass;
-      for (Sequence* s : seqs_) {
-        if (!s->running) continue;
-        if (s->emit(&s->t, 1)) {
-          finish(s);
-          continue;
-        }
-        if (s->n >= s->session.cache.capacity) {
-          s->rules.stop(StopReason::kContextFull);
-          finish(s);
-          continue;
-        }
-        if (s->interrupted()) {
-          finish(s);
-          continue;
-        }
-        const auto& drafts = s->drafter.drafts();
-        const int64_t fit = std::min<int64_t>(drafts.size(), s->session.cache.capacity - s->n - 1);
-        s->fed.assign(1, s->t);
-        s->fed.insert(s->fed.end(), drafts.begin(), drafts.begin() + fit);
-        pass.push_back(s);
+      if (s->n >= s->session.cache.capacity) {
+        s->rules.stop(StopReason::kContextFull);
+        finish(s);
+        continue;
       }
-      if (pass.empty()) break;
+      if (s->interrupted()) {
+        finish(s);
+        continue;
+      }
+      const auto& drafts = s->drafter.drafts();
+      const int64_t fit = std::min<int64_t>(drafts.size(), s->session.cache.capacity - s->n - 1);
+      s->fed.assign(1, s->t);
+      s->fed.insert(s->fed.end(), drafts.begin(), drafts.begin() + fit);
+      pass.push_back(s);
+    }
+    if (!pass.empty()) {
       // One sequence alone: its step's wall time teaches the step costs
       // (a packed pass's time belongs to no single draft length).
       StepCostModel* costs = pass.size() == 1 ? pass[0]->drafter.costs() : nullptr;
@@ -90,6 +96,19 @@ class Decoder {
       step(pass);
       if (costs != nullptr) costs->observe(fed_drafts, ms_between(t0, Clock::now()));
     }
+    auto gone = std::stable_partition(seqs_.begin(), seqs_.end(), [](Sequence* s) { return s->running; });
+    ended.insert(ended.end(), gone, seqs_.end());
+    seqs_.erase(gone, seqs_.end());
+    return ended;
+  }
+
+  // Every sequence, ended or not, out of the decoder (after a device error).
+  std::vector<Sequence*> take_all() {
+    std::vector<Sequence*> all = std::move(pending_);
+    all.insert(all.end(), seqs_.begin(), seqs_.end());
+    pending_.clear();
+    seqs_.clear();
+    return all;
   }
 
  private:
@@ -317,11 +336,25 @@ class Decoder {
   }
 
   Engine::Impl& e_;
-  std::vector<Sequence*> seqs_;
   const bool packed_;
+  std::vector<Sequence*> pending_;  // added, prefilled at the next step
+  std::vector<Sequence*> seqs_;     // prefilled, running until they end
 };
 
 }  // namespace
+
+struct StepDecoder::Impl {
+  Impl(Engine::Impl& e, ForwardCalls calls) : decoder(e, calls) {}
+  Decoder decoder;
+};
+
+StepDecoder::StepDecoder(Engine::Impl& engine, ForwardCalls calls)
+    : impl_(std::make_unique<Impl>(engine, calls)) {}
+StepDecoder::~StepDecoder() = default;
+void StepDecoder::add(Sequence* s) { impl_->decoder.add(s); }
+std::vector<Sequence*> StepDecoder::step() { return impl_->decoder.step(); }
+std::vector<Sequence*> StepDecoder::take_all() { return impl_->decoder.take_all(); }
+size_t StepDecoder::size() const { return impl_->decoder.size(); }
 
 Sequence::Sequence(Engine::Impl& engine, Session::State& s, const GenerationRequest& r,
                    Engine::Impl::Prepared prepared)
@@ -373,7 +406,9 @@ Result<GenerationResult> Sequence::take_result() {
 }
 
 void decode(Engine::Impl& engine, const std::vector<Sequence*>& sequences, ForwardCalls calls) {
-  Decoder(engine, sequences, calls).run();
+  Decoder decoder(engine, calls);
+  for (Sequence* s : sequences) decoder.add(s);
+  while (decoder.size() > 0) decoder.step();
 }
 
 }  // namespace mtpc

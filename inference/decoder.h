@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <memory>
 #include <vector>
 
 #include "inference/drafter.h"
@@ -55,6 +56,28 @@ struct Sequence {
 // plain model calls (Engine::Impl::feed / head), as generate() does: no
 // packing bookkeeping (positions, segments) per pass.
 enum class ForwardCalls { kSingle, kPacked };
+
+// Continuous batching's loop: sequences are added at any time (prefilled at
+// the next step) and leave when they stop. kSingle: at most one sequence at
+// a time (the caller's duty). step() throws on device errors; then
+// take_all() hands every sequence back for the caller to reset.
+class StepDecoder {
+ public:
+  StepDecoder(Engine::Impl& engine, ForwardCalls calls);
+  ~StepDecoder();
+  StepDecoder(const StepDecoder&) = delete;
+  StepDecoder& operator=(const StepDecoder&) = delete;
+  void add(Sequence* s);
+  // Prefills the added sequences, then one pass over every running one.
+  // Returns the sequences that ended in it (stopped or failed).
+  std::vector<Sequence*> step();
+  std::vector<Sequence*> take_all();
+  size_t size() const;  // added and not yet ended
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
 
 // Prefills the prompts and decodes every sequence until it stops. Throws on
 // device errors (the caller resets the sessions); a sequence's own failure

@@ -163,6 +163,7 @@ class Session {
 
  private:
   friend class Engine;
+  friend class BatchDecoder;
   friend struct SessionAccess;
   explicit Session(std::unique_ptr<State> state);
   std::unique_ptr<State> state_;
@@ -244,7 +245,47 @@ class Engine {
   struct Impl;
 
  private:
+  friend class BatchDecoder;
   explicit Engine(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+// Continuous batching over one engine: sequences join between forward
+// passes and leave when they stop, so a request need not wait for a batch
+// to finish. Each sequence decodes exactly what generate() alone gives it
+// (the same steps: prefill, first token and drafts, then verifying passes),
+// only its passes are shared with whichever sequences run beside it.
+// Used by one thread (the scheduler's engine thread: inference/scheduler.h).
+class BatchDecoder {
+ public:
+  // packed = false: one sequence at a time through generate()'s plain
+  // model calls (join refuses a second while one runs): the no-batching
+  // baseline.
+  explicit BatchDecoder(std::shared_ptr<Engine> engine, bool packed = true);
+  ~BatchDecoder();
+  BatchDecoder(const BatchDecoder&) = delete;
+  BatchDecoder& operator=(const BatchDecoder&) = delete;
+
+  // Adds `request` (copied) on `session`, prefilled at the next step(). The
+  // session must stay alive until the sequence leaves. Returns the
+  // sequence's id. Errors (nothing joined): the session is busy, the
+  // request is invalid (Engine::generate's checks), or !packed and a
+  // sequence is running.
+  Result<uint64_t> join(Session& session, const GenerationRequest& request);
+  struct Left {
+    uint64_t id;
+    Result<GenerationResult> result;
+  };
+  // Prefills the sequences that joined, then one verifying pass over every
+  // running one; returns the sequences that stopped (or failed). A device
+  // error ends every sequence with that error, its session reset. Never
+  // throws.
+  std::vector<Left> step();
+  size_t size() const;  // joined and not yet left
+  bool packed() const;
+
+ private:
+  struct Impl;
   std::unique_ptr<Impl> impl_;
 };
 
