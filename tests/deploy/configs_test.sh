@@ -56,6 +56,7 @@ refused bash "$deploy/haproxy-config"
 refused bash "$deploy/haproxy-config" 127.0.0.1:7071
 refused bash "$deploy/haproxy-config" "bad host:1:2"
 refused bash "$deploy/haproxy-config" --frobnicate 127.0.0.1:1:2
+refused bash "$deploy/haproxy-config" --maxconn zero 127.0.0.1:1:2
 refused bash "$deploy/prometheus-config"
 refused bash "$deploy/prometheus-config" 127.0.0.1
 refused bash "$deploy/prometheus-config" --haproxy nope 127.0.0.1:8081

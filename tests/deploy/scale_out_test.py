@@ -194,7 +194,7 @@ def main():
                                           "--listen", f"{HOST}:{lsp}", "--http", f"{HOST}:{http}"])
         wait_until("both replicas' /health", lambda: health_ok(http1) and health_ok(http2), 120, procs)
 
-        cfg = subprocess.run(["bash", os.path.join(root, "deploy/haproxy-config"), "--bind", HOST,
+        cfg = subprocess.run(["bash", os.path.join(root, "deploy/haproxy-config"), "--bind", HOST, "--maxconn", "256",
                               "--lsp-port", str(fe_lsp), "--http-port", str(fe_http),
                               "--stats-port", str(fe_stats),
                               f"{HOST}:{lsp1}:{http1}", f"{HOST}:{lsp2}:{http2}"],
