@@ -1,6 +1,3 @@
--- NOT REGISTERED (not *_test.lua): fails because `mtpc serve --listen` aborts with
--- "free(): double free detected in tcache 2" when a TCP client disconnects
--- (lsp/, seen twice at the proxy drop). Rename to team_test.lua once fixed.
 -- A team server: `mtpc serve --listen` behind ../team_proxy.cjs (TLS with a
 -- certificate made here by openssl, a token check on initialize; it stands
 -- in for the server's own --tokens/--tls-cert). The plugin connects with
