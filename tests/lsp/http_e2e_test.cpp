@@ -241,7 +241,8 @@ TEST(HttpServe, KeepAliveServesSeveralRequestsOnOneConnection) {
 }
 
 TEST(HttpServe, OpenAiNpmClientPlainAndStreamed) {
-  if (!MTPC_E2E_OPENAI_REQUIRED) GTEST_SKIP() << "npm was not found at configure time";
+  // Like the Node client test: a missing npm fails, it never skips.
+  if (!MTPC_E2E_OPENAI_REQUIRED) FAIL() << "npm was not found at configure time (scripts/setup installs Node and npm)";
   const std::string modules = std::string(MTPC_E2E_OPENAI_DIR) + "/node_modules";
   ASSERT_TRUE(std::filesystem::exists(modules + "/openai")) << "npm ci failed at configure time: " << modules;
   HttpServe s;
