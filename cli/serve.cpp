@@ -92,8 +92,9 @@ void add_serve_command(CLI::App& app, GlobalOptions& global) {
       if (!a->server.access->requires_token())
         log.line(lsp::is_loopback_host(address.host) ? "no --tokens: serving loopback only, without authentication"
                                                      : "--insecure-no-auth: serving " + address.host + " WITHOUT authentication");
-    } else if (!a->tokens.empty() || !a->tls_cert.empty() || !a->tls_key.empty()) {
-      throw CLI::RuntimeError("mtpc serve: --tokens and --tls-* need --listen (stdio has one trusted client)", 2);
+    } else if (!a->tls_cert.empty() || !a->tls_key.empty() || (!a->tokens.empty() && a->http.empty())) {
+      throw CLI::RuntimeError("mtpc serve: --tokens needs --listen or --http, --tls-* need --listen "
+                              "(stdio has one trusted client)", 2);
     }
     const EngineOptions engine{global.device, a->dtype};
     // One registry for LSP and HTTP (the LSP server's completions count in it
@@ -122,17 +123,13 @@ void add_serve_command(CLI::App& app, GlobalOptions& global) {
         throw CLI::RuntimeError("mtpc serve: --http " + a->http + " is not loopback: give --tokens or --insecure-no-auth", 2);
       }
       if (access->requires_token())
-        a->http_api.authenticate = [access, &metrics](const std::string& authorization) -> lsp::AuthDecision {
+        a->http_api.authenticate = [access](const std::string& authorization) -> lsp::AuthDecision {
           static const std::string kBearer = "Bearer ";
-          if (authorization.compare(0, kBearer.size(), kBearer) != 0) {
-            metrics.auth_failure("http");
+          // HttpApi counts each refusal in mtpc_auth_failures_total.
+          if (authorization.compare(0, kBearer.size(), kBearer) != 0)
             return {false, "an Authorization: Bearer token is required"};
-          }
           const std::string token = authorization.substr(kBearer.size());
-          if (!access->authenticate(&token)) {
-            metrics.auth_failure("http");
-            return {false, "invalid token"};
-          }
+          if (!access->authenticate(&token)) return {false, "invalid token"};
           return {};
         };
     }

@@ -240,6 +240,45 @@ TEST(HttpServe, KeepAliveServesSeveralRequestsOnOneConnection) {
   EXPECT_EQ(r.output, "200 1\n200 0\n200 0\n");
 }
 
+// --tokens with --http: the generation endpoints want `Authorization: Bearer`
+// with a token of the tokens file; /health and /metrics stay open; failures
+// are counted. Without tokens a non-loopback --http is refused.
+TEST(HttpServe, BearerTokenFromTheTokensFile) {
+  TempDir tokens_dir;
+  const std::string tokens = tokens_dir / "tokens";
+  CommandResult added = run_command(quoted(kBinary) + " token add alice --tokens " + quoted(tokens));
+  ASSERT_EQ(added.exit_code, 0) << added.output;
+  const std::string token = added.output.substr(0, added.output.find('\n'));
+  ASSERT_EQ(token.rfind("mtpc_", 0), 0u) << added.output;
+
+  HttpServe s({"--tokens", tokens});
+  ASSERT_GT(s.port(), 0);
+  const std::string file = s.dir() / "request.json";
+  mtpc::testing::write_file(file, R"({"prompt":"def f(x):\n    return ","max_tokens":4,"temperature":0})");
+  auto post_with = [&](const std::string& header) {
+    return s.curl("/v1/completions", "-X POST -H 'Content-Type: application/json' " + header +
+                                         " --data-binary @" + quoted(file));
+  };
+  auto none = post_with("");
+  EXPECT_EQ(none.first, 401) << none.second;
+  EXPECT_NE(none.second.find("Bearer"), std::string::npos) << none.second;
+  EXPECT_EQ(post_with("-H 'Authorization: Bearer mtpc_wrong'").first, 401);
+  EXPECT_EQ(post_with("-H 'Authorization: Basic " + token + "'").first, 401);
+  auto ok = post_with("-H 'Authorization: Bearer " + token + "'");
+  EXPECT_EQ(ok.first, 200) << ok.second;
+  EXPECT_EQ(s.curl("/health").first, 200);
+  auto metrics = s.curl("/metrics");
+  EXPECT_EQ(metrics.first, 200);
+  EXPECT_NE(metrics.second.find("mtpc_auth_failures_total{transport=\"http\"} 3"), std::string::npos)
+      << metrics.second;
+  // The token never reaches the log.
+  EXPECT_EQ(mtpc::testing::read_file(s.log()).find(token), std::string::npos);
+
+  CommandResult open = run_command(quoted(kBinary) + " serve --http 0.0.0.0:0");
+  EXPECT_EQ(open.exit_code, 2) << open.output;
+  EXPECT_NE(open.output.find("--insecure-no-auth"), std::string::npos) << open.output;
+}
+
 TEST(HttpServe, OpenAiNpmClientPlainAndStreamed) {
   // Like the Node client test: a missing npm fails, it never skips.
   if (!MTPC_E2E_OPENAI_REQUIRED) FAIL() << "npm was not found at configure time (scripts/setup installs Node and npm)";
