@@ -221,6 +221,9 @@ class TcpConnection : public std::enable_shared_from_this<TcpConnection<Stream>>
   void write_next() {
     auto self = this->shared_from_this();
     asio::async_write(stream_, asio::buffer(queue_.front()), [self](boost::system::error_code ec, size_t) {
+      // Closed meanwhile (the close cancelled this write): the queue is
+      // left as it was, for nobody.
+      if (self->closed_) return;
       if (ec) {
         self->close("write error: " + ec.message());
         return;
@@ -236,7 +239,8 @@ class TcpConnection : public std::enable_shared_from_this<TcpConnection<Stream>>
     if (closed_) return;
     closed_ = true;
     log_.line(peer_ + " " + why);
-    queue_.clear();
+    // queue_ is not cleared: a write in flight still reads its front (the
+    // buffers go with the connection).
     if (server_) server_->on_disconnect();
     boost::system::error_code ec;
     timer_.cancel(ec);

@@ -55,6 +55,9 @@ class LspClient {
     return ::send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(bytes.size());
   }
   bool send(const nlohmann::json& m) { return send_raw(lsp::frame_message(m.dump())); }
+  // Ends the client's side of the stream (the server reads end of file);
+  // replies can still arrive.
+  void shutdown_write() { ::shutdown(fd_, SHUT_WR); }
 
   // The message with this id (null id: the first error without one); a null
   // json when the connection closed or nothing came within the timeout.

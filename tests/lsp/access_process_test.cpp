@@ -326,5 +326,45 @@ TEST(AccessProcess, SlowAndIdleClientsAreDropped) {
   stop(s);
 }
 
+// A client that goes away just as its completion is answered: the end of
+// file and the finished write of the reply reach the I/O thread together.
+// The server died of "double free" there once (the close freed the buffer of
+// a write whose completion was still to run). The race window is the
+// moment the reply is written, so the disconnect sweeps across it.
+TEST(AccessProcess, ClientsLeavingAsTheirAnswerIsWrittenLeaveTheServerUp) {
+  TempDir dir;
+  Server s = start(dir, {});
+  ASSERT_GT(s.port, 0) << read_file(s.log);
+  const std::string text = "def greet(name):\n    print(\"hello\", name)\n\n    ";
+  // How long an answer takes here.
+  double answer_ms = 0;
+  {
+    LspClient c(s.port, false);
+    c.send(initialize(""));
+    ASSERT_TRUE(c.reply(1).contains("result"));
+    c.send(open_doc("file:///a.py", text));
+    const auto t0 = std::chrono::steady_clock::now();
+    c.send(complete_at(2, "file:///a.py", 3, 4));
+    ASSERT_TRUE(c.reply(2).contains("result"));
+    answer_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+  }
+  for (int i = 0; i < 320; ++i) {
+    LspClient c(s.port, false, 20);
+    c.send(initialize(""));
+    ASSERT_TRUE(c.reply(1).contains("result")) << "connection " << i << ": " << read_file(s.log);
+    c.send(open_doc("file:///a.py", text));
+    c.send(complete_at(2, "file:///a.py", 3, 4));
+    // 0 to 2x the answer time, in 80 steps.
+    std::this_thread::sleep_for(std::chrono::microseconds(static_cast<int64_t>(answer_ms * 1000 * (i % 80) / 40)));
+    c.shutdown_write();
+    c.closed_by_server();
+  }
+  LspClient after(s.port, false);
+  after.send(initialize(""));
+  EXPECT_TRUE(after.reply(1).contains("result")) << read_file(s.log);
+  EXPECT_FALSE(s.process->wait(std::chrono::milliseconds(10)).has_value()) << "the server ended: " << read_file(s.log);
+  stop(s);
+}
+
 }  // namespace
 }  // namespace mtpc::lsp_testing
