@@ -48,6 +48,7 @@ void add_bench_command(CLI::App& app, GlobalOptions& global) {
 
   add_bench_decode_command(*bench, global);
   add_bench_lsp_command(*bench, global);
+  add_bench_serve_command(*bench, global);
 
   auto* load = bench->add_subcommand("load", "time to load a checkpoint of a preset's size");
   load->add_option("--preset", a->preset, "model preset")->check(presets);

@@ -23,6 +23,7 @@ void add_complete_command(CLI::App& app, GlobalOptions& global);
 void add_eval_command(CLI::App& app, GlobalOptions& global);
 void add_serve_command(CLI::App& app, GlobalOptions& global);
 void add_bench_lsp_command(CLI::App& bench, GlobalOptions& global);
+void add_bench_serve_command(CLI::App& bench, GlobalOptions& global);
 void add_convert_command(CLI::App& app, GlobalOptions& global);
 void add_tokenize_command(CLI::App& app, GlobalOptions& global);
 void add_pull_command(CLI::App& app, GlobalOptions& global);

@@ -10,6 +10,9 @@
 #include "lsp/tls.h"
 #include "lsp/transport.h"
 
+#include <chrono>
+#include <thread>
+
 namespace mtpc::cli {
 
 void add_serve_command(CLI::App& app, GlobalOptions& global) {
@@ -24,6 +27,9 @@ void add_serve_command(CLI::App& app, GlobalOptions& global) {
     std::string tokens, tls_cert, tls_key;
     bool insecure_no_auth = false;
     lsp::AccessLimits limits;
+    SchedulerOptions scheduling;
+    bool no_batching = false;
+    double drain_grace_s = 10;
   };
   auto a = std::make_shared<Args>();
   cmd->add_option("--model", a->model, "checkpoint directory (else the client's \"model\" setting)");
@@ -66,6 +72,15 @@ void add_serve_command(CLI::App& app, GlobalOptions& global) {
   cmd->add_option("--read-timeout-s", a->limits.read_timeout_s,
                   "TCP: a started message or TLS handshake must complete within this (0: no limit)")
       ->check(CLI::NonNegativeNumber)->capture_default_str();
+  cmd->add_option("--max-batch", a->scheduling.max_batch, "completions decoded together (continuous batching)")
+      ->check(CLI::Range(1, 1024))->capture_default_str();
+  cmd->add_option("--max-queue", a->scheduling.max_queue,
+                  "completions waiting for a place in the batch; more are answered ServerBusy (-32020)")
+      ->check(CLI::Range(0, 1 << 20))->capture_default_str();
+  cmd->add_flag("--no-batching", a->no_batching, "decode one completion at a time (the baseline)");
+  cmd->add_option("--drain-grace-s", a->drain_grace_s,
+                  "on SIGTERM/SIGINT: seconds admitted completions may still decode before exit 0")
+      ->check(CLI::Range(0.0, 3600.0))->capture_default_str();
   cmd->callback([a, &global] {
     lsp::Logger log;
     if (!a->log.empty())
@@ -100,12 +115,14 @@ void add_serve_command(CLI::App& app, GlobalOptions& global) {
     // One registry for LSP and HTTP (the LSP server's completions count in it
     // too); declared first, so it outlives the service's last callbacks.
     lsp::ServerMetrics metrics;
+    SchedulerOptions scheduling = a->scheduling;
+    scheduling.batching = !a->no_batching;
     lsp::CompletionService service(
-        [engine](const std::string& name) -> Result<std::unique_ptr<completion::CompletionModel>> {
+        [engine, scheduling](const std::string& name) -> Result<std::unique_ptr<completion::CompletionModel>> {
           // The client's "model" setting may name a pulled model too.
           Result<std::string> dir = hub::resolve_model_dir(name);
           if (!dir.ok()) return dir.status();
-          return completion::load_engine_model(*dir, engine);
+          return completion::load_engine_model(*dir, engine, scheduling);
         },
         log);
     service.set_metrics(&metrics);
@@ -146,11 +163,21 @@ void add_serve_command(CLI::App& app, GlobalOptions& global) {
     // Load once, up front: a bad --model fails the command, not the first completion.
     if (!a->model.empty())
       if (Status s = service.load_model(a->model); !s.ok()) throw CLI::RuntimeError("mtpc serve: " + s.message(), 1);
+    const auto grace = std::chrono::milliseconds(static_cast<int64_t>(a->drain_grace_s * 1000));
+    transport.drain_grace = grace;
     if (!a->http.empty() && a->listen.empty() && !a->stdio) {
       lsp::wait_for_stop_signal();  // HTTP alone
+      // Drain: no new connections, what was admitted finishes within the
+      // grace (the rest is answered busy or cancelled), then exit 0.
+      log.line("signal: draining (grace " + std::to_string(grace.count()) + " ms)");
+      http_server.stop_accepting();
+      const bool clean = service.drain(grace);
+      log.line(clean ? "drained: every admitted request answered" : "drain grace ran out: the rest were cancelled");
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));  // the last answers' writes
       throw CLI::RuntimeError("", 0);
     }
-    int code = a->listen.empty() ? lsp::serve_stdio(service, log, a->server)
+    if (!a->http.empty()) transport.on_drain = [&http_server] { http_server.stop_accepting(); };
+    int code = a->listen.empty() ? lsp::serve_stdio(service, log, a->server, transport)
                                  : lsp::serve_tcp(service, log, a->server, address.host, address.port, transport);
     throw CLI::RuntimeError("", code);
   });

@@ -64,12 +64,20 @@ std::vector<int32_t> Completer::prompt_ids(const Tokenizer& tokenizer, const Com
 }
 
 Completion Completer::complete(OpenDocument& open, const CompletionRequest& request) {
+  Pending pending = begin(open, request);
+  if (pending.answer) return std::move(*pending.answer);
+  return finish(&open, pending, model_->generate(*pending.sequence, pending.request));
+}
+
+Completer::Pending Completer::begin(OpenDocument& open, const CompletionRequest& request) {
+  Pending p;
   Completion c;
   c.start = c.end = request.cursor;
-  auto fail = [&c](Completion::Outcome outcome, std::string message) {
+  auto fail = [&c, &p](Completion::Outcome outcome, std::string message) {
     c.outcome = outcome;
     c.error = std::move(message);
-    return c;
+    p.answer = std::move(c);
+    return std::move(p);
   };
   if (request.cancel && request.cancel->cancelled()) return fail(Completion::Outcome::kCancelled, "");
   const std::string& text = open.text();
@@ -84,7 +92,8 @@ Completion Completer::complete(OpenDocument& open, const CompletionRequest& requ
     if (auto rest = typed_ahead(*open.shown_, text, cursor)) {
       c.from_typeahead = true;
       c.text = std::move(*rest);
-      return c;
+      p.answer = std::move(c);
+      return p;
     }
   }
   if (!model_) return fail(Completion::Outcome::kFailed, "no model loaded");
@@ -104,9 +113,12 @@ Completion Completer::complete(OpenDocument& open, const CompletionRequest& requ
     plan.scope = *settings.scope;
     plan.skip = false;
   }
-  if (plan.skip) return c;
+  if (plan.skip) {
+    p.answer = std::move(c);
+    return p;
+  }
 
-  GenerationRequest r;
+  GenerationRequest& r = p.request;
   r.prompt = prompt_ids(tokenizer, plan);
   r.max_new_tokens = settings.max_tokens;
   r.mode = DecodeMode::kSpeculative;
@@ -121,16 +133,40 @@ Completion Completer::complete(OpenDocument& open, const CompletionRequest& requ
     if (!seq.ok()) return fail(Completion::Outcome::kFailed, seq.status().message());
     open.sequence_ = std::move(*seq);
   }
-  auto result = model_->generate(*open.sequence_, r);
-  if (!result.ok()) return fail(Completion::Outcome::kFailed, result.status().message());
-  if (result->reason == StopReason::kCancelled) return fail(Completion::Outcome::kCancelled, "");
+  p.sequence = open.sequence_.get();
+  p.plan = std::move(plan);
+  p.cursor = cursor;
+  p.text_then = text;
+  p.language = open.language();
+  return p;
+}
+
+Completion Completer::finish(OpenDocument* open, const Pending& p, Result<GenerationResult> result) {
+  Completion c;
+  c.start = c.end = p.cursor;
+  if (!result.ok()) {
+    c.outcome = Completion::Outcome::kFailed;
+    c.error = result.status().message();
+    return c;
+  }
+  if (result->reason == StopReason::kCancelled) {
+    c.outcome = Completion::Outcome::kCancelled;
+    return c;
+  }
   c.hit_deadline = result->reason == StopReason::kDeadline;
   c.stats = result->stats;
   c.prompt_truncated = result->prompt_truncated;
   // The predicate here is the scope's end (of line or block).
   c.stop_reason = result->reason == StopReason::kPredicate ? "end_of_scope" : stop_reason_name(result->reason);
-  c.text = finalize_completion(open.document(), cursor, plan, std::move(result->text));
-  if (!c.text.empty()) open.shown_ = ShownCompletion{cursor, text, c.text};
+  const bool unchanged = open != nullptr && open->text() == p.text_then;
+  if (unchanged) {
+    c.text = finalize_completion(open->document(), p.cursor, p.plan, std::move(result->text));
+    if (!c.text.empty()) open->shown_ = ShownCompletion{p.cursor, p.text_then, c.text};
+  } else {
+    // Edited or closed while decoding: the text the request was made on.
+    const Document then(p.language, p.text_then);
+    c.text = finalize_completion(then, p.cursor, p.plan, std::move(result->text));
+  }
   return c;
 }
 

@@ -145,6 +145,26 @@ class Completer {
 
   Completion complete(OpenDocument& document, const CompletionRequest& request);
 
+  // complete() in two halves around decoding, for a caller that decodes
+  // elsewhere (the language server, through the scheduler:
+  // inference/scheduler.h). begin() either answers at once (`answer` set:
+  // typed-ahead, nothing to complete, a failure) or gives the request to
+  // decode on `sequence` (the document's, kept alive by the model). The
+  // document may change or close meanwhile: finish() works from the text
+  // as it was, and remembers the shown completion only in a document
+  // still unchanged (pass null for a closed one).
+  struct Pending {
+    std::optional<Completion> answer;
+    GenerationRequest request;
+    CompletionModel::Sequence* sequence = nullptr;
+    CompletionPlan plan;
+    size_t cursor = 0;
+    std::string text_then;
+    Language language = Language::kPlain;
+  };
+  Pending begin(OpenDocument& document, const CompletionRequest& request);
+  Completion finish(OpenDocument* document, const Pending& pending, Result<GenerationResult> result);
+
   // The prompt ids for `plan` in the model's fill-in-the-middle template
   // (the suffix dropped when the plan or the model has no FIM).
   static std::vector<int32_t> prompt_ids(const Tokenizer& tokenizer, const CompletionPlan& plan);

@@ -10,14 +10,16 @@ namespace {
 
 class EngineSequence final : public CompletionModel::Sequence {
  public:
-  explicit EngineSequence(Session s) : session(std::move(s)) {}
-  Session session;
+  explicit EngineSequence(Session s) : session(std::make_shared<Session>(std::move(s))) {}
+  // Shared with the scheduler while it decodes on it: a document closed
+  // meanwhile does not pull the session from under the engine thread.
+  std::shared_ptr<Session> session;
 };
 
 class EngineModel final : public CompletionModel {
  public:
-  EngineModel(std::shared_ptr<Engine> engine, int max_seq_len)
-      : engine_(std::move(engine)), max_seq_len_(max_seq_len) {}
+  EngineModel(std::shared_ptr<Engine> engine, int max_seq_len, std::unique_ptr<Scheduler> scheduler)
+      : engine_(std::move(engine)), max_seq_len_(max_seq_len), scheduler_(std::move(scheduler)) {}
   int max_seq_len() const override { return max_seq_len_; }
   int max_prompt_tokens(int max_new_tokens) const override { return engine_->max_prompt_tokens(max_new_tokens); }
   const Tokenizer& tokenizer() const override { return engine_->tokenizer(); }
@@ -27,22 +29,40 @@ class EngineModel final : public CompletionModel {
     return std::unique_ptr<Sequence>(new EngineSequence(std::move(*s)));
   }
   Result<GenerationResult> generate(Sequence& sequence, const GenerationRequest& request) override {
-    return engine_->generate(static_cast<EngineSequence&>(sequence).session, request);
+    return engine_->generate(*static_cast<EngineSequence&>(sequence).session, request);
+  }
+  void generate_async(Sequence& sequence, const GenerationRequest& request, const std::string& user,
+                      std::function<void(ScheduledResult)> done) override {
+    if (!scheduler_) return CompletionModel::generate_async(sequence, request, user, std::move(done));
+    scheduler_->submit({user, static_cast<EngineSequence&>(sequence).session, request, std::move(done)});
+  }
+  bool drain(std::chrono::milliseconds grace) override { return scheduler_ ? scheduler_->drain(grace) : true; }
+  void observe_load(std::function<void(int running, int queued)> observer) override {
+    if (scheduler_) scheduler_->observe_load(std::move(observer));
+    else CompletionModel::observe_load(std::move(observer));
   }
 
  private:
   std::shared_ptr<Engine> engine_;
   int max_seq_len_;
+  std::unique_ptr<Scheduler> scheduler_;
 };
 
 }  // namespace
 
 Result<std::unique_ptr<CompletionModel>> load_engine_model(const std::string& model_dir,
-                                                           const EngineOptions& options) {
+                                                           const EngineOptions& options,
+                                                           std::optional<SchedulerOptions> scheduling) {
   auto engine = Engine::load(model_dir, options);
   if (!engine.ok()) return engine.status();
   const int context = (*engine)->config().max_seq_len;
-  return std::unique_ptr<CompletionModel>(new EngineModel(std::move(*engine), context));
+  std::unique_ptr<Scheduler> scheduler;
+  if (scheduling) {
+    auto s = Scheduler::start(*engine, *scheduling);
+    if (!s.ok()) return s.status();
+    scheduler = std::move(*s);
+  }
+  return std::unique_ptr<CompletionModel>(new EngineModel(std::move(*engine), context, std::move(scheduler)));
 }
 
 }  // namespace mtpc::completion

@@ -12,13 +12,14 @@ std::optional<std::vector<int32_t>> text_prompt_ids(const Tokenizer& tokenizer, 
                     suffix ? tokenizer.encode_continuation(*suffix) : std::vector<int32_t>{}, suffix.has_value());
 }
 
-TextGeneration generate_text(CompletionModel& model, CompletionModel::Sequence& sequence,
-                             const TextRequest& request) {
-  TextGeneration g;
-  auto fail = [&g](TextGeneration::Outcome outcome, std::string message) {
+PreparedText prepare_text(const CompletionModel& model, const TextRequest& request) {
+  PreparedText p;
+  auto fail = [&p](TextGeneration::Outcome outcome, std::string message) {
+    TextGeneration g;
     g.outcome = outcome;
     g.error = std::move(message);
-    return g;
+    p.answer = std::move(g);
+    return std::move(p);
   };
   if (request.cancel && request.cancel->cancelled()) return fail(TextGeneration::Outcome::kCancelled, "");
   if (request.max_tokens < 0) return fail(TextGeneration::Outcome::kInvalidInput, "max_tokens must be >= 0");
@@ -34,9 +35,9 @@ TextGeneration generate_text(CompletionModel& model, CompletionModel::Sequence& 
     return fail(TextGeneration::Outcome::kInvalidInput,
                 "the model has no fill-in-the-middle template: a suffix cannot be used");
 
-  GenerationRequest r;
+  GenerationRequest& r = p.request;
   r.prompt = std::move(*prompt);
-  g.prompt_tokens = static_cast<int>(r.prompt.size());
+  p.prompt_tokens = static_cast<int>(r.prompt.size());
   r.max_new_tokens = request.max_tokens;
   if (request.temperature == 0) {
     r.mode = DecodeMode::kSpeculative;
@@ -50,14 +51,33 @@ TextGeneration generate_text(CompletionModel& model, CompletionModel::Sequence& 
   r.deadline = request.deadline;
   r.cancel = request.cancel;
   r.on_chunk = request.on_chunk;
-  auto result = model.generate(sequence, r);
-  if (!result.ok()) return fail(TextGeneration::Outcome::kFailed, result.status().message());
-  if (result->reason == StopReason::kCancelled) return fail(TextGeneration::Outcome::kCancelled, "");
+  return p;
+}
+
+TextGeneration finish_text(const PreparedText& prepared, Result<GenerationResult> result) {
+  TextGeneration g;
+  g.prompt_tokens = prepared.prompt_tokens;
+  if (!result.ok()) {
+    g.outcome = TextGeneration::Outcome::kFailed;
+    g.error = result.status().message();
+    return g;
+  }
+  if (result->reason == StopReason::kCancelled) {
+    g.outcome = TextGeneration::Outcome::kCancelled;
+    return g;
+  }
   g.text = std::move(result->text);
   g.stop_reason = stop_reason_name(result->reason);
   g.prompt_truncated = result->prompt_truncated;
   g.stats = result->stats;
   return g;
+}
+
+TextGeneration generate_text(CompletionModel& model, CompletionModel::Sequence& sequence,
+                             const TextRequest& request) {
+  PreparedText p = prepare_text(model, request);
+  if (p.answer) return std::move(*p.answer);
+  return finish_text(p, model.generate(sequence, p.request));
 }
 
 }  // namespace mtpc::completion

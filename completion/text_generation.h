@@ -39,7 +39,8 @@ struct TextRequest {
 };
 
 struct TextGeneration {
-  enum class Outcome { kOk, kCancelled, kInvalidInput, kFailed };
+  // kBusy: the scheduler did not start it (deadline, full queue, draining).
+  enum class Outcome { kOk, kCancelled, kInvalidInput, kFailed, kBusy };
   Outcome outcome = Outcome::kOk;
   std::string error;
   std::string text;
@@ -61,5 +62,18 @@ std::optional<std::vector<int32_t>> text_prompt_ids(const Tokenizer& tokenizer, 
 // shared prefix). The engine holds streamed text back while it could still
 // be the start of a stop string, so the chunks concatenate to `text`.
 TextGeneration generate_text(CompletionModel& model, CompletionModel::Sequence& sequence, const TextRequest& request);
+
+// generate_text in two halves around decoding, for a caller that decodes
+// elsewhere (the server, through the scheduler): prepare_text either
+// answers at once (`answer` set: invalid input, already cancelled) or gives
+// the request to decode; finish_text turns the decoder's result into the
+// answer.
+struct PreparedText {
+  std::optional<TextGeneration> answer;
+  GenerationRequest request;
+  int prompt_tokens = 0;
+};
+PreparedText prepare_text(const CompletionModel& model, const TextRequest& request);
+TextGeneration finish_text(const PreparedText& prepared, Result<GenerationResult> result);
 
 }  // namespace mtpc::completion

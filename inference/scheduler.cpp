@@ -7,6 +7,7 @@
 #include <deque>
 #include <map>
 #include <mutex>
+#include <set>
 #include <thread>
 #include <vector>
 
@@ -59,9 +60,14 @@ struct Scheduler::Impl {
   std::thread thread;
 
   int capacity() const { return options.batching ? options.max_batch : 1; }
+  // Under mu.
+  void told() const {
+    if (options.on_load) options.on_load(in_batch, queued);
+  }
 
   void loop();
-  bool admit(std::vector<Queued>& join, std::vector<std::pair<Queued, ScheduleOutcome>>& refuse);
+  bool admit(std::vector<Queued>& join, std::vector<std::pair<Queued, ScheduleOutcome>>& refuse,
+             std::vector<Queued>& cancelled, std::set<const Session*>& busy);
 };
 
 Result<std::unique_ptr<Scheduler>> Scheduler::start(std::shared_ptr<Engine> engine, SchedulerOptions options) {
@@ -88,6 +94,12 @@ Scheduler::~Scheduler() {
 }
 
 const SchedulerOptions& Scheduler::options() const { return impl_->options; }
+
+void Scheduler::observe_load(std::function<void(int running, int queued)> observer) {
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  impl_->options.on_load = std::move(observer);
+  impl_->told();
+}
 
 SchedulerStats Scheduler::stats() const {
   std::lock_guard<std::mutex> lock(impl_->mu);
@@ -128,6 +140,7 @@ void Scheduler::submit(ScheduledRequest request) {
       if (q.empty()) m.turn.push_back(request.user);
       q.push_back({std::move(request), now});
       ++m.queued;
+      m.told();
     }
   }
   if (refused != ScheduleOutcome::kDone) {
@@ -141,9 +154,13 @@ void Scheduler::submit(ScheduledRequest request) {
 }
 
 // Under mu: answers queued requests whose deadline passed (kBusy) or all of
-// them after a drain ran out of time (kDraining), then takes requests for
-// the free places, one per user in turn. False when the thread should end.
-bool Scheduler::Impl::admit(std::vector<Queued>& join, std::vector<std::pair<Queued, ScheduleOutcome>>& refuse) {
+// them after a drain ran out of time (kDraining), takes out the cancelled
+// ones (answered kCancelled without joining), then takes requests for the
+// free places, one per user in turn: each user's first request whose
+// session is not in the batch (`busy`: the sessions decoding now; taken
+// ones are added). False when the thread should end.
+bool Scheduler::Impl::admit(std::vector<Queued>& join, std::vector<std::pair<Queued, ScheduleOutcome>>& refuse,
+                            std::vector<Queued>& cancelled, std::set<const Session*>& busy) {
   const auto now = Clock::now();
   for (auto it = queues.begin(); it != queues.end(); ++it) {
     auto& q = it->second;
@@ -154,22 +171,38 @@ bool Scheduler::Impl::admit(std::vector<Queued>& join, std::vector<std::pair<Que
         ++(late && !cancel_all ? stats.busy : stats.draining);
         r = q.erase(r);
         --queued;
+      } else if (r->req.request.cancel && r->req.request.cancel->cancelled()) {
+        cancelled.push_back(std::move(*r));
+        r = q.erase(r);
+        --queued;
       } else {
         ++r;
       }
     }
   }
   const int free = capacity() - in_batch;
+  // One round over the users waiting now; a user whose every request waits
+  // for a busy session keeps its turn for the next pass.
+  std::deque<std::string> waiting;
   while (static_cast<int>(join.size()) < free && !turn.empty()) {
     const std::string user = turn.front();
     turn.pop_front();
     auto& q = queues[user];
-    if (q.empty()) continue;  // emptied by the deadline sweep
-    join.push_back(std::move(q.front()));
-    q.pop_front();
+    auto r = std::find_if(q.begin(), q.end(), [&busy](const Queued& x) {
+      return !x.req.session || busy.count(x.req.session.get()) == 0;
+    });
+    if (r == q.end()) {
+      if (!q.empty()) waiting.push_back(user);
+      continue;
+    }
+    if (r->req.session) busy.insert(r->req.session.get());
+    join.push_back(std::move(*r));
+    q.erase(r);
     --queued;
     if (!q.empty()) turn.push_back(user);
   }
+  // Those that waited on a session go first next time (fairness kept).
+  for (auto w = waiting.rbegin(); w != waiting.rend(); ++w) turn.push_front(*w);
   for (auto it = queues.begin(); it != queues.end();) {
     if (it->second.empty()) {
       turn.erase(std::remove(turn.begin(), turn.end(), it->first), turn.end());
@@ -179,7 +212,8 @@ bool Scheduler::Impl::admit(std::vector<Queued>& join, std::vector<std::pair<Que
     }
   }
   in_batch += static_cast<int>(join.size());
-  answering += static_cast<int>(refuse.size());
+  answering += static_cast<int>(refuse.size() + cancelled.size());
+  told();
   return true;
 }
 
@@ -187,6 +221,9 @@ void Scheduler::Impl::loop() {
   for (;;) {
     std::vector<Queued> join;
     std::vector<std::pair<Queued, ScheduleOutcome>> refuse;
+    std::vector<Queued> cancelled_waiting;
+    std::set<const Session*> busy;
+    for (const auto& [id, run] : running) busy.insert(run.req.session.get());
     bool cancel_running = false;
     {
       std::unique_lock<std::mutex> lock(mu);
@@ -194,8 +231,22 @@ void Scheduler::Impl::loop() {
         return stopping || in_batch > 0 || (queued > 0 && in_batch < capacity()) || (cancel_all && queued > 0);
       });
       if (stopping && in_batch == 0 && queued == 0) return;
-      admit(join, refuse);
+      admit(join, refuse, cancelled_waiting, busy);
       cancel_running = cancel_all;
+    }
+    for (Queued& q : cancelled_waiting) {
+      // Cancelled while it waited (a newer keystroke): answered without
+      // joining, so it never holds its session.
+      GenerationResult cancelled;
+      cancelled.reason = StopReason::kCancelled;
+      ScheduledResult r;
+      r.queue_ms = ms_between(q.submitted, Clock::now());
+      r.result = std::move(cancelled);
+      if (q.req.done) q.req.done(std::move(r));
+    }
+    if (!cancelled_waiting.empty()) {
+      std::lock_guard<std::mutex> lock(mu);
+      answering -= static_cast<int>(cancelled_waiting.size());
     }
     for (auto& [q, outcome] : refuse) {
       ScheduledResult r;
@@ -219,6 +270,17 @@ void Scheduler::Impl::loop() {
       run.joined = now;
       run.queue_ms = ms_between(q.submitted, now);
       run.batch_size = static_cast<int>(running.size() + 1);
+      if (run.theirs && run.theirs->cancelled()) {
+        // Cancelled while it waited (a newer keystroke): no prefill for it.
+        ++failed_joins;
+        GenerationResult cancelled;
+        cancelled.reason = StopReason::kCancelled;
+        ScheduledResult r;
+        r.queue_ms = run.queue_ms;
+        r.result = std::move(cancelled);
+        if (q.req.done) q.req.done(std::move(r));
+        continue;
+      }
       GenerationRequest request = q.req.request;
       request.cancel = run.ours;
       Result<uint64_t> id = q.req.session ? batch.join(*q.req.session, request)
@@ -271,6 +333,7 @@ void Scheduler::Impl::loop() {
         const double took = ms_between(run.joined, end);
         service_ms = service_ms == 0 ? took : 0.8 * service_ms + 0.2 * took;
       }
+      told();
     }
     idle_cv.notify_all();
   }

@@ -16,7 +16,13 @@
 //     comes from the next user in round-robin order (each user's own
 //     requests first come, first served);
 //   - max_batch sequences decode together; batching = false runs one at a
-//     time through generate()'s plain model calls (the baseline).
+//     time through generate()'s plain model calls (the baseline);
+//   - one sequence per session: a request whose session is in the batch
+//     (an older request on the same document) waits in the queue until
+//     that one leaves (a cancelled one leaves at the next pass), so a
+//     newer keystroke is never refused for a busy session;
+//   - a request cancelled while it waits is answered kDone/kCancelled at
+//     the next pass without joining (no prefill, no decoding).
 // Draining: drain() stops admitting (new requests get kDraining), lets what
 // is queued and running finish, and returns true when all is done within
 // the grace period; whatever is left then is cancelled.
@@ -70,6 +76,10 @@ struct SchedulerOptions {
   int max_batch = 16;   // sequences decoding together (>= 1)
   int max_queue = 256;  // requests waiting to join (>= 0)
   bool batching = true;
+  // Told the load after every change: sequences in the batch, requests
+  // waiting to join (for gauges). Called under the scheduler's lock, from
+  // any thread: it must be quick and must not call the scheduler.
+  std::function<void(int running, int queued)> on_load;
 };
 
 struct SchedulerStats {
@@ -93,6 +103,8 @@ class Scheduler {
 
   SchedulerStats stats() const;
   const SchedulerOptions& options() const;
+  // Replaces options().on_load (told the current load at once).
+  void observe_load(std::function<void(int running, int queued)> observer);
 
   struct Impl;
 

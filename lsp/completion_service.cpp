@@ -14,6 +14,10 @@ struct OpenDocument {
   completion::OpenDocument doc;
 };
 
+double seconds_since(std::chrono::steady_clock::time_point t) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
+}
+
 completion::Settings core_settings(const Settings& s) {
   completion::Settings c;
   c.max_lines = s.max_lines;
@@ -34,6 +38,8 @@ CompletionService::CompletionService(ModelLoader loader, Logger& log, ServiceOpt
     : loader_(std::move(loader)), log_(log), completer_(nullptr, options), thread_([this] { run(); }) {}
 
 CompletionService::~CompletionService() {
+  // Requests still decoding answer (into this queue) before it stops.
+  if (model_) model_->drain(std::chrono::milliseconds(0));
   {
     std::lock_guard<std::mutex> lock(mu_);
     stopping_ = true;
@@ -43,20 +49,10 @@ CompletionService::~CompletionService() {
 }
 
 void CompletionService::post(std::function<void()> task) {
-  size_t depth;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    if (metrics_) {
-      // Queue wait is measured from here to the task's start.
-      task = [this, task = std::move(task), posted = std::chrono::steady_clock::now()] {
-        metrics_->queue_wait(std::chrono::duration<double>(std::chrono::steady_clock::now() - posted).count());
-        task();
-      };
-    }
     tasks_.push_back(std::move(task));
-    depth = tasks_.size();
   }
-  if (metrics_) metrics_->queue_depth(static_cast<int64_t>(depth));
   cv_.notify_one();
 }
 
@@ -69,10 +65,22 @@ void CompletionService::run() {
       if (tasks_.empty()) return;  // stopping, queue drained
       task = std::move(tasks_.front());
       tasks_.pop_front();
-      if (metrics_) metrics_->queue_depth(static_cast<int64_t>(tasks_.size()));
     }
     task();
   }
+}
+
+bool CompletionService::drain(std::chrono::milliseconds grace) {
+  std::promise<completion::CompletionModel*> model;
+  post([this, &model] { model.set_value(model_.get()); });
+  completion::CompletionModel* m = model.get_future().get();
+  const bool clean = m == nullptr || m->drain(grace);
+  // The scheduler's answers were posted here; once this marker runs, every
+  // one of them has reached its callback.
+  std::promise<void> flushed;
+  post([&flushed] { flushed.set_value(); });
+  flushed.get_future().wait();
+  return clean;
 }
 
 ServiceStats CompletionService::stats() const {
@@ -98,6 +106,8 @@ void CompletionService::ensure_model(const std::string& dir, std::function<void(
       return;
     }
     model_ = std::move(*model);
+    if (metrics_)
+      model_->observe_load([metrics = metrics_](int running, int queued) { metrics->scheduler_load(running, queued); });
     completer_.set_model(model_.get());
     model_loaded_ = true;
     const Tokenizer& tokenizer = model_->tokenizer();
@@ -183,27 +193,9 @@ void CompletionService::complete(int client, CompletionQuery query,
     std::lock_guard<std::mutex> lock(mu_);
     ++stats_.requests;
   }
-  post([this, client, query = std::move(query), cancel = std::move(cancel), done = std::move(done)] {
-    if (metrics_) metrics_->running_add(1);
-    CompletionAnswer a = complete_now(client, query, cancel);
-    if (metrics_) {
-      metrics_->running_add(-1);
-      if (a.stats) metrics_->generation(*a.stats);
-      if (a.from_typeahead) metrics_->typeahead_hit();
-      if (a.cancelled) metrics_->cancellation("lsp");
-      const char* outcome = a.cancelled ? "cancelled" : !a.ok ? "error" : a.hit_deadline ? "timeout" : "ok";
-      metrics_->request_done("lsp", outcome,
-                             std::chrono::duration<double>(std::chrono::steady_clock::now() - query.received).count());
-    }
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      if (a.cancelled) ++stats_.cancelled;
-      else if (!a.ok) ++stats_.errors;
-      else ++stats_.answered;
-      if (a.from_typeahead) ++stats_.from_typeahead;
-      if (a.hit_deadline) ++stats_.deadline;
-    }
-    done(std::move(a));
+  post([this, client, query = std::move(query), cancel = std::move(cancel), done = std::move(done),
+        posted = std::chrono::steady_clock::now()]() mutable {
+    start_completion(client, query, cancel, posted, std::move(done));
   });
 }
 
@@ -213,67 +205,163 @@ void CompletionService::generate(completion::TextRequest request, std::string en
   post([this, request = std::move(request), endpoint = std::move(endpoint), done = std::move(done),
         received]() mutable {
     if (metrics_ && request.on_chunk) {
-      request.on_chunk = [this, &endpoint, received, first = true,
+      // Called on the scheduler's thread while it decodes: captures by value.
+      request.on_chunk = [metrics = metrics_, endpoint, received, first = true,
                           inner = std::move(request.on_chunk)](std::string_view chunk) mutable {
         if (first && !chunk.empty()) {
           first = false;
-          metrics_->first_token(endpoint, std::chrono::duration<double>(std::chrono::steady_clock::now() - received).count());
+          metrics->first_token(endpoint, std::chrono::duration<double>(std::chrono::steady_clock::now() - received).count());
         }
         inner(chunk);
       };
     }
+    auto finish = [this, endpoint, done = std::move(done)](completion::TextGeneration g) {
+      if (metrics_) {
+        if (g.stats) metrics_->generation(*g.stats);
+        if (g.outcome == completion::TextGeneration::Outcome::kCancelled) metrics_->cancellation(endpoint);
+      }
+      done(std::move(g));
+    };
     completion::TextGeneration g;
     if (!model_) {
       g.outcome = completion::TextGeneration::Outcome::kFailed;
       g.error = "no model loaded";
-    } else {
-      if (!text_sequence_) {
-        auto seq = model_->new_sequence();
-        if (seq.ok()) text_sequence_ = std::move(*seq);
-        else g.outcome = completion::TextGeneration::Outcome::kFailed, g.error = seq.status().message();
-      }
-      if (text_sequence_) {
-        if (metrics_) metrics_->running_add(1);
-        g = completion::generate_text(*model_, *text_sequence_, request);
-        if (metrics_) metrics_->running_add(-1);
-      }
+      return finish(std::move(g));
     }
-    if (metrics_) {
-      if (g.stats) metrics_->generation(*g.stats);
-      if (g.outcome == completion::TextGeneration::Outcome::kCancelled) metrics_->cancellation(endpoint);
+    auto prepared = std::make_shared<completion::PreparedText>(completion::prepare_text(*model_, request));
+    if (prepared->answer) {
+      if (metrics_) metrics_->queue_wait(seconds_since(received));
+      return finish(std::move(*prepared->answer));
     }
-    done(std::move(g));
+    // A sequence of its own (HTTP requests share no document), reused by
+    // later requests: its cache keeps the longest shared prefix.
+    completion::CompletionModel::Sequence* sequence = nullptr;
+    for (auto& t : text_sequences_)
+      if (!t.in_use) {
+        sequence = t.sequence.get();
+        t.in_use = true;
+        break;
+      }
+    if (!sequence) {
+      auto seq = model_->new_sequence();
+      if (!seq.ok()) {
+        g.outcome = completion::TextGeneration::Outcome::kFailed;
+        g.error = seq.status().message();
+        return finish(std::move(g));
+      }
+      text_sequences_.push_back({std::move(*seq), true});
+      sequence = text_sequences_.back().sequence.get();
+    }
+    const double service_wait = seconds_since(received);
+    model_->generate_async(
+        *sequence, prepared->request, "http",
+        [this, sequence, prepared, service_wait, finish = std::move(finish)](ScheduledResult r) mutable {
+          auto answer = [this, sequence, prepared, service_wait, finish = std::move(finish),
+                         r = std::move(r)]() mutable {
+            for (auto& t : text_sequences_)
+              if (t.sequence.get() == sequence) t.in_use = false;
+            if (metrics_) metrics_->queue_wait(service_wait + r.queue_ms / 1000.0);
+            if (metrics_ && r.batch_size > 0) metrics_->batched(r.batch_size);
+            if (r.outcome != ScheduleOutcome::kDone) {
+              completion::TextGeneration busy;
+              busy.outcome = completion::TextGeneration::Outcome::kBusy;
+              busy.error = std::string("server busy (") + schedule_outcome_name(r.outcome) +
+                           "): " + r.result.status().message();
+              return finish(std::move(busy));
+            }
+            finish(completion::finish_text(*prepared, std::move(r.result)));
+          };
+          if (std::this_thread::get_id() == thread_.get_id()) answer();
+          else post(std::move(answer));
+        });
   });
 }
 
-CompletionAnswer CompletionService::complete_now(int client, const CompletionQuery& query,
-                                                 const std::shared_ptr<const CancellationToken>& cancel) {
+void CompletionService::answer(CompletionAnswer a, std::chrono::steady_clock::time_point received,
+                               const std::function<void(CompletionAnswer)>& done) {
+  if (metrics_) {
+    if (a.stats) metrics_->generation(*a.stats);
+    if (a.from_typeahead) metrics_->typeahead_hit();
+    if (a.cancelled) metrics_->cancellation("lsp");
+    const char* outcome = a.cancelled ? "cancelled" : !a.ok ? "error" : a.hit_deadline ? "timeout" : "ok";
+    metrics_->request_done("lsp", outcome, seconds_since(received));
+  }
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (a.cancelled) ++stats_.cancelled;
+    else if (!a.ok) ++stats_.errors;
+    else ++stats_.answered;
+    if (a.from_typeahead) ++stats_.from_typeahead;
+    if (a.hit_deadline) ++stats_.deadline;
+    if (!a.ok && a.error == ErrorCode::kServerBusy) ++stats_.busy;
+    if (a.stats) stats_.tokens += a.stats->tokens;
+  }
+  done(std::move(a));
+}
+
+namespace {
+
+CompletionAnswer failed(ErrorCode code, std::string message) {
   CompletionAnswer a;
-  auto fail = [&a](ErrorCode code, std::string message) {
-    a.ok = false;
-    a.error = code;
-    a.message = std::move(message);
-    return a;
+  a.ok = false;
+  a.error = code;
+  a.message = std::move(message);
+  return a;
+}
+
+}  // namespace
+
+CompletionAnswer CompletionService::to_answer(completion::Completion done, const Position& at) const {
+  CompletionAnswer a;
+  switch (done.outcome) {
+    case completion::Completion::Outcome::kOk: break;
+    case completion::Completion::Outcome::kCancelled: a.cancelled = true; return a;
+    case completion::Completion::Outcome::kInvalidInput: return failed(ErrorCode::kInvalidParams, done.error);
+    case completion::Completion::Outcome::kFailed:
+      return failed(ErrorCode::kInternalError,
+                    model_ ? done.error : "no model loaded: give --model DIR or the \"model\" setting");
+  }
+  a.from_typeahead = done.from_typeahead;
+  a.hit_deadline = done.hit_deadline;
+  a.stats = done.stats;
+  a.stop_reason = done.stop_reason;
+  if (!done.text.empty()) a.items.push_back({std::move(done.text), Range{at, at}});
+  return a;
+}
+
+// On the engine thread: everything up to decoding, then the model decodes
+// (through the scheduler, with other clients' requests) and the rest runs
+// back on this thread as a task of its own.
+void CompletionService::start_completion(int client, const CompletionQuery& query,
+                                         const std::shared_ptr<const CancellationToken>& cancel,
+                                         std::chrono::steady_clock::time_point posted,
+                                         std::function<void(CompletionAnswer)> done) {
+  const auto received = query.received;
+  const double service_wait = seconds_since(posted);
+  // Answered without decoding: its wait was the engine thread's queue alone.
+  auto now = [&](CompletionAnswer a) {
+    if (metrics_) metrics_->queue_wait(service_wait);
+    answer(std::move(a), received, done);
   };
   if (cancel && cancel->cancelled()) {
+    CompletionAnswer a;
     a.cancelled = true;
-    return a;
+    return now(std::move(a));
   }
   auto c = clients_.find(client);
-  if (c == clients_.end()) return fail(ErrorCode::kInternalError, "unknown client");
+  if (c == clients_.end()) return now(failed(ErrorCode::kInternalError, "unknown client"));
   auto d = c->second->documents.find(query.uri);
-  if (d == c->second->documents.end())
-    return fail(ErrorCode::kInvalidParams, "document not open: " + query.uri);
+  if (d == c->second->documents.end()) return now(failed(ErrorCode::kInvalidParams, "document not open: " + query.uri));
   OpenDocument& open = d->second;
   const std::string& text = open.doc.text();
   auto cursor = offset_of(text, query.position, query.encoding);
   if (!cursor)
-    return fail(ErrorCode::kInvalidParams, "position (" + std::to_string(query.position.line) + ", " +
-                                               std::to_string(query.position.character) +
-                                               ") is outside the document");
+    return now(failed(ErrorCode::kInvalidParams, "position (" + std::to_string(query.position.line) + ", " +
+                                                     std::to_string(query.position.character) +
+                                                     ") is outside the document"));
   const auto& langs = query.settings.languages;
   if (!langs.empty() && std::find(langs.begin(), langs.end(), open.language_id) == langs.end())
-    return a;  // completions are off for this language: no items
+    return now(CompletionAnswer{});  // completions are off for this language: no items
   const Position at = position_of(text, *cursor, query.encoding);
 
   completion::CompletionRequest request;
@@ -283,21 +371,32 @@ CompletionAnswer CompletionService::complete_now(int client, const CompletionQue
     if (uri != query.uri) request.others.push_back(&other.doc.document());
   request.received = query.received;
   request.cancel = cancel;
-  completion::Completion done = completer_.complete(open.doc, request);
-  switch (done.outcome) {
-    case completion::Completion::Outcome::kOk: break;
-    case completion::Completion::Outcome::kCancelled: a.cancelled = true; return a;
-    case completion::Completion::Outcome::kInvalidInput: return fail(ErrorCode::kInvalidParams, done.error);
-    case completion::Completion::Outcome::kFailed:
-      return fail(ErrorCode::kInternalError,
-                  model_ ? done.error : "no model loaded: give --model DIR or the \"model\" setting");
-  }
-  a.from_typeahead = done.from_typeahead;
-  a.hit_deadline = done.hit_deadline;
-  a.stats = done.stats;
-  a.stop_reason = done.stop_reason;
-  if (!done.text.empty()) a.items.push_back({std::move(done.text), Range{at, at}});
-  return a;
+  auto pending = std::make_shared<completion::Completer::Pending>(completer_.begin(open.doc, request));
+  if (pending->answer) return now(to_answer(std::move(*pending->answer), at));
+  // The user is the fairness key: a token's user over TCP, else the client.
+  model_->generate_async(
+      *pending->sequence, pending->request, "client " + std::to_string(client),
+      [this, client, uri = query.uri, at, pending, received, service_wait,
+       done = std::move(done)](ScheduledResult r) mutable {
+        auto finish = [this, client, uri = std::move(uri), at, pending, received, service_wait,
+                       done = std::move(done), r = std::move(r)]() mutable {
+          if (metrics_) metrics_->queue_wait(service_wait + r.queue_ms / 1000.0);
+          if (metrics_ && r.batch_size > 0) metrics_->batched(r.batch_size);
+          if (r.outcome != ScheduleOutcome::kDone)
+            return answer(failed(ErrorCode::kServerBusy, std::string("server busy (") +
+                                                             schedule_outcome_name(r.outcome) + "): " +
+                                                             r.result.status().message()),
+                          received, done);
+          completion::OpenDocument* open = nullptr;
+          if (auto c = clients_.find(client); c != clients_.end())
+            if (auto d = c->second->documents.find(uri); d != c->second->documents.end()) open = &d->second.doc;
+          answer(to_answer(completer_.finish(open, *pending, std::move(r.result)), at), received, done);
+        };
+        // Decoded (or refused) at once on this thread: finish in the same
+        // task, as before there was a scheduler; else as a task of its own.
+        if (std::this_thread::get_id() == thread_.get_id()) finish();
+        else post(std::move(finish));
+      });
 }
 
 }  // namespace mtpc::lsp

@@ -4,8 +4,14 @@
 // error codes, languageIds) into the core's (documents, byte offsets). Every
 // public method posts a task to that thread and returns at once; tasks run
 // in the order posted, so an edit posted after a request is applied after
-// it. Results come back by callback, called on the engine thread (callers
-// hop back to their own thread).
+// the request's prompt was taken. Decoding itself runs on the model's
+// scheduler when it has one (load_engine_model with SchedulerOptions:
+// requests of every client decode together, inference/scheduler.h); the
+// completion is then finished by a task of its own, from the text the
+// prompt was taken from. A request the scheduler refuses (deadline, full
+// queue, draining) is answered ErrorCode::kServerBusy. Results come back by
+// callback, called on the engine thread (callers hop back to their own
+// thread).
 //
 // Each client (an editor connection) has its own documents and sequences;
 // all clients share the one model.
@@ -59,6 +65,8 @@ struct CompletionAnswer {
 // Counters over the service's life (all clients).
 struct ServiceStats {
   int64_t requests = 0, answered = 0, from_typeahead = 0, cancelled = 0, deadline = 0, errors = 0;
+  int64_t busy = 0;    // refused by the scheduler (ErrorCode::kServerBusy), counted in errors too
+  int64_t tokens = 0;  // tokens the model decoded for answered completions
 };
 
 using ServiceOptions = completion::CompleterOptions;
@@ -88,8 +96,10 @@ class CompletionService {
   void complete(int client, CompletionQuery query, std::shared_ptr<const CancellationToken> cancel,
                 std::function<void(CompletionAnswer)> done);
 
-  // Plain text generation (the HTTP API): request.on_chunk, if set, and
-  // `done` are called on the engine thread. Counted in the metrics as
+  // Plain text generation (the HTTP API), through the scheduler like
+  // complete(): request.on_chunk, if set, is called on the thread that
+  // decodes (the scheduler's), `done` on the engine thread; a request the
+  // scheduler refuses is answered TextGeneration::Outcome::kBusy. Counted in the metrics as
   // `endpoint`. A request whose deadline passed while it waited is answered
   // with what was decoded by then (nothing).
   void generate(completion::TextRequest request, std::string endpoint,
@@ -102,13 +112,24 @@ class CompletionService {
 
   ServiceStats stats() const;
 
+  // Graceful stop (not from the engine thread): the model's scheduler stops
+  // admitting (later completions are answered kServerBusy), what it admitted
+  // decodes for up to `grace` (then is cancelled), and every answer is
+  // handed to its callback before this returns. True when all finished in
+  // time.
+  bool drain(std::chrono::milliseconds grace);
+
   struct ClientState;
 
  private:
   void post(std::function<void()> task);
   void run();
-  CompletionAnswer complete_now(int client, const CompletionQuery& query,
-                                const std::shared_ptr<const CancellationToken>& cancel);
+  void start_completion(int client, const CompletionQuery& query,
+                        const std::shared_ptr<const CancellationToken>& cancel,
+                        std::chrono::steady_clock::time_point posted, std::function<void(CompletionAnswer)> done);
+  CompletionAnswer to_answer(completion::Completion done, const Position& at) const;
+  void answer(CompletionAnswer a, std::chrono::steady_clock::time_point received,
+              const std::function<void(CompletionAnswer)>& done);
 
   ModelLoader loader_;
   Logger& log_;
@@ -116,7 +137,13 @@ class CompletionService {
   completion::Completer completer_;                     // engine thread only
   std::map<int, std::unique_ptr<ClientState>> clients_;  // engine thread only
   std::atomic<int> next_client_{1};
-  std::unique_ptr<completion::CompletionModel::Sequence> text_sequence_;  // engine thread only: generate()'s
+  // generate()'s sequences (engine thread only): one per request decoding
+  // at once, kept for reuse (their caches keep shared prefixes).
+  struct TextSequence {
+    std::unique_ptr<completion::CompletionModel::Sequence> sequence;
+    bool in_use = false;
+  };
+  std::vector<TextSequence> text_sequences_;
   ServerMetrics* metrics_ = nullptr;
   std::atomic<bool> model_loaded_{false};
 

@@ -138,6 +138,7 @@ std::optional<HttpReply> failure_reply(const completion::TextGeneration& g) {
     case O::kInvalidInput: return error_reply(400, g.error, "invalid_request_error");
     case O::kCancelled: return error_reply(503, "the request was cancelled", "cancelled");
     case O::kFailed: return error_reply(500, g.error, "server_error");
+    case O::kBusy: return error_reply(503, g.error, "server_busy");
   }
   return error_reply(500, "unknown outcome", "server_error");
 }

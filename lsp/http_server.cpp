@@ -1,5 +1,7 @@
 #include "lsp/http_server.h"
 
+#include <future>
+
 #include <atomic>
 #include <boost/asio.hpp>
 #include <boost/beast/core.hpp>
@@ -296,6 +298,17 @@ void HttpServer::stop() {
   });
   impl_->io->stop();
   thread_.join();
+}
+
+void HttpServer::stop_accepting() {
+  if (!thread_.joinable()) return;
+  std::promise<void> closed;
+  net::post(*impl_->io, [impl = impl_, &closed] {
+    beast::error_code ignored;
+    impl->acceptor.close(ignored);
+    closed.set_value();
+  });
+  closed.get_future().wait();
 }
 
 void wait_for_stop_signal() {

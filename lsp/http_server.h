@@ -47,6 +47,9 @@ class HttpServer {
   uint16_t port() const { return port_; }
   // Stops accepting and closes every connection; joins the I/O thread.
   void stop();
+  // Stops accepting new connections only: requests under way still get
+  // their answers (a drain on SIGTERM). Any thread.
+  void stop_accepting();
 
   struct Impl;
 

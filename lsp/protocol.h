@@ -29,6 +29,10 @@ enum class ErrorCode : int {
   kUnauthorized = -32010,
   kTooManyConnections = -32011,
   kRateLimited = -32012,
+  // mtpc's own: the scheduler did not start the request (it would have
+  // waited past its deadline, the queue was full, or the server is
+  // draining); the client may retry later.
+  kServerBusy = -32020,
 };
 
 struct Range {

@@ -9,6 +9,7 @@
 
 #include "base/machine.h"
 #include "lsp/server_process.h"
+#include "lsp/serve_benchmark.h"
 
 namespace mtpc::lsp {
 namespace {
@@ -60,6 +61,8 @@ struct Replies {
 };
 
 }  // namespace
+
+const char* default_typed_script() { return kDefaultScript; }
 
 Result<json> run_replay_benchmark(const ReplayBenchmarkOptions& o) {
   std::string script = kDefaultScript;

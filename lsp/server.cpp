@@ -511,7 +511,9 @@ void LspServer::on_stats(const json&, Reply reply) {
                 {"fromTypeahead", s.from_typeahead},
                 {"cancelled", s.cancelled},
                 {"deadline", s.deadline},
-                {"errors", s.errors}};
+                {"errors", s.errors},
+                {"busy", s.busy},
+                {"tokens", s.tokens}};
   if (options_.access) {
     AccessStats a = options_.access->stats();
     result["access"] = {{"authFailures", a.auth_failures},     {"rejectedConnections", a.rejected_connections},

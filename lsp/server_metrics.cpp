@@ -20,8 +20,10 @@ ServerMetrics::ServerMetrics()
                                 "Time from a request's arrival to its first generated text.", short_buckets(),
                                 {"endpoint"})),
       queue_wait_(registry_.histogram("mtpc_queue_wait_seconds",
-                                      "Time a task waited for the engine thread.", short_buckets())),
-      queue_depth_(registry_.gauge("mtpc_queue_depth", "Tasks waiting for the engine thread.")),
+                                      "Time a request waited from its arrival until it joined the batch (or "
+                                      "was answered without decoding).",
+                                      short_buckets())),
+      queue_depth_(registry_.gauge("mtpc_queue_depth", "Requests waiting to join the batch.")),
       running_(registry_.gauge("mtpc_running_sequences", "Sequences decoding now.")),
       tokens_(registry_.counter("mtpc_generation_tokens_total", "Tokens generated.")),
       prompt_tokens_(registry_.counter("mtpc_prompt_tokens_total",
@@ -40,7 +42,11 @@ ServerMetrics::ServerMetrics()
       auth_failures_(registry_.counter("mtpc_auth_failures_total", "Rejected credentials, by transport.",
                                        {"transport"})),
       evictions_(registry_.counter("mtpc_evictions_total", "Per-user state evicted under limits, by kind.",
-                                   {"what"})) {
+                                   {"what"})),
+      batch_size_(registry_.histogram("mtpc_batch_size",
+                                      "Sequences decoding together when a request joined the batch (itself "
+                                      "included; 1: alone).",
+                                      {1, 2, 4, 8, 16, 32, 64})) {
   // Present from the start, so a scrape before any traffic sees them at 0.
   queue_depth_.with({}).set(0);
   running_.with({}).set(0);
@@ -64,6 +70,13 @@ void ServerMetrics::queue_wait(double seconds) { queue_wait_.with({}).observe(se
 void ServerMetrics::queue_depth(int64_t depth) { queue_depth_.with({}).set(static_cast<double>(depth)); }
 
 void ServerMetrics::running_add(int delta) { running_.with({}).add(delta); }
+
+void ServerMetrics::scheduler_load(int running, int queued) {
+  running_.with({}).set(running);
+  queue_depth_.with({}).set(queued);
+}
+
+void ServerMetrics::batched(int batch_size) { batch_size_.with({}).observe(batch_size); }
 
 void ServerMetrics::generation(const GenerationStats& stats) {
   tokens_.with({}).inc(static_cast<double>(stats.tokens));

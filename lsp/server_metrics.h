@@ -32,6 +32,11 @@ class ServerMetrics {
   void queue_wait(double seconds);
   void queue_depth(int64_t depth);
   void running_add(int delta);  // sequences decoding now
+  // The scheduler's load (CompletionModel::observe_load): sequences in the
+  // batch and requests waiting to join it; and, per decoded request, the
+  // batch it joined (itself included).
+  void scheduler_load(int running, int queued);
+  void batched(int batch_size);
   // One generation's engine account: tokens, passes, drafts per position.
   void generation(const GenerationStats& stats);
   void typeahead_hit();
@@ -59,6 +64,7 @@ class ServerMetrics {
   metrics::Family<metrics::Counter>& cancellations_;
   metrics::Family<metrics::Counter>& auth_failures_;
   metrics::Family<metrics::Counter>& evictions_;
+  metrics::Family<metrics::Histogram>& batch_size_;
 };
 
 }  // namespace mtpc::lsp

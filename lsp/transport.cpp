@@ -63,8 +63,27 @@ int serve_stdio(CompletionService& service, Logger& log, const ServerOptions& op
       });
     }
   });
+  // SIGTERM/SIGINT: drain (finish what decodes within the grace period,
+  // answer it), then end with 0.
+  std::thread drainer;
+  bool drained = false;
+  asio::signal_set signals(*io, SIGINT, SIGTERM);
+  signals.async_wait([&](boost::system::error_code sec, int sig) {
+    if (sec) return;
+    log.line("signal " + std::to_string(sig) + ": draining (grace " + std::to_string(transport.drain_grace.count()) +
+             " ms)");
+    if (transport.on_drain) transport.on_drain();
+    drained = true;
+    drainer = std::thread([io, &service, &log, grace = transport.drain_grace] {
+      const bool clean = service.drain(grace);
+      log.line(clean ? "drained: every admitted request answered" : "drain grace ran out: the rest were cancelled");
+      auto timer = std::make_shared<asio::steady_timer>(*io, std::chrono::milliseconds(200));  // replies flush
+      asio::post(*io, [io, timer] { timer->async_wait([io, timer](boost::system::error_code) { io->stop(); }); });
+    });
+  });
   io->run();
-  int code = server->exit_requested() ? server->exit_code() : 0;
+  if (drainer.joinable()) drainer.join();
+  int code = drained ? 0 : server->exit_requested() ? server->exit_code() : 0;
   server->on_disconnect();
   // After `exit` the reader may still block on stdin; the process ends anyway.
   reader.detach();
@@ -335,10 +354,25 @@ int serve_tcp(CompletionService& service, Logger& log, const ServerOptions& opti
     });
   };
   accept();
+  // SIGTERM/SIGINT: stop accepting, drain (finish what decodes within the
+  // grace period and answer it), then end with 0.
+  std::thread drainer;
   asio::signal_set signals(io, SIGINT, SIGTERM);
-  signals.async_wait([&](boost::system::error_code, int sig) {
-    log.line("signal " + std::to_string(sig) + ": stopping");
-    io.stop();
+  signals.async_wait([&](boost::system::error_code sec, int sig) {
+    if (sec) return;
+    log.line("signal " + std::to_string(sig) + ": draining (grace " + std::to_string(transport.drain_grace.count()) +
+             " ms)");
+    if (transport.on_drain) transport.on_drain();
+    boost::system::error_code ignored;
+    acceptor.close(ignored);
+    drainer = std::thread([io_owner, &service, &log, grace = transport.drain_grace] {
+      const bool clean = service.drain(grace);
+      log.line(clean ? "drained: every admitted request answered" : "drain grace ran out: the rest were cancelled");
+      auto timer = std::make_shared<asio::steady_timer>(*io_owner, std::chrono::milliseconds(200));  // replies flush
+      asio::post(*io_owner, [io_owner, timer] {
+        timer->async_wait([io_owner, timer](boost::system::error_code) { io_owner->stop(); });
+      });
+    });
   });
   // SIGHUP: re-read the tokens file; removed users are refused from their
   // next message on.
@@ -357,6 +391,7 @@ int serve_tcp(CompletionService& service, Logger& log, const ServerOptions& opti
   };
   wait_hangup();
   io.run();
+  if (drainer.joinable()) drainer.join();
   return 0;
 }
 

@@ -2,9 +2,12 @@
 // number of clients at once, each with its own LspServer, documents and
 // sequences, all sharing one CompletionService and so one model).
 // Both run Boost.Asio on the calling thread until the end: stdio until
-// `exit` or end of input; TCP until SIGINT/SIGTERM.
+// `exit`, end of input or SIGINT/SIGTERM; TCP until SIGINT/SIGTERM. A signal
+// drains: no new connections, completions already admitted finish within
+// TransportOptions::drain_grace and are answered, then exit code 0.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -22,6 +25,12 @@ class TlsContext;  // lsp/tls.h
 struct TransportOptions {
   size_t read_chunk_bytes = 64u << 10;  // bytes read per system call
   std::shared_ptr<TlsContext> tls;      // TCP: TLS when set (--tls-cert/--tls-key)
+  // SIGTERM/SIGINT: how long admitted completions may still decode (they are
+  // answered; the rest are cancelled), before the server ends with 0.
+  std::chrono::milliseconds drain_grace{10000};
+  // Called on the I/O thread when a signal starts the drain (mtpc serve: the
+  // HTTP API stops accepting too). May be empty.
+  std::function<void()> on_drain;
 };
 
 // Returns the process exit code: `exit` after `shutdown`, or end of input: 0;

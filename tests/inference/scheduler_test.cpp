@@ -265,6 +265,102 @@ TEST(Scheduler, CancellingOneRequestLeavesTheOthers) {
   }
 }
 
+TEST(Scheduler, ARequestCancelledWhileQueuedNeverRuns) {
+  SchedulerOptions o;
+  o.max_batch = 1;
+  auto sched = start(o);
+  std::promise<void> release;
+  Collector c;
+  sched->submit({"x", session(), blocker(release.get_future().share()), c.done(0)});
+  wait_running(*sched, 1);
+  auto rs = requests(DecodeMode::kSpeculative, 51, 1);
+  auto token = std::make_shared<CancellationToken>();
+  rs[0].cancel = token;
+  sched->submit({"y", session(), rs[0], c.done(1)});
+  token->cancel();
+  release.set_value();
+  ASSERT_TRUE(c.wait_for(2));
+  const ScheduledResult& r = c.results.at(1);
+  EXPECT_EQ(r.outcome, ScheduleOutcome::kDone);
+  ASSERT_TRUE(r.result.ok());
+  EXPECT_EQ(r.result->reason, StopReason::kCancelled);
+  EXPECT_EQ(r.result->stats.forward_passes, 0) << "no prefill for a cancelled request";
+}
+
+TEST(Scheduler, ARequestForABusySessionWaitsForItInsteadOfFailing) {
+  // The editor's case: a keystroke's request is decoding on its document's
+  // session when the next keystroke's request, on the same session, comes.
+  SchedulerOptions o;
+  o.max_batch = 4;
+  auto sched = start(o);
+  std::promise<void> release;
+  Collector c;
+  auto shared = session();
+  sched->submit({"x", shared, blocker(release.get_future().share()), c.done(0)});
+  wait_running(*sched, 1);
+  auto rs = requests(DecodeMode::kSpeculative, 61, 2);
+  sched->submit({"x", shared, rs[0], c.done(1)});
+  sched->submit({"y", session(), rs[1], c.done(2)});  // another session joins at once
+  release.set_value();
+  ASSERT_TRUE(c.wait_for(3));
+  const ScheduledResult& r = c.results.at(1);
+  ASSERT_EQ(r.outcome, ScheduleOutcome::kDone);
+  ASSERT_TRUE(r.result.ok()) << r.result.status().message();
+  expect_same(alone(rs[0]), *r.result, "after waiting for its session");
+}
+
+TEST(Scheduler, ACancelledRequestFreesItsSessionForTheNextOne) {
+  SchedulerOptions o;
+  o.max_batch = 4;
+  auto sched = start(o);
+  Collector c;
+  auto shared = session();
+  auto rs = requests(DecodeMode::kGreedy, 71, 2);
+  GenerationRequest older = rs[0];
+  older.max_new_tokens = 200;  // would run long
+  auto token = std::make_shared<CancellationToken>();
+  older.cancel = token;
+  // Cancelled when it has decoded a few tokens, from inside the engine thread.
+  older.stop_predicate = [token, n = 0](std::string_view) mutable -> std::optional<size_t> {
+    if (++n == 3) token->cancel();
+    return std::nullopt;
+  };
+  older.stop_at_eos = false;
+  sched->submit({"x", shared, older, c.done(0)});
+  sched->submit({"x", shared, rs[1], c.done(1)});
+  ASSERT_TRUE(c.wait_for(2));
+  ASSERT_TRUE(c.results.at(0).result.ok());
+  EXPECT_EQ(c.results.at(0).result->reason, StopReason::kCancelled);
+  EXPECT_LT(c.results.at(0).result->tokens.size(), 20u) << "no decoding after the cancel";
+  ASSERT_TRUE(c.results.at(1).result.ok()) << c.results.at(1).result.status().message();
+  expect_same(alone(rs[1]), *c.results.at(1).result, "the newer request");
+}
+
+TEST(Scheduler, TellsTheLoadAndEndsAtZero) {
+  std::mutex mu;
+  int most_running = 0, most_queued = 0, last_running = -1, last_queued = -1;
+  SchedulerOptions o;
+  o.max_batch = 2;
+  o.on_load = [&](int running, int queued) {
+    std::lock_guard<std::mutex> lock(mu);
+    most_running = std::max(most_running, running);
+    most_queued = std::max(most_queued, queued);
+    last_running = running;
+    last_queued = queued;
+  };
+  auto sched = start(o);
+  Collector c;
+  auto rs = requests(DecodeMode::kSpeculative, 81, 5);
+  for (int i = 0; i < 5; ++i) sched->submit({"u" + std::to_string(i), session(), rs[i], c.done(i)});
+  ASSERT_TRUE(c.wait_for(5));
+  EXPECT_TRUE(sched->drain(std::chrono::seconds(60)));
+  std::lock_guard<std::mutex> lock(mu);
+  EXPECT_EQ(most_running, 2);
+  EXPECT_GE(most_queued, 1);
+  EXPECT_EQ(last_running, 0);
+  EXPECT_EQ(last_queued, 0);
+}
+
 TEST(Scheduler, DrainFinishesWhatWasAdmittedAndRefusesTheRest) {
   auto rs = requests(DecodeMode::kSpeculative, 31, 5);
   SchedulerOptions o;

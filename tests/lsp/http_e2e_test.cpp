@@ -75,6 +75,7 @@ class HttpServe {
     return curl(path, "-X POST -H 'Content-Type: application/json' --data-binary @" + quoted(file));
   }
   const TempDir& dir() const { return dir_; }
+  lsp::ServerProcess& process() { return *process_; }
 
  private:
   TempDir dir_;
@@ -314,6 +315,91 @@ TEST(HttpServe, LspOverTcpAndHttpTogetherShareOneRegistry) {
   EXPECT_NE(metrics.find("mtpc_requests_total{endpoint=\"lsp\",outcome=\"ok\"}"), std::string::npos) << metrics;
   EXPECT_NE(metrics.find("mtpc_requests_total{endpoint=\"/v1/completions\",outcome=\"ok\"} 5\n"), std::string::npos)
       << metrics;
+}
+
+// The value of an unlabelled series in a /metrics body (-1: absent).
+double metric(const std::string& body, const std::string& name) {
+  const size_t at = body.find("\n" + name + " ");
+  if (at == std::string::npos) return -1;
+  return std::stod(body.substr(at + name.size() + 2));
+}
+
+// `count` POSTs of `body` at once (curl in the background); their status
+// codes in order, and writes each answer to DIR/answerN.
+std::vector<int> concurrent_posts(const HttpServe& s, const std::string& path, const std::string& body, int count) {
+  const std::string file = s.dir() / "concurrent.json";
+  mtpc::testing::write_file(file, body);
+  std::string script;
+  for (int i = 0; i < count; ++i)
+    script += "curl -s --max-time 120 -o " + quoted(s.dir() / ("answer" + std::to_string(i))) +
+              " -w '%{http_code}' -X POST -H 'Content-Type: application/json' --data-binary @" + quoted(file) + " " +
+              quoted(s.url(path)) + " > " + quoted(s.dir() / ("code" + std::to_string(i))) + " & ";
+  run_command("sh -c " + quoted(script + "wait"));
+  std::vector<int> codes;
+  for (int i = 0; i < count; ++i) {
+    const std::string c = mtpc::testing::read_file(s.dir() / ("code" + std::to_string(i)));
+    codes.push_back(c.empty() ? 0 : std::atoi(c.c_str()));
+  }
+  return codes;
+}
+
+// HTTP requests decode through the scheduler with each other: every one
+// gets what it gets alone, and the scheduler's gauges and counts add up.
+TEST(HttpServe, ConcurrentRequestsBatchAndGetWhatTheyGetAlone) {
+  HttpServe s({"--max-batch", "4"});
+  const std::string body = R"({"prompt":"def add(a, b):\n    ","max_tokens":24,"temperature":0})";
+  auto alone = s.post("/v1/completions", body);
+  ASSERT_EQ(alone.first, 200) << alone.second;
+  const std::string text = json::parse(alone.second)["choices"][0]["text"];
+  const int n = 8;
+  std::vector<int> codes = concurrent_posts(s, "/v1/completions", body, n);
+  for (int i = 0; i < n; ++i) {
+    ASSERT_EQ(codes[i], 200) << i << ": " << mtpc::testing::read_file(s.dir() / ("answer" + std::to_string(i)));
+    EXPECT_EQ(json::parse(mtpc::testing::read_file(s.dir() / ("answer" + std::to_string(i))))["choices"][0]["text"],
+              text)
+        << "request " << i;
+  }
+  const std::string m = s.curl("/metrics").second;
+  EXPECT_EQ(metric(m, "mtpc_batch_size_count"), n + 1) << m;
+  EXPECT_GE(metric(m, "mtpc_batch_size_sum"), n + 1) << m;
+  EXPECT_EQ(metric(m, "mtpc_queue_wait_seconds_count"), n + 1) << m;
+  EXPECT_EQ(metric(m, "mtpc_running_sequences"), 0) << m;
+  EXPECT_EQ(metric(m, "mtpc_queue_depth"), 0) << m;
+}
+
+// SIGTERM with HTTP requests under way: each gets an answer (200, or 503
+// when the drain refused or cut it), and the server ends with 0.
+TEST(HttpServe, SigtermDrainsHttpRequestsAndExitsZero) {
+  for (const char* grace : {"60", "0"}) {
+    HttpServe s({"--max-batch", "1", "--drain-grace-s", grace});
+    const std::string file = s.dir() / "long.json";
+    mtpc::testing::write_file(file, R"({"prompt":"x = ","max_tokens":200,"temperature":0})");
+    const int n = 6;
+    std::string script;
+    for (int i = 0; i < n; ++i)
+      script += "curl -s --max-time 120 -o /dev/null -w '%{http_code}' -X POST -H 'Content-Type: application/json' "
+                "--data-binary @" + quoted(file) + " " +
+                quoted(s.url("/v1/completions")) + " > " + quoted(s.dir() / ("code" + std::to_string(i))) + " & ";
+    std::thread clients([&] { run_command("sh -c " + quoted(script + "wait")); });
+    // Bounded: until every request is in (decoding or queued), or long
+    // enough that all have connected (they may be done by then).
+    for (int i = 0; i < 200; ++i) {
+      const std::string m = s.curl("/metrics").second;
+      if (metric(m, "mtpc_running_sequences") + metric(m, "mtpc_queue_depth") >= n) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    s.process().terminate();
+    clients.join();
+    for (int i = 0; i < n; ++i) {
+      const std::string c = mtpc::testing::read_file(s.dir() / ("code" + std::to_string(i)));
+      EXPECT_TRUE(c == "200" || c == "503") << "grace " << grace << ", request " << i << ": '" << c << "'";
+    }
+    EXPECT_EQ(s.process().wait(std::chrono::seconds(60)), 0);
+    const std::string log = mtpc::testing::read_file(s.log());
+    EXPECT_NE(log.find("draining"), std::string::npos) << log;
+    if (std::string(grace) == "60")
+      EXPECT_NE(log.find("drained: every admitted request answered"), std::string::npos) << log;
+  }
 }
 
 }  // namespace

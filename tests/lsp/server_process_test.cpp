@@ -205,5 +205,80 @@ TEST(BenchLsp, ReplaysATypingSessionAndPrintsPercentiles) {
   EXPECT_TRUE(j["machine"].contains("cpu"));
 }
 
+// SIGTERM under load: the completions sent before it are each answered once
+// (decoded, or -32020 when not yet admitted), and the server ends with 0.
+TEST(ServerProcess, SigtermDrainsTcpClientsAndExitsZero) {
+  TempDir dir;
+  const std::string log = dir / "serve.log";
+  auto server = lsp::ServerProcess::spawn({kBinary, "serve", "--model", repeating_model_dir('x'), "--listen",
+                                           "127.0.0.1:0", "--log", log, "--deadline-ms", "20000", "--max-batch", "2",
+                                           "--drain-grace-s", "60"});
+  ASSERT_TRUE(server.ok());
+  int port = port_from_log(log);
+  ASSERT_GT(port, 0) << mtpc::testing::read_file(log);
+  std::vector<std::unique_ptr<TcpClient>> clients;
+  for (int i = 0; i < 4; ++i) {
+    clients.push_back(std::make_unique<TcpClient>(port));
+    ASSERT_TRUE(clients.back()->connected());
+    TcpClient& c = *clients.back();
+    c.send(request(1, "initialize", {{"capabilities", json::object()}}));
+    ASSERT_TRUE(c.reply(1).contains("result"));
+    c.send(notification("textDocument/didOpen", {{"textDocument", {{"uri", "file:///a.py"}, {"languageId", "python"},
+                                                                   {"version", 1}, {"text", "def f():\n    "}}}}));
+    for (int id = 2; id < 5; ++id) c.send(request(id, "textDocument/inlineCompletion", inline_at("file:///a.py", 1, 4)));
+  }
+  (*server)->terminate();
+  int answered = 0, busy = 0;
+  for (auto& c : clients)
+    for (int id = 2; id < 5; ++id) {
+      json r = c->reply(id);
+      if (r.contains("result")) ++answered;
+      else if (r.contains("error") && r["error"]["code"] == -32020) ++busy;
+      else if (r.contains("error") && (r["error"]["code"] == -32800 || r["error"]["code"] == -32801)) ++answered;  // superseded
+      else ADD_FAILURE() << "request " << id << ": " << r.dump();
+    }
+  EXPECT_EQ(answered + busy, 12);
+  EXPECT_EQ((*server)->wait(kWait), 0);
+  std::string text = mtpc::testing::read_file(log);
+  EXPECT_NE(text.find("draining"), std::string::npos) << text;
+  EXPECT_NE(text.find("drained: every admitted request answered"), std::string::npos) << text;
+}
+
+TEST(ServerProcess, SigtermDrainsStdioAndExitsZero) {
+  auto spawned = lsp::ServerProcess::spawn({kBinary, "serve", "--model", repeating_model_dir('x'), "--deadline-ms",
+                                            "20000", "--drain-grace-s", "60"});
+  ASSERT_TRUE(spawned.ok());
+  auto& s = **spawned;
+  s.send(request(1, "initialize", {{"capabilities", json::object()}}));
+  ASSERT_TRUE(reply_to(s, 1).contains("result"));
+  s.send(notification("textDocument/didOpen", {{"textDocument", {{"uri", "file:///a.py"}, {"languageId", "python"},
+                                                                 {"version", 1}, {"text", "x = "}}}}));
+  s.send(request(2, "textDocument/inlineCompletion", inline_at("file:///a.py", 0, 4)));
+  s.terminate();
+  json r = reply_to(s, 2);
+  EXPECT_TRUE(r.contains("result") || (r.contains("error") && r["error"]["code"] == -32020)) << r.dump();
+  EXPECT_EQ(s.wait(kWait), 0);
+}
+
+TEST(BenchServe, TypistsOverTcpWithAndWithoutBatching) {
+  CommandResult r = run_command(quoted(kBinary) + " bench serve --model " + quoted(random_model_dir()) +
+                                " --clients 1,3 --max-keystrokes 12 --keystroke-ms 100 --json");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  auto j = json::parse(r.output.substr(r.output.find('{')));
+  ASSERT_EQ(j["runs"].size(), 4u) << j.dump();
+  for (const auto& run : j["runs"]) {
+    EXPECT_EQ(run["requests"], 12 * run["clients"].get<int>()) << run.dump();
+    EXPECT_TRUE(run["every_request_answered"].get<bool>()) << run.dump();
+    EXPECT_EQ(run["errors"], 0) << run.dump();
+    EXPECT_LE(run["p50_ms"].get<double>(), run["p99_ms"].get<double>());
+    EXPECT_EQ(run["server_exit_code"], 0) << run.dump();
+  }
+  EXPECT_EQ(j["gain"].size(), 2u);
+  EXPECT_TRUE(j["machine"].contains("cpu"));
+  r = run_command(quoted(kBinary) + " bench serve --model " + quoted(random_model_dir()) + " --clients 0");
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  EXPECT_NE(r.output.find("1..256"), std::string::npos) << r.output;
+}
+
 }  // namespace
 }  // namespace mtpc::lsp_testing
