@@ -17,7 +17,7 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"cpu", "cuda"}));
   auto* threads = app.add_option("--threads", global.threads,
                                   "compute threads (0: all cores; default: all cores for corpus, train and "
-                                  "bench train|load, 1 for decoding: serve, complete, eval, bench decode|lsp)")
+                                  "bench train|load, 1 for decoding: serve, complete, eval, bench decode|lsp|serve)")
                       ->check(CLI::NonNegativeNumber);
   app.parse_complete_callback([&app, &global, threads] {
     // Decoding runs passes of one to eight rows: a second thread only adds
@@ -28,7 +28,8 @@ int main(int argc, char** argv) {
       const bool decoding = app.got_subcommand("serve") || app.got_subcommand("complete") ||
                             app.got_subcommand("eval") ||
                             (app.got_subcommand("bench") && (app.get_subcommand("bench")->got_subcommand("decode") ||
-                                                             app.get_subcommand("bench")->got_subcommand("lsp")));
+                                                             app.get_subcommand("bench")->got_subcommand("lsp") ||
+                                                             app.get_subcommand("bench")->got_subcommand("serve")));
       if (decoding) global.threads = 1;
     }
     mtpc::Status s = mtpc::configure_runtime(global.device, global.threads);
