@@ -34,12 +34,14 @@ struct Running {
   Clock::time_point joined;
   double queue_ms = 0;
   int batch_size = 0;
+  double budget_ms = -1;  // half the time its deadline left it when it joined (-1: no deadline)
 };
 
 }  // namespace
 
 struct Scheduler::Impl {
-  Impl(std::shared_ptr<Engine> e, SchedulerOptions o) : engine(e), options(o), batch(std::move(e), o.batching) {}
+  Impl(std::shared_ptr<Engine> e, SchedulerOptions o)
+      : engine(e), options(o), batch(std::move(e), o.batching), limit(o.max_batch) {}
 
   std::shared_ptr<Engine> engine;
   SchedulerOptions options;
@@ -59,7 +61,19 @@ struct Scheduler::Impl {
   SchedulerStats stats;
   std::thread thread;
 
-  int capacity() const { return options.batching ? options.max_batch : 1; }
+  int capacity() const { return options.batching ? std::max(1, static_cast<int>(limit)) : 1; }
+  // The batch's adaptive limit (under mu; AIMD between 1 and max_batch): a
+  // sequence that ran past half the time its deadline left it (cut at the
+  // deadline, or cancelled by then as superseded: too slow to be of use)
+  // halves it; one that finished within that raises it by 1/limit. Sharing
+  // the passes among more sequences slows each; on a CPU, where a pass's
+  // cost grows with its rows, a full batch of typists' requests would each
+  // be superseded before finishing.
+  double limit = 1;
+  void learn(bool late, bool finished) {
+    if (late) limit = std::max(1.0, limit / 2);
+    else if (finished) limit = std::min<double>(options.max_batch, limit + 1 / limit);
+  }
   // Under mu.
   void told() const {
     if (options.on_load) options.on_load(in_batch, queued);
@@ -106,6 +120,7 @@ SchedulerStats Scheduler::stats() const {
   SchedulerStats s = impl_->stats;
   s.queued = impl_->queued;
   s.running = impl_->in_batch;
+  s.batch_limit = impl_->capacity();
   return s;
 }
 
@@ -270,6 +285,7 @@ void Scheduler::Impl::loop() {
       run.joined = now;
       run.queue_ms = ms_between(q.submitted, now);
       run.batch_size = static_cast<int>(running.size() + 1);
+      if (q.req.request.deadline) run.budget_ms = std::max(0.0, ms_between(now, *q.req.request.deadline)) / 2;
       if (run.theirs && run.theirs->cancelled()) {
         // Cancelled while it waited (a newer keystroke): no prefill for it.
         ++failed_joins;
@@ -328,9 +344,13 @@ void Scheduler::Impl::loop() {
         stats.sequence_steps += static_cast<int64_t>(stepped);
       }
       for (auto& [run, result] : finished) {
-        (void)result;
         ++stats.decoded;
         const double took = ms_between(run.joined, end);
+        if (options.adaptive_batch && options.batching) {
+          const bool cut = !result.ok() || result->reason == StopReason::kCancelled ||
+                           result->reason == StopReason::kDeadline;
+          learn(run.budget_ms >= 0 && took > run.budget_ms, !cut);
+        }
         service_ms = service_ms == 0 ? took : 0.8 * service_ms + 0.2 * took;
       }
       told();

@@ -15,8 +15,11 @@
 //   - fair between users: when a place in the batch frees, the next request
 //     comes from the next user in round-robin order (each user's own
 //     requests first come, first served);
-//   - max_batch sequences decode together; batching = false runs one at a
-//     time through generate()'s plain model calls (the baseline);
+//   - max_batch sequences decode together at most; batching = false runs
+//     one at a time through generate()'s plain model calls (the baseline);
+//   - adaptive_batch: the limit halves when a sequence ran past half of the
+//     time its deadline left it, and grows back as sequences finish in
+//     time (so under overload fewer run at once, each finishing sooner);
 //   - one sequence per session: a request whose session is in the batch
 //     (an older request on the same document) waits in the queue until
 //     that one leaves (a cancelled one leaves at the next pass), so a
@@ -73,7 +76,12 @@ struct ScheduledRequest {
 };
 
 struct SchedulerOptions {
-  int max_batch = 16;   // sequences decoding together (>= 1)
+  int max_batch = 16;   // sequences decoding together at most (>= 1)
+  // The batch limit starts at max_batch, halves when a sequence runs past
+  // half the time its deadline left it, and grows back by 1/limit per
+  // sequence finished within it (AIMD): sharing passes slows each, and a request
+  // finished after the user typed on is of no use. false: max_batch always.
+  bool adaptive_batch = true;
   int max_queue = 256;  // requests waiting to join (>= 0)
   bool batching = true;
   // Told the load after every change: sequences in the batch, requests
@@ -87,6 +95,7 @@ struct SchedulerStats {
   int64_t steps = 0;           // BatchDecoder steps
   int64_t sequence_steps = 0;  // sum over steps of the sequences in the batch
   int queued = 0, running = 0;
+  int batch_limit = 0;  // the adaptive limit now (max_batch when not adaptive)
 };
 
 class Scheduler {

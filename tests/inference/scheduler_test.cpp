@@ -361,6 +361,34 @@ TEST(Scheduler, TellsTheLoadAndEndsAtZero) {
   EXPECT_EQ(last_queued, 0);
 }
 
+TEST(Scheduler, ABatchLimitHalvesWhenASequenceRunsPastHalfItsDeadline) {
+  for (bool adaptive : {true, false}) {
+    SchedulerOptions o;
+    o.max_batch = 4;
+    o.adaptive_batch = adaptive;
+    auto sched = start(o);
+    EXPECT_EQ(sched->stats().batch_limit, 4);
+    Collector c;
+    // Runs 120 ms of its 200 ms: past half of what its deadline left it.
+    GenerationRequest slow = requests(DecodeMode::kGreedy, 91, 1)[0];
+    slow.max_new_tokens = 3;
+    slow.deadline = Clock::now() + std::chrono::milliseconds(200);
+    slow.stop_predicate = [n = 0](std::string_view) mutable -> std::optional<size_t> {
+      if (n++ == 0) std::this_thread::sleep_for(std::chrono::milliseconds(120));
+      return std::nullopt;
+    };
+    sched->submit({"x", session(), slow, c.done(0)});
+    ASSERT_TRUE(c.wait_for(1));
+    EXPECT_EQ(sched->stats().batch_limit, adaptive ? 2 : 4);
+    // A request that finishes in time (no deadline: always) grows it back.
+    auto rs = requests(DecodeMode::kSpeculative, 92, 1);
+    sched->submit({"x", session(), rs[0], c.done(1)});
+    ASSERT_TRUE(c.wait_for(2));
+    EXPECT_TRUE(sched->drain(std::chrono::seconds(60)));
+    EXPECT_EQ(sched->stats().batch_limit, adaptive ? 2 : 4) << "2.5 rounds down";
+  }
+}
+
 TEST(Scheduler, DrainFinishesWhatWasAdmittedAndRefusesTheRest) {
   auto rs = requests(DecodeMode::kSpeculative, 31, 5);
   SchedulerOptions o;
