@@ -369,16 +369,19 @@ TEST(Scheduler, ABatchLimitHalvesWhenASequenceRunsPastHalfItsDeadline) {
     auto sched = start(o);
     EXPECT_EQ(sched->stats().batch_limit, 4);
     Collector c;
-    // Runs 120 ms of its 200 ms: past half of what its deadline left it.
+    // Runs 1.5 s of its 2 s: past half of what its deadline left it (wide
+    // margins: a loaded machine must not start it late or slow it more).
     GenerationRequest slow = requests(DecodeMode::kGreedy, 91, 1)[0];
     slow.max_new_tokens = 3;
-    slow.deadline = Clock::now() + std::chrono::milliseconds(200);
     slow.stop_predicate = [n = 0](std::string_view) mutable -> std::optional<size_t> {
-      if (n++ == 0) std::this_thread::sleep_for(std::chrono::milliseconds(120));
+      if (n++ == 0) std::this_thread::sleep_for(std::chrono::milliseconds(1500));
       return std::nullopt;
     };
-    sched->submit({"x", session(), slow, c.done(0)});
+    auto its_session = session();
+    slow.deadline = Clock::now() + std::chrono::seconds(2);
+    sched->submit({"x", its_session, slow, c.done(0)});
     ASSERT_TRUE(c.wait_for(1));
+    ASSERT_EQ(c.results.at(0).outcome, ScheduleOutcome::kDone);
     EXPECT_EQ(sched->stats().batch_limit, adaptive ? 2 : 4);
     // A request that finishes in time (no deadline: always) grows it back.
     auto rs = requests(DecodeMode::kSpeculative, 92, 1);
