@@ -23,6 +23,7 @@ void add_serve_command(CLI::App& app, GlobalOptions& global) {
     lsp::HttpApiOptions http_api;
     std::string tokens, tls_cert, tls_key;
     bool insecure_no_auth = false;
+    bool http_plain = false;
     lsp::AccessLimits limits;
   };
   auto a = std::make_shared<Args>();
@@ -51,6 +52,8 @@ void add_serve_command(CLI::App& app, GlobalOptions& global) {
   cmd->add_flag("--insecure-no-auth", a->insecure_no_auth, "TCP and HTTP: allow a non-loopback --listen/--http without --tokens");
   cmd->add_option("--tls-cert", a->tls_cert, "TCP and HTTP: PEM certificate chain (with --tls-key: --listen serves TLS, --http HTTPS)");
   cmd->add_option("--tls-key", a->tls_key, "TCP and HTTP: PEM private key of --tls-cert");
+  cmd->add_flag("--http-plain", a->http_plain,
+                "with --tls-cert: keep --http plain HTTP (behind a proxy that health-checks and scrapes it over HTTP)");
   cmd->add_option("--max-connections", a->limits.max_connections, "TCP and HTTP: open connections in all, both ports together (0: unlimited)")
       ->capture_default_str();
   cmd->add_option("--max-connections-per-user", a->limits.max_connections_per_user,
@@ -140,7 +143,7 @@ void add_serve_command(CLI::App& app, GlobalOptions& global) {
       // per-user request bucket are shared between the two ports.
       a->http_api.access = access;
       a->http_server.access = access;
-      a->http_server.tls = tls;
+      if (!a->http_plain) a->http_server.tls = tls;
       metrics.watch_access(access);
     } else if (a->server.access) {
       metrics.watch_access(a->server.access);

@@ -24,6 +24,11 @@ int64_t TokenBucket::take(Clock::time_point now) {
   return std::max<int64_t>(1, static_cast<int64_t>(std::ceil((1.0 - tokens_) / per_ms_)));
 }
 
+bool TokenBucket::full(Clock::time_point now) const {
+  const double ms = now > last_ ? std::chrono::duration<double, std::milli>(now - last_).count() : 0.0;
+  return tokens_ + ms * per_ms_ >= capacity_;
+}
+
 AccessControl::AccessControl(AccessLimits limits, std::shared_ptr<Authenticator> auth)
     : limits_(limits), auth_(std::move(auth)) {}
 
@@ -95,6 +100,12 @@ AccessControl::RateDecision AccessControl::admit_request(const std::string& user
   const auto now = TokenBucket::Clock::now();
   std::lock_guard<std::mutex> lock(mu_);
   auto it = buckets_.find(user);
+  if (it == buckets_.end() && buckets_.size() >= static_cast<size_t>(kMaxIdleBuckets)) {
+    for (auto b = buckets_.begin(); b != buckets_.end();) b = b->second.full(now) ? buckets_.erase(b) : std::next(b);
+    if (buckets_.size() >= static_cast<size_t>(2 * kMaxIdleBuckets))
+      for (auto b = buckets_.begin(); b != buckets_.end();)
+        b = b->first.rfind("http:", 0) == 0 ? buckets_.erase(b) : std::next(b);
+  }
   if (it == buckets_.end())
     it = buckets_.emplace(user, TokenBucket(limits_.requests_per_minute, limits_.requests_per_minute, now)).first;
   const int64_t wait = it->second.take(now);
@@ -141,6 +152,11 @@ void AccessControl::forget_user(const std::string& user) {
 void AccessControl::count_timeout(const std::string& transport) {
   std::lock_guard<std::mutex> lock(mu_);
   count(&AccessStats::timeouts, transport);
+}
+
+size_t AccessControl::buckets() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return buckets_.size();
 }
 
 AccessStats AccessControl::stats() const {

@@ -57,6 +57,8 @@ class TokenBucket {
   TokenBucket(double capacity, double per_minute, Clock::time_point now);
   // 0 when a token was taken, else the milliseconds until one will be there.
   int64_t take(Clock::time_point now);
+  // Refilled to capacity by `now`: the same as a new bucket.
+  bool full(Clock::time_point now) const;
 
  private:
   double capacity_, per_ms_, tokens_;
@@ -141,6 +143,12 @@ class AccessControl {
   void forget_user(const std::string& user);
 
   void count_timeout(const std::string& transport = kLsp);
+
+  // Request buckets kept before the full ones are dropped; past twice this,
+  // anonymous HTTP users' ("http:ADDRESS") are dropped too (a new address
+  // would get a new bucket anyway).
+  static constexpr int kMaxIdleBuckets = 4096;
+  size_t buckets() const;
   AccessStats stats() const;  // all transports together
   AccessStats stats(const std::string& transport) const;
 

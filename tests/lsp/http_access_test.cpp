@@ -172,9 +172,16 @@ TEST(HttpAccess, HttpsServesCurlAndTheOpenAiClientAndAnswersPlainHttpClearly) {
   EXPECT_EQ(log.find(alice), std::string::npos) << "tokens never reach the log";
 }
 
+// --http-plain keeps the HTTP port plain beside a TLS LSP port (deploy/: HAProxy
+// health-checks and Prometheus scrapes it over HTTP); a TLS client there is closed.
 TEST(HttpAccess, TlsClientOnThePlainPortFailsFastAndTheServerGoesOn) {
-  HttpServe s;
+  TempDir certs;
+  make_certificate(certs);
+  HttpServe s({"--listen", "127.0.0.1:0", "--tls-cert", certs / "cert.pem", "--tls-key", certs / "key.pem",
+               "--http-plain"});
   ASSERT_GT(s.port(), 0);
+  EXPECT_EQ(read_file(s.log()).find("(HTTPS)"), std::string::npos) << read_file(s.log());
+  EXPECT_NE(read_file(s.log()).find("TLS no tokens; listening"), std::string::npos) << read_file(s.log());
   CommandResult r = run_command("curl -s --max-time 20 -k -o /dev/null -w '%{http_code}' " +
                                 quoted("https://127.0.0.1:" + std::to_string(s.port()) + "/health"));
   EXPECT_NE(r.exit_code, 0) << r.output;
