@@ -237,6 +237,26 @@ TEST(HttpAccess, RateLimitIsPerUserSharedWithLspAndAnswers429WithRetryAfter) {
   EXPECT_EQ(sample(metrics, "mtpc_requests_total{endpoint=\"/v1/models\",outcome=\"client_error\"}"), 1) << metrics;
 }
 
+// The openai npm client reads the 429 as its RateLimitError, with our
+// message, code and Retry-After.
+TEST(HttpAccess, OpenAiClientSeesRateLimitError) {
+  if (!MTPC_E2E_OPENAI_REQUIRED) FAIL() << "npm was not found at configure time (scripts/setup installs Node and npm)";
+  TempDir dir;
+  const std::string tokens = dir / "tokens";
+  const std::string alice = add_token(tokens, "alice");
+  HttpServe s({"--tokens", tokens, "--requests-per-minute", "3"});
+  ASSERT_GT(s.port(), 0);
+  const std::string modules = std::string(MTPC_E2E_OPENAI_DIR) + "/node_modules";
+  CommandResult r = run_command("MTPC_API_KEY=" + quoted(alice) + " NODE_PATH=" + quoted(modules) +
+                                " timeout 120 node " + quoted(std::string(MTPC_E2E_DIR) + "/openai/rate_limit.js") +
+                                " " + quoted(s.url("/v1")) + " 10");
+  ASSERT_EQ(r.exit_code, 0) << r.output << "\nserver log:\n" << read_file(s.log());
+  const json out = json::parse(r.output.substr(r.output.find('{')));
+  EXPECT_EQ(out["answered"], 3) << r.output;
+  EXPECT_EQ(out["status"], 429);
+  EXPECT_EQ(out["type"], "rate_limit_error");
+}
+
 TEST(HttpAccess, WithoutTokensTheBucketIsPerClientAddress) {
   HttpServe s({"--requests-per-minute", "2"});
   ASSERT_GT(s.port(), 0);
