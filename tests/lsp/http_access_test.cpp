@@ -121,7 +121,7 @@ TEST(HttpAccess, HttpsServesCurlAndTheOpenAiClientAndAnswersPlainHttpClearly) {
   const std::string cert = certs / "cert.pem", key = certs / "key.pem", tokens = certs / "tokens";
   const std::string alice = add_token(tokens, "alice");
   HttpServe s({"--tokens", tokens, "--tls-cert", cert, "--tls-key", key, "--listen", "127.0.0.1:0",
-               "--http-read-timeout-ms", "2000"},
+               "--http-read-timeout-ms", "3000"},
               cert);
   ASSERT_GT(s.port(), 0);
   EXPECT_NE(read_file(s.log()).find("(HTTPS)"), std::string::npos) << read_file(s.log());
@@ -273,8 +273,9 @@ TEST(HttpAccess, ConnectionLimitsCountHttpAndLspTogether) {
   TempDir dir;
   const std::string tokens = dir / "tokens";
   const std::string alice = add_token(tokens, "alice"), bob = add_token(tokens, "bob");
+  // A long read timeout: the kept-alive connections below stay open however slow the machine.
   HttpServe s({"--tokens", tokens, "--listen", "127.0.0.1:0", "--max-connections", "3", "--max-connections-per-user",
-               "1"});
+               "1", "--http-read-timeout-ms", "120000"});
   ASSERT_GT(s.port(), 0);
   const int lsp_port = wait_for_port(s.log(), " listening on 127.0.0.1:");
   {  // a wrong token on the LSP port: counted for /metrics
