@@ -158,6 +158,11 @@ TEST(HttpAccess, HttpsServesCurlAndTheOpenAiClientAndAnswersPlainHttpClearly) {
     ASSERT_TRUE(silent.connected());
     EXPECT_TRUE(silent.closed_by_server());
   }
+  {  // So is one that starts it (a TLS record's first byte) and stops.
+    RawConnection stalled(s.port());
+    ASSERT_TRUE(stalled.send("\x16\x03\x01"));
+    EXPECT_TRUE(stalled.closed_by_server());
+  }
   // The LSP port serves TLS with the same certificate.
   const int lsp_port = wait_for_port(s.log(), " listening on 127.0.0.1:");
   LspClient c(lsp_port, true);
@@ -166,8 +171,10 @@ TEST(HttpAccess, HttpsServesCurlAndTheOpenAiClientAndAnswersPlainHttpClearly) {
   EXPECT_TRUE(c.reply(1).contains("result"));
   EXPECT_EQ(s.curl("/health").first, 200);
   const std::string metrics = s.curl("/metrics").second;
-  EXPECT_GE(sample(metrics, "mtpc_connection_timeouts_total{transport=\"http\"}"), 1) << metrics;
+  EXPECT_GE(sample(metrics, "mtpc_connection_timeouts_total{transport=\"http\"}"), 2) << metrics;
   const std::string log = read_file(s.log());
+  EXPECT_NE(log.find("no TLS handshake within --http-read-timeout-ms"), std::string::npos) << log;
+  EXPECT_NE(log.find("TLS handshake not done within --http-read-timeout-ms"), std::string::npos) << log;
   EXPECT_NE(log.find("plain HTTP on the HTTPS port"), std::string::npos) << log;
   EXPECT_EQ(log.find(alice), std::string::npos) << "tokens never reach the log";
 }
