@@ -121,7 +121,7 @@ TEST(HttpAccess, HttpsServesCurlAndTheOpenAiClientAndAnswersPlainHttpClearly) {
   const std::string cert = certs / "cert.pem", key = certs / "key.pem", tokens = certs / "tokens";
   const std::string alice = add_token(tokens, "alice");
   HttpServe s({"--tokens", tokens, "--tls-cert", cert, "--tls-key", key, "--listen", "127.0.0.1:0",
-               "--http-read-timeout-ms", "3000"},
+               "--http-read-timeout-ms", "3000", "--max-body-bytes", "8192"},
               cert);
   ASSERT_GT(s.port(), 0);
   EXPECT_NE(read_file(s.log()).find("(HTTPS)"), std::string::npos) << read_file(s.log());
@@ -132,6 +132,10 @@ TEST(HttpAccess, HttpsServesCurlAndTheOpenAiClientAndAnswersPlainHttpClearly) {
   ASSERT_EQ(done.first, 200) << done.second;
   EXPECT_EQ(json::parse(done.second)["object"], "text_completion");
   EXPECT_EQ(s.curl("/v1/models").first, 401);
+  // An answer that closes the connection (413) ends the TLS session cleanly.
+  auto big = s.post("/v1/completions", R"({"prompt":")" + std::string(10000, 'a') + R"("})");
+  EXPECT_EQ(big.first, 413) << big.second;
+  EXPECT_NE(big.second.find("larger than 8192"), std::string::npos) << big.second;
 
   // The openai npm client over HTTPS, trusting the CA through Node's variable.
   if (!MTPC_E2E_OPENAI_REQUIRED) FAIL() << "npm was not found at configure time (scripts/setup installs Node and npm)";
