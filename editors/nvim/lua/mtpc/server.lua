@@ -13,6 +13,7 @@ local state = {
   status = 'stopped',
   stopping = false,       -- an exit we asked for: no restart
   refused = false,        -- the server answered initialize with an error (a wrong token)
+  full = nil,             -- the server said -32011 (too many connections): why, until the close
   failures = 0,           -- exits in a row since the last good completion
   restart_timer = nil,
   buffers = {},           -- bufnr -> true: buffers to attach to every client
@@ -32,6 +33,9 @@ end
 -- (vim.lsp.rpc.connect); 0.7 can only spawn, so a bash process bridges
 -- stdio to the socket through /dev/tcp and exits when either side closes.
 local bridge_connect_failed = 2  -- the bridge's exit status when connect() fails
+-- The team server's JSON-RPC error for a full server (--max-connections,
+-- --max-connections-per-user); lsp/protocol.h.
+local TOO_MANY_CONNECTIONS = -32011
 
 local function command(cfg)
   if cfg.address == '' then
@@ -98,6 +102,18 @@ local function refuse(why)
     vim.log.levels.ERROR)
 end
 
+-- The JSON-RPC error code and message in what vim.lsp hands on_error: the
+-- reply's error table (0.8+), the whole message (a reply with id null: no
+-- callback found), or the text of an error raised with it (0.7).
+function M.error_of(err)
+  if type(err) == 'table' then
+    local e = type(err.error) == 'table' and err.error or err
+    return tonumber(e.code), tostring(e.message or vim.inspect(err))
+  end
+  local text = tostring(err)
+  return tonumber(text:match('code = (%-?%d+)')), text:match('message = "([^"]*)"') or text
+end
+
 local function on_exit(code, signal, client_id)
   vim.schedule(function()
     if client_id ~= state.client_id then
@@ -105,21 +121,78 @@ local function on_exit(code, signal, client_id)
     end
     state.client_id = nil
     -- A team server that closes the connection (status 0 from the bridge or
-    -- openssl) before initialize finished refused it.
-    if state.cfg.address ~= '' and state.status == 'starting' and code == 0 and not state.stopping then
+    -- openssl) before initialize finished refused it, unless it said it was
+    -- full (then it is tried again, with the back-off).
+    if state.cfg.address ~= '' and state.status == 'starting' and code == 0 and not state.stopping
+      and not state.full then
       refuse('it closed the connection during initialize (a wrong or missing token?)')
     end
     if state.stopping then
       state.status = state.refused and 'refused' or 'stopped'
       return
     end
-    if state.cfg.address ~= '' and code == bridge_connect_failed then
+    if state.full then
+      state.last_error = state.full
+      state.full = nil
+    elseif state.cfg.address ~= '' and code == bridge_connect_failed then
       state.last_error = 'cannot connect'
     else
       state.last_error = string.format('server exited (code %s, signal %s)', code, signal)
     end
     schedule_restart()
   end)
+end
+
+-- The server answered initialize with an error: -32011 (too many
+-- connections) is tried again with the back-off once the server closes the
+-- connection; anything else (a wrong token) is a refusal.
+local function initialize_failed(err)
+  local rpc_code, text = M.error_of(err)
+  if state.status ~= 'starting' then
+    return
+  end
+  if rpc_code == TOO_MANY_CONNECTIONS then
+    state.full = 'the server has too many connections: ' .. text
+    return
+  end
+  refuse(text)
+  if state.client_id then
+    vim.lsp.stop_client(state.client_id, true)
+  end
+end
+
+-- vim.lsp.start_client with the initialize reply seen first: Neovim 0.7
+-- raises an error reply to initialize in a scheduled callback (never
+-- on_error), so the rpc client that start_client makes gets a request()
+-- that hands such a reply to initialize_failed instead.
+local function start_client(config_)
+  local rpc = vim.lsp.rpc
+  local original = rpc.start
+  rpc.start = function(...)
+    local client = original(...)
+    if type(client) == 'table' and type(client.request) == 'function' then
+      local request = client.request
+      client.request = function(method, params, callback, ...)
+        if method == 'initialize' and type(callback) == 'function' then
+          local inner = callback
+          callback = function(err, result)
+            if err then
+              vim.schedule(function()
+                initialize_failed(err)
+              end)
+              return
+            end
+            return inner(err, result)
+          end
+        end
+        return request(method, params, callback, ...)
+      end
+    end
+    return client
+  end
+  local ok, id = pcall(vim.lsp.start_client, config_)
+  rpc.start = original
+  return ok, id
 end
 
 local function start_now()
@@ -146,13 +219,14 @@ local function start_now()
   end
   state.stopping = false
   state.refused = false
+  state.full = nil
   state.status = 'starting'
   local settings = config.server_settings(cfg)
   local init_options = vim.deepcopy(settings)
   if token then
     init_options.mtpc = { token = token }
   end
-  local ok, id = pcall(vim.lsp.start_client, {
+  local ok, id = start_client({
     name = 'mtpc',
     cmd = command(cfg),
     root_dir = vim.loop.cwd(),
@@ -167,16 +241,11 @@ local function start_now()
     -- An error before initialize finished is the server refusing us (a
     -- wrong token, say): one message, stop, no restarts. (0.7 raises the
     -- error reply instead of calling on_error: on_exit catches that case.)
-    on_error = function(code, err)
+    -- An error before initialize finished (Neovim 0.8+ with a TCP
+    -- connection of its own; a reply with id null, as -32011 over plain TCP).
+    on_error = function(_, err)
       vim.schedule(function()
-        if state.status ~= 'starting' then
-          return
-        end
-        local text = tostring(err)
-        refuse(text:match('message = "([^"]*)"') or text)
-        if state.client_id then
-          vim.lsp.stop_client(state.client_id, true)
-        end
+        initialize_failed(err)
       end)
     end,
     handlers = {
