@@ -14,8 +14,10 @@ import {
 } from './core/inline';
 import { LaunchPlan, describeLaunch, planLaunch } from './core/launch';
 import { Settings, configurationChange, needsRestart, readSettings } from './core/settings';
-import { Backoff, connectTls, initializationOptions } from './core/remote';
-import { statusText } from './core/status';
+import {
+  Backoff, RATE_LIMITED, TOO_MANY_CONNECTIONS, connectTls, errorCode, initializationOptions, retryAfterMs,
+} from './core/remote';
+import { statsLines, statsSummary, statusText } from './core/status';
 import { connectTcp } from './core/tcp';
 
 let client: LanguageClient | undefined;
@@ -41,6 +43,15 @@ const backoff = new Backoff();
 let reconnecting = false;
 // Bumped by stopClient: a connect loop of a stopped client gives up.
 let generation = 0;
+// Set when a team server answered initialize with -32011 (too many
+// connections): not a refusal; a new client starts after the backoff, and
+// the user is told once per run of such answers.
+let full = false;
+let fullNotified = false;
+let reconnectTimer: NodeJS.Timeout | undefined;
+// After a -32012 (rate limited): no request goes out before this time
+// (Date.now() ms); one message per pause.
+let pausedUntil = 0;
 
 const TOKEN_KEY = 'mtpc.token';
 // Connect attempts in a row before a remote client gives up (with the
@@ -57,7 +68,7 @@ const RESTART_WINDOW_MS = 3 * 60 * 1000;
 const errorHandler: ErrorHandler = {
   error: () => ({ action: ErrorAction.Continue }),
   closed: (): CloseHandlerResult => {
-    if (refused) return { action: CloseAction.DoNotRestart, handled: true };
+    if (refused || full) return { action: CloseAction.DoNotRestart, handled: true };
     if ((plan.kind === 'tcp' || plan.kind === 'tls') && !ranSinceStart) {
       // Closed during initialize: the server turned the connection away
       // (its error reply may be lost with the connection). No retry loop.
@@ -118,10 +129,18 @@ function serverState(): string {
   }
 }
 
+// mtpc.enable, which may be set per language ("[python]": {...}).
+function enabledFor(document: vscode.TextDocument | undefined): boolean {
+  return vscode.workspace.getConfiguration('mtpc', document).get<boolean>('enable', true);
+}
+
 function refreshStatus(): void {
+  const doc = vscode.window.activeTextEditor?.document;
   const { text, tooltip } = statusText({
     enabled, server: serverState(), transport: describeLaunch(plan), model: settings.server.model,
     lastLatencyMs, error: lastError, restarts,
+    language: doc?.languageId, languageOff: doc !== undefined && !enabledFor(doc),
+    pausedMs: Math.max(0, pausedUntil - Date.now()),
   });
   statusItem.text = text;
   statusItem.tooltip = tooltip;
@@ -140,6 +159,43 @@ function refuse(why: string): void {
   const hint = plan.kind === 'tcp' || plan.kind === 'tls' ? ' Check the token (mtpc: Set Server Token).' : '';
   void vscode.window.showErrorMessage(`mtpc: ${lastError}.${hint} Then mtpc: Restart Server.`);
   refreshStatus();
+}
+
+// A team server answered initialize with -32011: a message (once until a
+// connection succeeds), then a new client after the backoff.
+function serverFull(why: string): void {
+  full = true;
+  const delay = backoff.next();
+  lastError = `the server has too many connections (${why})`;
+  output.appendLine(`${lastError}; trying again in ${(delay / 1000).toFixed(1)} s`);
+  if (!fullNotified) {
+    fullNotified = true;
+    void vscode.window.showWarningMessage(`mtpc: ${lastError}; trying again with a growing delay`);
+  }
+  refreshStatus();
+  if (reconnectTimer) clearTimeout(reconnectTimer);
+  reconnectTimer = setTimeout(() => {
+    reconnectTimer = undefined;
+    void (async () => {
+      await stopClient(false);
+      await startClient();
+    })();
+  }, delay);
+}
+
+// A -32012 reply: nothing is sent for retryAfterMs, one message per pause.
+function rateLimited(err: unknown): void {
+  const wait = retryAfterMs(err);
+  const now = Date.now();
+  const wasPaused = now < pausedUntil;
+  pausedUntil = Math.max(pausedUntil, now + wait);
+  output.appendLine(`rate limited by the server: no requests for ${wait} ms`);
+  if (!wasPaused) {
+    void vscode.window.showWarningMessage(
+      `mtpc: the server rate-limits this user (--requests-per-minute); no completions for ${(wait / 1000).toFixed(1)} s`);
+  }
+  refreshStatus();
+  setTimeout(refreshStatus, wait + 50);
 }
 
 function sleep(ms: number): Promise<void> {
@@ -187,6 +243,7 @@ async function startClient(): Promise<void> {
     return;
   }
   refused = false;
+  full = false;
   ranSinceStart = false;
   const token = await secrets.get(TOKEN_KEY);
   const options: LanguageClientOptions = {
@@ -197,7 +254,9 @@ async function startClient(): Promise<void> {
     // The server refused initialize (a wrong or missing token): one message,
     // no retries.
     initializationFailedHandler: (err) => {
-      refuse(err instanceof Error ? err.message : String(err));
+      const why = err instanceof Error ? err.message : String(err);
+      if (errorCode(err) === TOO_MANY_CONNECTIONS && (plan.kind === 'tcp' || plan.kind === 'tls')) serverFull(why);
+      else refuse(why);
       return false;
     },
   };
@@ -207,6 +266,7 @@ async function startClient(): Promise<void> {
       ranSinceStart = true;
       if (reconnecting) output.appendLine(`connected again to ${describeLaunch(plan)}`);
       reconnecting = false;
+      fullNotified = false;
       backoff.reset();
       lastError = undefined;
     }
@@ -223,12 +283,17 @@ async function startClient(): Promise<void> {
   refreshStatus();
 }
 
-async function stopClient(): Promise<void> {
+// resetBackoff false: a reconnect after -32011, which keeps the backoff growing.
+async function stopClient(resetBackoff = true): Promise<void> {
   const c = client;
   client = undefined;
   generation += 1;
   reconnecting = false;
-  backoff.reset();
+  if (resetBackoff) {
+    backoff.reset();
+    if (reconnectTimer) clearTimeout(reconnectTimer);
+    reconnectTimer = undefined;
+  }
   if (c) {
     try {
       await c.stop();
@@ -245,7 +310,8 @@ async function provide(
 ): Promise<vscode.InlineCompletionItem[] | undefined> {
   const c = client;
   if (!enabled || !c || c.state !== State.Running) return undefined;
-  if (!vscode.workspace.getConfiguration('mtpc', document).get<boolean>('enable', true)) return undefined;
+  if (!enabledFor(document)) return undefined;
+  if (Date.now() < pausedUntil) return undefined;
   const automatic = context.triggerKind === vscode.InlineCompletionTriggerKind.Automatic;
   if (automatic && !settings.client.autoTrigger) return undefined;
   if (automatic && !(await waitUnlessCancelled(settings.client.debounceMs, token))) return undefined;
@@ -264,7 +330,8 @@ async function provide(
       suggestions = completionSuggestions(await c.sendRequest(COMPLETION, completionParams(uri, pos), token));
     }
   } catch (err) {
-    if (!token.isCancellationRequested) output.appendLine(`completion failed: ${String(err)}`);
+    if (errorCode(err) === RATE_LIMITED) rateLimited(err);
+    else if (!token.isCancellationRequested) output.appendLine(`completion failed: ${String(err)}`);
     return undefined;
   }
   lastLatencyMs = Date.now() - started;
@@ -301,6 +368,35 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
       await startClient();
     }),
     vscode.commands.registerCommand('mtpc.showLog', () => output.show()),
+    // mtpc.enable for the active editor's language, in the user settings.
+    vscode.commands.registerCommand('mtpc.toggleLanguage', async () => {
+      const doc = vscode.window.activeTextEditor?.document;
+      if (!doc) {
+        void vscode.window.showInformationMessage('mtpc: no active editor to take the language from');
+        return;
+      }
+      const on = !enabledFor(doc);
+      await vscode.workspace.getConfiguration('mtpc', { languageId: doc.languageId })
+        .update('enable', on, vscode.ConfigurationTarget.Global, true);
+      output.appendLine(`completions ${on ? 'on' : 'off'} for ${doc.languageId}`);
+      refreshStatus();
+    }),
+    vscode.commands.registerCommand('mtpc.showStats', async () => {
+      const c = client;
+      if (!c || c.state !== State.Running) {
+        void vscode.window.showWarningMessage(`mtpc: no running server (${serverState()})`);
+        return;
+      }
+      try {
+        const result: unknown = await c.sendRequest('mtpc/stats', {});
+        output.appendLine('server statistics (mtpc/stats):');
+        for (const line of statsLines(result)) output.appendLine(`  ${line}`);
+        void vscode.window.showInformationMessage(`mtpc server: ${statsSummary(result)}`);
+      } catch (err) {
+        void vscode.window.showErrorMessage(`mtpc: mtpc/stats failed: ${String(err)}`);
+      }
+    }),
+    vscode.window.onDidChangeActiveTextEditor(() => refreshStatus()),
     // The token lives in VS Code's SecretStorage, never in settings.json.
     vscode.commands.registerCommand('mtpc.setToken', async () => {
       const value = await vscode.window.showInputBox({
