@@ -15,7 +15,8 @@ import {
 import { LaunchPlan, describeLaunch, planLaunch } from './core/launch';
 import { Settings, configurationChange, needsRestart, readSettings } from './core/settings';
 import {
-  Backoff, RATE_LIMITED, TOO_MANY_CONNECTIONS, connectTls, errorCode, initializationOptions, retryAfterMs,
+  Backoff, RATE_LIMITED, TOO_MANY_CONNECTIONS, connectTls, errorCode, initializationOptions, isConnectionLimitNotice,
+  retryAfterMs,
 } from './core/remote';
 import { statsLines, statsSummary, statusText } from './core/status';
 import { connectTcp } from './core/tcp';
@@ -48,6 +49,10 @@ let generation = 0;
 // the user is told once per run of such answers.
 let full = false;
 let fullNotified = false;
+// Set when a tcp:// server sent its over --max-connections notice (an error
+// with id null) on the current connection before initialize finished.
+let limitNotice = false;
+let stopSniffing: (() => void) | undefined;
 let reconnectTimer: NodeJS.Timeout | undefined;
 // After a -32012 (rate limited): no request goes out before this time
 // (Date.now() ms); one message per pause.
@@ -69,6 +74,11 @@ const errorHandler: ErrorHandler = {
   error: () => ({ action: ErrorAction.Continue }),
   closed: (): CloseHandlerResult => {
     if (refused || full) return { action: CloseAction.DoNotRestart, handled: true };
+    if ((plan.kind === 'tcp' || plan.kind === 'tls') && !ranSinceStart && limitNotice) {
+      limitNotice = false;
+      serverFull('over its --max-connections');
+      return { action: CloseAction.DoNotRestart, handled: true };
+    }
     if ((plan.kind === 'tcp' || plan.kind === 'tls') && !ranSinceStart) {
       // Closed during initialize: the server turned the connection away
       // (its error reply may be lost with the connection). No retry loop.
@@ -212,6 +222,16 @@ async function connectRemote(p: LaunchPlan & { kind: 'tcp' | 'tls' }): Promise<S
     if (mine !== generation) throw new Error('client stopped');
     try {
       const socket = p.kind === 'tls' ? await connectTls(p.host, p.port, p.caFile) : await connectTcp(p.host, p.port);
+      limitNotice = false;
+      let seen = '';
+      const sniff = (d: Buffer): void => {
+        seen = (seen + d.toString('utf8')).slice(-4096);
+        if (isConnectionLimitNotice(seen)) limitNotice = true;
+      };
+      // (The server says nothing before the client's initialize, by which
+      // time the client reads the socket too: no bytes are lost to it.)
+      socket.on('data', sniff);
+      stopSniffing = () => socket.off('data', sniff);
       return { reader: socket, writer: socket };
     } catch (err) {
       lastError = err instanceof Error ? err.message : String(err);
@@ -264,6 +284,9 @@ async function startClient(): Promise<void> {
   client.onDidChangeState((e) => {
     if (e.newState === State.Running) {
       ranSinceStart = true;
+      // Only the bytes before initialize's reply matter.
+      stopSniffing?.();
+      stopSniffing = undefined;
       if (reconnecting) output.appendLine(`connected again to ${describeLaunch(plan)}`);
       reconnecting = false;
       fullNotified = false;

@@ -14,6 +14,7 @@ local state = {
   stopping = false,       -- an exit we asked for: no restart
   refused = false,        -- the server answered initialize with an error (a wrong token)
   full = nil,             -- the server said -32011 (too many connections): why, until the close
+  generation = 0,         -- bumped by every start: a decision about an older one is dropped
   failures = 0,           -- exits in a row since the last good completion
   restart_timer = nil,
   buffers = {},           -- bufnr -> true: buffers to attach to every client
@@ -114,32 +115,48 @@ function M.error_of(err)
   return tonumber(text:match('code = (%-?%d+)')), text:match('message = "([^"]*)"') or text
 end
 
+-- A remote connection that ends during initialize: the server's last words
+-- (an error reply) may still be in the pipe when the exit is seen, so the
+-- decision waits this long for them.
+local EXIT_SETTLE_MS = 100
+
 local function on_exit(code, signal, client_id)
   vim.schedule(function()
     if client_id ~= state.client_id then
       return
     end
     state.client_id = nil
-    -- A team server that closes the connection (status 0 from the bridge or
-    -- openssl) before initialize finished refused it, unless it said it was
-    -- full (then it is tried again, with the back-off).
-    if state.cfg.address ~= '' and state.status == 'starting' and code == 0 and not state.stopping
-      and not state.full then
-      refuse('it closed the connection during initialize (a wrong or missing token?)')
+    local generation = state.generation
+    local function decide()
+      if generation ~= state.generation then
+        return  -- started again meanwhile
+      end
+      -- A team server that closes the connection (status 0 from the bridge
+      -- or openssl) before initialize finished refused it, unless it said it
+      -- was full (then it is tried again, with the back-off).
+      if state.cfg.address ~= '' and state.status == 'starting' and code == 0 and not state.stopping
+        and not state.full then
+        refuse('it closed the connection during initialize (a wrong or missing token?)')
+      end
+      if state.stopping then
+        state.status = state.refused and 'refused' or 'stopped'
+        return
+      end
+      if state.full then
+        state.last_error = state.full
+        state.full = nil
+      elseif state.cfg.address ~= '' and code == bridge_connect_failed then
+        state.last_error = 'cannot connect'
+      else
+        state.last_error = string.format('server exited (code %s, signal %s)', code, signal)
+      end
+      schedule_restart()
     end
-    if state.stopping then
-      state.status = state.refused and 'refused' or 'stopped'
-      return
-    end
-    if state.full then
-      state.last_error = state.full
-      state.full = nil
-    elseif state.cfg.address ~= '' and code == bridge_connect_failed then
-      state.last_error = 'cannot connect'
+    if state.cfg.address ~= '' and state.status == 'starting' and not state.stopping then
+      vim.defer_fn(decide, EXIT_SETTLE_MS)
     else
-      state.last_error = string.format('server exited (code %s, signal %s)', code, signal)
+      decide()
     end
-    schedule_restart()
   end)
 end
 
@@ -220,6 +237,7 @@ local function start_now()
   state.stopping = false
   state.refused = false
   state.full = nil
+  state.generation = state.generation + 1
   state.status = 'starting'
   local settings = config.server_settings(cfg)
   local init_options = vim.deepcopy(settings)

@@ -104,3 +104,11 @@ export function retryAfterMs(err: unknown): number {
   if (typeof ms !== 'number' || !Number.isFinite(ms) || ms <= 0) return DEFAULT_RETRY_MS;
   return Math.min(Math.ceil(ms), MAX_RETRY_MS);
 }
+
+// True when `text` (bytes a tcp:// server sent before initialize finished)
+// holds its over --max-connections notice: a JSON-RPC error with id null
+// and code -32011, sent just before it closes the connection. The language
+// client drops replies without an id, so the extension looks at the bytes.
+export function isConnectionLimitNotice(text: string): boolean {
+  return /"id"\s*:\s*null/.test(text) && new RegExp(`"code"\\s*:\\s*${TOO_MANY_CONNECTIONS}\\b`).test(text);
+}

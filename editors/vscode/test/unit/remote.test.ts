@@ -2,7 +2,7 @@ import * as assert from 'assert';
 import { describeLaunch, planLaunch } from '../../src/core/launch';
 import {
   Backoff, DEFAULT_RETRY_MS, MAX_RETRY_MS, RATE_LIMITED, errorCode, initializationOptions, parseServerAddress,
-  retryAfterMs,
+  retryAfterMs, isConnectionLimitNotice,
 } from '../../src/core/remote';
 import { needsRestart, readSettings } from '../../src/core/settings';
 
@@ -63,5 +63,14 @@ describe('remote', () => {
     for (const bad of [{}, { data: null }, { data: { retryAfterMs: -5 } }, { data: { retryAfterMs: 'soon' } }, undefined]) {
       assert.strictEqual(retryAfterMs(bad), DEFAULT_RETRY_MS, JSON.stringify(bad));
     }
+  });
+
+  it("recognizes the server's over --max-connections notice (id null, -32011)", () => {
+    const notice = 'Content-Length: 104\r\n\r\n{"jsonrpc":"2.0","id":null,"error":{"code":-32011,"message":"too many connections (--max-connections)"}}';
+    assert.strictEqual(isConnectionLimitNotice(notice), true);
+    assert.strictEqual(isConnectionLimitNotice(notice.replace('null', '1')), false);
+    assert.strictEqual(isConnectionLimitNotice(notice.replace('-32011', '-32010')), false);
+    assert.strictEqual(isConnectionLimitNotice(notice.replace('-32011', '-320111')), false);
+    assert.strictEqual(isConnectionLimitNotice(''), false);
   });
 });
