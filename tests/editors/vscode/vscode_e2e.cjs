@@ -107,9 +107,12 @@ async function typeUntilGhost(keys) {
   throw new Error(`no ghost text after typing ${JSON.stringify(keys.join(''))}`);
 }
 
+// Saves the active editor and waits until VS Code no longer marks its tab
+// dirty (the file is written): a fixed pause was too short on a loaded machine.
 async function save() {
   await page.keyboard.press('Control+S');
-  await sleep(300);
+  await waitFor('the file to be saved (its tab not dirty)',
+    async () => (await page.locator('.tabs-container .tab.active.dirty').count()) === 0, 10000);
 }
 
 // Runs a command from the palette; `input`, when given, goes into the input
@@ -318,27 +321,38 @@ async function ghostAtEnd() {
 
 // One partial accept with `key` (the cursor at the end of the file): the
 // file gains a non-empty prefix of the ghost text shown, for which
-// check(added, ghostText) holds.
+// check(added, ghostText) holds. VS Code asks the provider again after each
+// edit and may be swapping the suggestion as the key comes (the key then
+// does nothing at the end of the file): up to 3 tries, each on the ghost
+// text shown just before the key.
 async function acceptPart(what, key, check) {
-  let g = await ghost();
-  if (!g) g = await ghostAtEnd();
-  await save();
-  const before = fs.readFileSync(file, 'utf8');
-  await page.keyboard.press(key);
-  let now = before;
-  await waitFor(`the file to change after ${what}`, async () => {
+  for (let attempt = 1; ; attempt++) {
+    let g = await ghost();
+    if (!g) g = await ghostAtEnd();
     await save();
-    now = fs.readFileSync(file, 'utf8');
-    return now !== before;
-  }, 5000).catch(() => {
-    throw new Error(`${what} (${key}) with ghost text ${JSON.stringify(g)} left the file as it was`);
-  });
-  const added = now.startsWith(before) ? now.slice(before.length) : undefined;
-  if (added === undefined || !g.startsWith(added)) {
-    throw new Error(`${what}: the file went from ${JSON.stringify(before)} to ${JSON.stringify(now)}; ghost text was ${JSON.stringify(g)}`);
+    const before = fs.readFileSync(file, 'utf8');
+    await page.keyboard.press(key);
+    let now = before;
+    const changed = await waitFor(`the file to change after ${what}`, async () => {
+      await save();
+      now = fs.readFileSync(file, 'utf8');
+      return now !== before;
+    }, 5000).catch(() => false);
+    if (!changed) {
+      if (attempt < 3) {
+        log(`${what} (${key}) with ghost text ${JSON.stringify(g)} changed nothing; trying again`);
+        continue;
+      }
+      throw new Error(`${what} (${key}) left the file as it was, ${attempt} times (last ghost text ${JSON.stringify(g)})`);
+    }
+    const added = now.startsWith(before) ? now.slice(before.length) : undefined;
+    if (added === undefined || !g.startsWith(added)) {
+      throw new Error(`${what}: the file went from ${JSON.stringify(before)} to ${JSON.stringify(now)}; ghost text was ${JSON.stringify(g)}`);
+    }
+    check(added, g);
+    log(`${what}: ghost text ${JSON.stringify(g)}, the file got ${JSON.stringify(added)}`);
+    return;
   }
-  check(added, g);
-  log(`${what}: ghost text ${JSON.stringify(g)}, the file got ${JSON.stringify(added)}`);
 }
 
 // Accept next word: less than all of a suggestion that has a word and then more.
@@ -475,6 +489,10 @@ async function main() {
     let g2 = await waitFor('ghost text after mtpc: Suggest Here', async () => (await ghost()) || undefined, 10000)
       .catch(() => '');
     if (g2 === '') g2 = await typeUntilGhost(['e', 't', 'u', 'r', 'n', ' ', 'n']);
+    // save() waits for the tab's dirty mark to go: it must be there now.
+    if (!(await page.locator('.tabs-container .tab.active.dirty').count())) {
+      throw new Error('the tab is not marked dirty after typing (save() would not wait)');
+    }
     await save();
     const before = fs.readFileSync(file, 'utf8');
     await page.keyboard.press('Tab');
