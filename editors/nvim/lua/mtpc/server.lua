@@ -178,34 +178,47 @@ local function initialize_failed(err)
   end
 end
 
--- vim.lsp.start_client with the initialize reply seen first: Neovim 0.7
--- raises an error reply to initialize in a scheduled callback (never
--- on_error), so the rpc client that start_client makes gets a request()
--- that hands such a reply to initialize_failed instead.
+-- The rpc client vim.lsp made, with a request() that hands an error reply
+-- to initialize to initialize_failed instead of to vim.lsp, which raises it
+-- in a scheduled callback (0.7 and the TCP connections of 0.8+; never
+-- on_error).
+local function watch_initialize(client)
+  if type(client) ~= 'table' or type(client.request) ~= 'function' then
+    return client
+  end
+  local request = client.request
+  client.request = function(method, params, callback, ...)
+    if method == 'initialize' and type(callback) == 'function' then
+      local inner = callback
+      callback = function(err, result)
+        if err then
+          vim.schedule(function()
+            initialize_failed(err)
+          end)
+          return
+        end
+        return inner(err, result)
+      end
+    end
+    return request(method, params, callback, ...)
+  end
+  return client
+end
+
+-- vim.lsp.start_client with watch_initialize on its rpc client: a spawned
+-- command goes through vim.lsp.rpc.start (replaced for the call), a TCP
+-- connection of 0.8+ is a function that returns the client.
 local function start_client(config_)
   local rpc = vim.lsp.rpc
   local original = rpc.start
   rpc.start = function(...)
-    local client = original(...)
-    if type(client) == 'table' and type(client.request) == 'function' then
-      local request = client.request
-      client.request = function(method, params, callback, ...)
-        if method == 'initialize' and type(callback) == 'function' then
-          local inner = callback
-          callback = function(err, result)
-            if err then
-              vim.schedule(function()
-                initialize_failed(err)
-              end)
-              return
-            end
-            return inner(err, result)
-          end
-        end
-        return request(method, params, callback, ...)
-      end
+    return watch_initialize(original(...))
+  end
+  if type(config_.cmd) == 'function' then
+    local connect = config_.cmd
+    config_.cmd = function(...)
+      return watch_initialize(connect(...))
     end
-    return client
   end
   local ok, id = pcall(vim.lsp.start_client, config_)
   rpc.start = original
