@@ -109,6 +109,19 @@ async function typeUntilGhost(keys) {
 
 // Saves the active editor and waits until VS Code no longer marks its tab
 // dirty (the file is written): a fixed pause was too short on a loaded machine.
+// The saved file: read until two reads 100 ms apart agree on a non-empty
+// text (VS Code writes the file in place: a read can land inside a write).
+async function readSaved() {
+  let prev = fs.readFileSync(file, 'utf8');
+  for (let i = 0; i < 50; i++) {
+    await sleep(100);
+    const cur = fs.readFileSync(file, 'utf8');
+    if (cur === prev && cur !== '') return cur;
+    prev = cur;
+  }
+  return prev;
+}
+
 async function save() {
   await page.keyboard.press('Control+S');
   await waitFor('the file to be saved (its tab not dirty)',
@@ -323,23 +336,23 @@ async function ghostAtEnd() {
 // file gains a non-empty prefix of the ghost text shown, for which
 // check(added, ghostText) holds. VS Code asks the provider again after each
 // edit and may be swapping the suggestion as the key comes (the key then
-// does nothing at the end of the file): up to 3 tries, each on the ghost
+// does nothing at the end of the file): up to 4 tries, each on the ghost
 // text shown just before the key.
 async function acceptPart(what, key, check) {
   for (let attempt = 1; ; attempt++) {
     let g = await ghost();
     if (!g) g = await ghostAtEnd();
     await save();
-    const before = fs.readFileSync(file, 'utf8');
+    const before = await readSaved();
     await page.keyboard.press(key);
     let now = before;
     const changed = await waitFor(`the file to change after ${what}`, async () => {
       await save();
-      now = fs.readFileSync(file, 'utf8');
+      now = await readSaved();
       return now !== before;
     }, 5000).catch(() => false);
     if (!changed) {
-      if (attempt < 3) {
+      if (attempt < 4) {
         log(`${what} (${key}) with ghost text ${JSON.stringify(g)} changed nothing; trying again`);
         continue;
       }
@@ -494,7 +507,7 @@ async function main() {
       throw new Error('the tab is not marked dirty after typing (save() would not wait)');
     }
     await save();
-    const before = fs.readFileSync(file, 'utf8');
+    const before = await readSaved();
     await page.keyboard.press('Tab');
     // The cursor was at the end of the file: the suggestion is appended.
     // (The server may propose the next suggestion at once: ghost text after
@@ -502,7 +515,7 @@ async function main() {
     let after = '';
     const ok = await waitFor('the file after Tab', async () => {
       await save();
-      after = fs.readFileSync(file, 'utf8');
+      after = await readSaved();
       return after === before + g2;
     }, 5000).catch(() => false);
     if (!ok) throw new Error(`after Tab the file is ${JSON.stringify(after)}, expected ${JSON.stringify(before + g2)}`);
