@@ -15,7 +15,7 @@ import {
 import { LaunchPlan, describeLaunch, planLaunch } from './core/launch';
 import { Settings, configurationChange, needsRestart, readSettings } from './core/settings';
 import {
-  Backoff, RATE_LIMITED, TOO_MANY_CONNECTIONS, connectTls, errorCode, initializationOptions, isConnectionLimitNotice,
+  Backoff, RATE_LIMITED, TOO_MANY_CONNECTIONS, connectTls, isClientSideCode, errorCode, initializationOptions, isConnectionLimitNotice,
   retryAfterMs,
 } from './core/remote';
 import { statsLines, statsSummary, statusText } from './core/status';
@@ -74,15 +74,10 @@ const errorHandler: ErrorHandler = {
   error: () => ({ action: ErrorAction.Continue }),
   closed: (): CloseHandlerResult => {
     if (refused || full) return { action: CloseAction.DoNotRestart, handled: true };
-    if ((plan.kind === 'tcp' || plan.kind === 'tls') && !ranSinceStart && limitNotice) {
-      limitNotice = false;
-      serverFull('over its --max-connections');
-      return { action: CloseAction.DoNotRestart, handled: true };
-    }
     if ((plan.kind === 'tcp' || plan.kind === 'tls') && !ranSinceStart) {
-      // Closed during initialize: the server turned the connection away
-      // (its error reply may be lost with the connection). No retry loop.
-      refuse('the server closed the connection during initialize');
+      // Closed during initialize: the server turned the connection away.
+      // No retry loop (unless it said it was full).
+      remoteInitializeFailed('the server closed the connection during initialize');
       return { action: CloseAction.DoNotRestart, handled: true };
     }
     if (plan.kind === 'tcp' || plan.kind === 'tls') {
@@ -173,14 +168,67 @@ function refuse(why: string): void {
 
 // A team server answered initialize with -32011: a message (once until a
 // connection succeeds), then a new client after the backoff.
+// A remote connection whose initialize failed. An error reply from the
+// server is final: -32011 (full) is tried again, anything else (-32010, a
+// wrong token) is a refusal. Without a reply (the connection closed, a
+// write failed: -32011 over --max-connections comes as a notice with id
+// null, and the close may come first) the decision waits INIT_SETTLE_MS
+// for bytes still in flight, then tries again with the backoff. The
+// initialize failure and the close handler both come here; one decides.
+const INIT_SETTLE_MS = 150;
+let pendingDecision: NodeJS.Timeout | undefined;
+let pendingWhy: string | undefined;
+function remoteInitializeFailed(why: string, code?: number): void {
+  if (refused || full) return;
+  if (code === TOO_MANY_CONNECTIONS) {
+    serverFull(why);
+    return;
+  }
+  if (code !== undefined && !isClientSideCode(code)) {
+    refuse(why);
+    return;
+  }
+  pendingWhy = pendingWhy ?? why;
+  if (pendingDecision) return;
+  pendingDecision = setTimeout(() => {
+    pendingDecision = undefined;
+    const reason = pendingWhy ?? why;
+    pendingWhy = undefined;
+    if (refused || full) return;
+    if (limitNotice) {
+      limitNotice = false;
+      serverFull('over its --max-connections');
+    } else {
+      retryInitialize(`the connection to ${describeLaunch(plan)} closed during initialize (${reason})`);
+    }
+  }, INIT_SETTLE_MS);
+}
+
 function serverFull(why: string): void {
+  retryInitialize(`the server has too many connections (${why})`);
+}
+
+// Initialize of a remote connection did not finish and the server did not
+// refuse the token (full, or the connection closed): a message (once until
+// a connection succeeds), then a new client after the backoff; after
+// MAX_CONNECT_ATTEMPTS in a row, an error and no more tries.
+let initRetries = 0;
+function retryInitialize(why: string): void {
   full = true;
+  initRetries += 1;
+  lastError = why;
+  if (initRetries > MAX_CONNECT_ATTEMPTS) {
+    lastError = `${why}; gave up after ${MAX_CONNECT_ATTEMPTS} tries (run mtpc: Restart Server)`;
+    output.appendLine(lastError);
+    void vscode.window.showErrorMessage(`mtpc: ${lastError}`);
+    refreshStatus();
+    return;
+  }
   const delay = backoff.next();
-  lastError = `the server has too many connections (${why})`;
-  output.appendLine(`${lastError}; trying again in ${(delay / 1000).toFixed(1)} s`);
+  output.appendLine(`${why}; trying again in ${(delay / 1000).toFixed(1)} s`);
   if (!fullNotified) {
     fullNotified = true;
-    void vscode.window.showWarningMessage(`mtpc: ${lastError}; trying again with a growing delay`);
+    void vscode.window.showWarningMessage(`mtpc: ${why}; trying again with a growing delay`);
   }
   refreshStatus();
   if (reconnectTimer) clearTimeout(reconnectTimer);
@@ -275,7 +323,7 @@ async function startClient(): Promise<void> {
     // no retries.
     initializationFailedHandler: (err) => {
       const why = err instanceof Error ? err.message : String(err);
-      if (errorCode(err) === TOO_MANY_CONNECTIONS && (plan.kind === 'tcp' || plan.kind === 'tls')) serverFull(why);
+      if (plan.kind === 'tcp' || plan.kind === 'tls') remoteInitializeFailed(why, errorCode(err));
       else refuse(why);
       return false;
     },
@@ -290,6 +338,7 @@ async function startClient(): Promise<void> {
       if (reconnecting) output.appendLine(`connected again to ${describeLaunch(plan)}`);
       reconnecting = false;
       fullNotified = false;
+      initRetries = 0;
       backoff.reset();
       lastError = undefined;
     }
@@ -312,6 +361,10 @@ async function stopClient(resetBackoff = true): Promise<void> {
   client = undefined;
   generation += 1;
   reconnecting = false;
+  // A decision about the old client's initialize is moot.
+  if (pendingDecision) clearTimeout(pendingDecision);
+  pendingDecision = undefined;
+  pendingWhy = undefined;
   if (resetBackoff) {
     backoff.reset();
     if (reconnectTimer) clearTimeout(reconnectTimer);

@@ -112,3 +112,10 @@ export function retryAfterMs(err: unknown): number {
 export function isConnectionLimitNotice(text: string): boolean {
   return /"id"\s*:\s*null/.test(text) && new RegExp(`"code"\\s*:\\s*${TOO_MANY_CONNECTIONS}\\b`).test(text);
 }
+
+// Codes vscode-jsonrpc gives errors it makes itself (a connection disposed
+// with the request pending, -32097; a closed stream, -32099..-32096), not
+// replies from the server: a lost connection, not a refusal.
+export function isClientSideCode(code: number): boolean {
+  return code >= -32099 && code <= -32096;
+}

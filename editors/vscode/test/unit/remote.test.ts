@@ -2,7 +2,7 @@ import * as assert from 'assert';
 import { describeLaunch, planLaunch } from '../../src/core/launch';
 import {
   Backoff, DEFAULT_RETRY_MS, MAX_RETRY_MS, RATE_LIMITED, errorCode, initializationOptions, parseServerAddress,
-  retryAfterMs, isConnectionLimitNotice,
+  retryAfterMs, isClientSideCode, isConnectionLimitNotice,
 } from '../../src/core/remote';
 import { needsRestart, readSettings } from '../../src/core/settings';
 
@@ -72,5 +72,10 @@ describe('remote', () => {
     assert.strictEqual(isConnectionLimitNotice(notice.replace('-32011', '-32010')), false);
     assert.strictEqual(isConnectionLimitNotice(notice.replace('-32011', '-320111')), false);
     assert.strictEqual(isConnectionLimitNotice(''), false);
+  });
+
+  it("tells vscode-jsonrpc's own error codes from the server's", () => {
+    for (const c of [-32099, -32098, -32097, -32096]) assert.strictEqual(isClientSideCode(c), true, String(c));
+    for (const c of [-32010, -32011, -32012, -32600, -32603, -32095, -32100]) assert.strictEqual(isClientSideCode(c), false, String(c));
   });
 });
