@@ -131,13 +131,10 @@ local function on_exit(code, signal, client_id)
       if generation ~= state.generation then
         return  -- started again meanwhile
       end
-      -- A team server that closes the connection (status 0 from the bridge
-      -- or openssl) before initialize finished refused it, unless it said it
-      -- was full (then it is tried again, with the back-off).
-      if state.cfg.address ~= '' and state.status == 'starting' and code == 0 and not state.stopping
-        and not state.full then
-        refuse('it closed the connection during initialize (a wrong or missing token?)')
-      end
+      -- A refusal (an error reply to initialize, initialize_failed) has
+      -- set stopping by now; a connection that closed during initialize
+      -- without one (a full server whose notice was lost, a server going
+      -- down) is tried again with the back-off.
       if state.stopping then
         state.status = state.refused and 'refused' or 'stopped'
         return
@@ -145,6 +142,8 @@ local function on_exit(code, signal, client_id)
       if state.full then
         state.last_error = state.full
         state.full = nil
+      elseif state.cfg.address ~= '' and state.status == 'starting' and code == 0 then
+        state.last_error = 'the connection closed during initialize'
       elseif state.cfg.address ~= '' and code == bridge_connect_failed then
         state.last_error = 'cannot connect'
       else
