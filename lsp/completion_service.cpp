@@ -234,24 +234,24 @@ void CompletionService::generate(completion::TextRequest request, std::string en
       return finish(std::move(*prepared->answer));
     }
     // A sequence of its own (HTTP requests share no document), reused by
-    // later requests: its cache keeps the longest shared prefix.
-    completion::CompletionModel::Sequence* sequence = nullptr;
+    // later requests: its cache keeps the longest shared prefix. At most
+    // kMaxTextSequences (each holds a KV cache); beyond, requests share the
+    // least used one and the scheduler queues each until it is free.
+    TextSequence* chosen = nullptr;
     for (auto& t : text_sequences_)
-      if (!t.in_use) {
-        sequence = t.sequence.get();
-        t.in_use = true;
-        break;
-      }
-    if (!sequence) {
+      if (!chosen || t.users < chosen->users) chosen = &t;
+    if (!chosen || (chosen->users > 0 && text_sequences_.size() < kMaxTextSequences)) {
       auto seq = model_->new_sequence();
       if (!seq.ok()) {
         g.outcome = completion::TextGeneration::Outcome::kFailed;
         g.error = seq.status().message();
         return finish(std::move(g));
       }
-      text_sequences_.push_back({std::move(*seq), true});
-      sequence = text_sequences_.back().sequence.get();
+      text_sequences_.push_back({std::move(*seq), 0});
+      chosen = &text_sequences_.back();
     }
+    ++chosen->users;
+    completion::CompletionModel::Sequence* sequence = chosen->sequence.get();
     const double service_wait = seconds_since(received);
     model_->generate_async(
         *sequence, prepared->request, "http",
@@ -259,7 +259,7 @@ void CompletionService::generate(completion::TextRequest request, std::string en
           auto answer = [this, sequence, prepared, service_wait, finish = std::move(finish),
                          r = std::move(r)]() mutable {
             for (auto& t : text_sequences_)
-              if (t.sequence.get() == sequence) t.in_use = false;
+              if (t.sequence.get() == sequence) --t.users;
             if (metrics_) metrics_->queue_wait(service_wait + r.queue_ms / 1000.0);
             if (metrics_ && r.batch_size > 0) metrics_->batched(r.batch_size);
             if (r.outcome != ScheduleOutcome::kDone) {

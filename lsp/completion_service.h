@@ -138,12 +138,14 @@ class CompletionService {
   std::map<int, std::unique_ptr<ClientState>> clients_;  // engine thread only
   std::atomic<int> next_client_{1};
   // generate()'s sequences (engine thread only): one per request decoding
-  // at once, kept for reuse (their caches keep shared prefixes).
+  // at once, up to kMaxTextSequences, kept for reuse (their caches keep
+  // shared prefixes).
   struct TextSequence {
     std::unique_ptr<completion::CompletionModel::Sequence> sequence;
-    bool in_use = false;
+    int users = 0;  // requests decoding or queued on it
   };
-  std::vector<TextSequence> text_sequences_;
+  static constexpr size_t kMaxTextSequences = 16;
+  std::deque<TextSequence> text_sequences_;  // a deque: pointers stay valid as it grows
   ServerMetrics* metrics_ = nullptr;
   std::atomic<bool> model_loaded_{false};
 
