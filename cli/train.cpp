@@ -18,12 +18,15 @@ void add_train_command(CLI::App& app, GlobalOptions& global) {
   auto* config = cmd->add_option("--config", args->config, "JSON {preset?, model, train}")
                      ->check(CLI::ExistingFile);
   preset->excludes(config);
-  cmd->add_option("--data", args->data, "corpus directory (train.bin, val.bin)")->required();
-  cmd->add_option("--out", args->out, "output directory (checkpoint/, train.jsonl)")->required();
+  // Checked in the callback rather than required(): `mtpc train heads` has its own.
+  cmd->add_option("--data", args->data, "corpus directory (train.bin, val.bin) (required)");
+  cmd->add_option("--out", args->out, "output directory (checkpoint/, train.jsonl) (required)");
+  add_train_heads_command(*cmd, global);
   cmd->add_flag("--resume", args->resume, "continue from OUT/checkpoint if it exists");
   auto* steps = cmd->add_option("--steps", args->steps, "total optimizer steps (overrides the config)")
                     ->check(CLI::PositiveNumber);
   cmd->callback([args, &global, preset, config, steps] {
+    if (args->data.empty() || args->out.empty()) throw CLI::RuntimeError("mtpc train: --data and --out are required", 2);
     TrainOptions o;
     if (config->count() > 0 || preset->count() > 0) {
       auto run = config->count() > 0 ? run_config_from_file(args->config)
