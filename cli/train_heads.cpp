@@ -46,6 +46,8 @@ void add_train_heads_command(CLI::App& train, GlobalOptions& global) {
   cmd->add_option("--checkpoint-every", o->checkpoint_every, "steps between checkpoints (0: at the end)")
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
+  cmd->add_flag("--cache-hidden", o->cache_hidden,
+                "keep the base's states of each distilled sequence in memory after its first pass (prompt+gen x dim x 4 bytes each)");
   cmd->add_flag("--resume", o->resume, "continue OUT/heads (targets.bin always resumes)");
   cmd->callback([o, kind, &global] {
     o->head_kind = *kind == "transformer" ? HeadKind::kTransformer : HeadKind::kMlp;

@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <nlohmann/json.hpp>
 
 #include "base/atomic_file.h"
@@ -55,8 +56,9 @@ class HeadsTrainer {
   std::vector<int32_t> corpus_window(uint64_t key, int length) const;
   Status make_targets();
   torch::Tensor batch(const std::vector<int64_t>& indices) const;
+  std::pair<torch::Tensor, torch::Tensor> frozen(const std::vector<int64_t>& indices, const torch::Tensor& tokens);
   // Per new head: loss (nats) and agreement; backward when `train`.
-  std::pair<std::vector<double>, std::vector<double>> forward(const torch::Tensor& tokens, bool train);
+  std::pair<std::vector<double>, std::vector<double>> forward(const std::vector<int64_t>& indices, bool train);
   std::pair<std::vector<double>, std::vector<double>> evaluate();
   Status save(int64_t step);
   Status restore();
@@ -71,6 +73,8 @@ class HeadsTrainer {
   std::unique_ptr<AdamW> optimizer_;
   std::vector<uint16_t> corpus_;
   std::vector<int32_t> records_;  // distilled sequences, seq_len() each
+  // record -> (trunk states [L, dim], head 1's greedy tokens [L]) with cache_hidden
+  std::map<int64_t, std::pair<torch::Tensor, torch::Tensor>> hidden_cache_;
   int64_t start_step_ = 0;
 };
 
@@ -200,35 +204,51 @@ torch::Tensor HeadsTrainer::batch(const std::vector<int64_t>& indices) const {
   return t.to(device_);
 }
 
-std::pair<std::vector<double>, std::vector<double>> HeadsTrainer::forward(const torch::Tensor& tokens, bool train) {
-  const int N = model_->config().n_future;
-  const int64_t L = tokens.size(1);
-  torch::Tensor hidden, greedy;
-  {
-    // The frozen part exactly as decoding runs it.
+// The frozen part exactly as decoding runs it: trunk states and head 1's
+// greedy tokens [B, L], from the cache when a record's are there.
+std::pair<torch::Tensor, torch::Tensor> HeadsTrainer::frozen(const std::vector<int64_t>& indices,
+                                                             const torch::Tensor& tokens) {
+  const bool cached = o_.cache_hidden && o_.targets == "distill";
+  std::vector<int64_t> missing;
+  for (size_t b = 0; b < indices.size(); ++b)
+    if (!cached || !hidden_cache_.count(indices[b])) missing.push_back(static_cast<int64_t>(b));
+  if (!missing.empty()) {
     c10::InferenceMode guard;
-    hidden = model_->trunk(tokens);
-    greedy = model_->head_logits(0, hidden).argmax(-1);
+    auto rows = tokens.index_select(0, torch::tensor(missing, torch::kLong).to(device_));
+    auto hidden = model_->trunk(rows);
+    auto greedy = model_->head_logits(0, hidden).argmax(-1);
+    if (!cached) return {hidden.clone(), greedy.clone()};
+    for (size_t m = 0; m < missing.size(); ++m)
+      hidden_cache_[indices[missing[m]]] = {hidden[m].clone(), greedy[m].clone()};
   }
-  hidden = hidden.clone();  // a normal tensor: autograd may save it
-  greedy = greedy.clone();
+  std::vector<torch::Tensor> h, g;
+  for (int64_t i : indices) {
+    h.push_back(hidden_cache_.at(i).first);
+    g.push_back(hidden_cache_.at(i).second);
+  }
+  // Outside inference mode: normal tensors that autograd may save.
+  return {torch::stack(h).clone(), torch::stack(g).clone()};
+}
+
+std::pair<std::vector<double>, std::vector<double>> HeadsTrainer::forward(const std::vector<int64_t>& indices,
+                                                                          bool train) {
+  const int N = model_->config().n_future;
+  const torch::Tensor tokens = batch(indices);
+  const int64_t L = tokens.size(1);
+  auto [hidden, greedy] = frozen(indices, tokens);
   std::vector<double> losses, agreement;
   for (int j = 1; j < N; ++j) {  // 0-based head j: 1-based head j + 1
-    // The head runs over the whole sequence (a transformer head attends to
-    // it from position 0), then the positions with a target are kept.
-    auto states = model_->head_states(j, hidden);
-    torch::Tensor target;
-    if (o_.targets == "distill") {
-      // Positions t in [prompt_len - 1, L - j): target head 1's token at t + j.
-      const int64_t first = o_.prompt_len - 1, count = L - j - first;
-      states = states.narrow(1, first, count);
-      target = greedy.narrow(1, first + j, count);
-    } else {
-      // Corpus windows of L = prompt_len + gen_len + 1: t in [0, L - j - 1).
-      const int64_t count = L - j - 1;
-      states = states.narrow(1, 0, count);
-      target = tokens.narrow(1, j + 1, count);
-    }
+    // Distill: positions t in [prompt_len - 1, L - j), target head 1's token
+    // at t + j. Corpus windows (L = prompt_len + gen_len + 1): t in
+    // [0, L - j - 1), target the token t + j + 1.
+    const bool distill = o_.targets == "distill";
+    const int64_t first = distill ? o_.prompt_len - 1 : 0, count = distill ? L - j - first : L - j - 1;
+    const torch::Tensor target = distill ? greedy.narrow(1, first + j, count) : tokens.narrow(1, j + 1, count);
+    // A transformer head attends over the whole sequence from position 0; an
+    // MLP head's rows are independent, so only the rows with a target run.
+    torch::Tensor states = model_->config().head_kind == HeadKind::kTransformer
+                               ? model_->head_states(j, hidden).narrow(1, first, count)
+                               : model_->head_states(j, hidden.narrow(1, first, count));
     auto logits = model_->logits(states);
     auto loss = torch::nn::functional::cross_entropy(logits.reshape({-1, logits.size(-1)}), target.reshape({-1}));
     if (train) loss.backward();
@@ -252,7 +272,7 @@ std::pair<std::vector<double>, std::vector<double>> HeadsTrainer::evaluate() {
       idx.push_back(o_.targets == "distill" ? i : (int64_t{1} << 30) + i);
     }
     if (idx.empty()) break;
-    auto [l, a] = forward(batch(idx), false);
+    auto [l, a] = forward(idx, false);
     for (int j = 0; j < N - 1; ++j) loss[j] += l[j], agree[j] += a[j];
     ++batches;
   }
@@ -399,7 +419,7 @@ Result<HeadsTrainSummary> HeadsTrainer::run() {
       }
     }
     const double lr = lr_at(step);
-    auto [loss, agree] = forward(batch(idx), true);
+    auto [loss, agree] = forward(idx, true);
     std::vector<torch::Tensor> grads;
     for (auto& [name, p] : trained) grads.push_back(p);
     if (o_.grad_clip > 0) torch::nn::utils::clip_grad_norm_(grads, o_.grad_clip);

@@ -61,6 +61,10 @@ struct HeadsTrainOptions {
   int64_t eval_every = 100;  // 0: only at the end
   int eval_batches = 4;
   int64_t checkpoint_every = 100;  // 0: only at the end
+  // Distill: keep each sequence's trunk states and head 1's tokens in memory
+  // after their first pass (L * dim * 4 bytes a sequence), so later epochs
+  // skip the frozen forward.
+  bool cache_hidden = false;
   bool resume = false;
   std::string device = "cpu";
   std::function<void(const std::string&)> progress;  // default: stderr

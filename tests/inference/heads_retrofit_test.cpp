@@ -151,6 +151,22 @@ TEST(TrainHeads, DistilledHeadsLearnLeaveTheBaseAloneAndDecodeAsTheBase) {
   }
 }
 
+TEST(TrainHeads, CachedStatesTrainTheSameHeads) {
+  TempDir dir;
+  write_base(dir / "base");
+  write_corpus(dir / "corpus");
+  HeadsTrainOptions o = small_run(dir);
+  o.steps = 12;
+  auto plain = train_heads(o);
+  ASSERT_TRUE(plain.ok()) << plain.status().message();
+  o.out_dir = dir / "cached";
+  o.cache_hidden = true;
+  auto cached = train_heads(o);
+  ASSERT_TRUE(cached.ok()) << cached.status().message();
+  EXPECT_EQ(plain->last_loss, cached->last_loss);
+  EXPECT_EQ(plain->eval_loss, cached->eval_loss);
+}
+
 TEST(TrainHeads, CorpusTargetsAndTransformerHeadsTrainToo) {
   TempDir dir;
   write_base(dir / "base", 17, HeadKind::kTransformer);
