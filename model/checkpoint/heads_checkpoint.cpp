@@ -173,11 +173,6 @@ Status write_heads_files(const std::string& dir, MtpModelImpl& model, const std:
   return write_file_atomic((fs::path(dir) / "config.json").string(), config.dump(2) + "\n");
 }
 
-bool is_heads_directory(const std::string& dir) {
-  auto j = read_json((fs::path(dir) / "config.json").string());
-  return j.ok() && j->value("format", "") == kHeadsFormat;
-}
-
 Result<LoadedModel> load_heads_model(const std::string& dir, torch::Device device, const LoadOptions& options) {
   const std::string config_path = (fs::path(dir) / "config.json").string();
   auto j = read_json(config_path);

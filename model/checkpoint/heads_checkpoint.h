@@ -58,9 +58,6 @@ Status write_heads_files(const std::string& dir, MtpModelImpl& model, const std:
 // Names and shapes of heads 2..N of `config` ("heads.1.*" ..).
 std::vector<std::pair<std::string, torch::Tensor>> new_head_parameters(MtpModelImpl& model);
 
-// True when dir/config.json says "format": "mtpc-heads".
-bool is_heads_directory(const std::string& dir);
-
 // Base + heads; see the top of this file. The base loads with `options`.
 Result<LoadedModel> load_heads_model(const std::string& dir, torch::Device device, const LoadOptions& options);
 
