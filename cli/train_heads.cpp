@@ -31,6 +31,10 @@ void add_train_heads_command(CLI::App& train, GlobalOptions& global) {
   cmd->add_option("--prompt-len", o->prompt_len, "corpus tokens before each continuation")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
+  cmd->add_option("--min-prompt-len", o->min_prompt_len,
+                  "fewest prompt tokens: each batch draws its prompt length from [this, --prompt-len] (0: --prompt-len)")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
   cmd->add_option("--gen-len", o->gen_len, "greedy tokens generated after each prompt")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();

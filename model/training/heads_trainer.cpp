@@ -51,6 +51,9 @@ class HeadsTrainer {
     else std::fprintf(stderr, "%s\n", line.c_str());
   }
   int seq_len() const { return o_.targets == "distill" ? o_.prompt_len + o_.gen_len : o_.prompt_len + o_.gen_len + 1; }
+  int min_prompt_len() const { return o_.min_prompt_len > 0 ? o_.min_prompt_len : o_.prompt_len; }
+  // The prompt length of distilled record `index`.
+  int record_prompt_len(int64_t index) const { return records_[index * (seq_len() + 1)]; }
   Status check_options() const;
   Status load_corpus();
   std::vector<int32_t> corpus_window(uint64_t key, int length) const;
@@ -72,7 +75,9 @@ class HeadsTrainer {
   MtpModel model_{nullptr};
   std::unique_ptr<AdamW> optimizer_;
   std::vector<uint16_t> corpus_;
-  std::vector<int32_t> records_;  // distilled sequences, seq_len() each
+  // Distilled records of 1 + seq_len() int32: the prompt length p, then p
+  // prompt tokens, gen_len greedy tokens and zeros up to seq_len().
+  std::vector<int32_t> records_;
   // record -> (trunk states [L, dim], head 1's greedy tokens [L]) with cache_hidden
   std::map<int64_t, std::pair<torch::Tensor, torch::Tensor>> hidden_cache_;
   int64_t start_step_ = 0;
@@ -82,6 +87,8 @@ Status HeadsTrainer::check_options() const {
   if (o_.targets != "distill" && o_.targets != "corpus")
     return Status::Error("--targets must be distill or corpus, got '" + o_.targets + "'");
   if (o_.prompt_len < 1 || o_.gen_len < 2) return Status::Error("--prompt-len must be >= 1 and --gen-len >= 2");
+  if (o_.min_prompt_len < 0 || o_.min_prompt_len > o_.prompt_len)
+    return Status::Error("--min-prompt-len must be in [1, --prompt-len] (0: --prompt-len)");
   if (o_.n_future < 2 || o_.gen_len < o_.n_future)
     return Status::Error("--n-future must be at least 2 and --gen-len at least --n-future");
   if (o_.sequences < 2) return Status::Error("--sequences must be at least 2");
@@ -120,14 +127,15 @@ std::vector<int32_t> HeadsTrainer::corpus_window(uint64_t key, int length) const
   return ids;
 }
 
-// Distilled sequences: prompt_len corpus tokens, then the base's greedy
-// continuation. Appended a batch at a time, so a stopped run resumes at the
-// last whole record.
+// Distilled sequences: p corpus tokens (p drawn per batch from
+// [min_prompt_len, prompt_len], so the continuations cover the positions
+// decoding meets), then the base's greedy continuation. Appended a batch at
+// a time, so a stopped run resumes at the last whole record.
 Status HeadsTrainer::make_targets() {
-  const int L = seq_len();
+  const int L = seq_len(), R = L + 1;
   const fs::path bin = fs::path(o_.out_dir) / "targets.bin", meta_path = fs::path(o_.out_dir) / "targets.json";
   nlohmann::json meta = {{"base_sha256", base_sha256_}, {"prompt_len", o_.prompt_len}, {"gen_len", o_.gen_len},
-                         {"seed", o_.seed},           {"corpus_tokens", corpus_.size()}};
+                         {"min_prompt_len", min_prompt_len()}, {"seed", o_.seed}, {"corpus_tokens", corpus_.size()}};
   std::error_code ec;
   int64_t have = 0;
   if (fs::exists(meta_path, ec)) {
@@ -138,8 +146,8 @@ Status HeadsTrainer::make_targets() {
         return Status::Error(meta_path.string() + ": made with " + key + " = " + old.value(key, nlohmann::json()).dump() +
                              ", this run has " + value.dump() + " (another base or settings: use another --out)");
     const auto bytes = fs::exists(bin, ec) ? fs::file_size(bin, ec) : 0;
-    have = static_cast<int64_t>(bytes / (sizeof(int32_t) * L));
-    if (bytes != have * L * sizeof(int32_t)) fs::resize_file(bin, have * L * sizeof(int32_t), ec);  // a record cut short
+    have = static_cast<int64_t>(bytes / (sizeof(int32_t) * R));
+    if (bytes != have * R * sizeof(int32_t)) fs::resize_file(bin, have * R * sizeof(int32_t), ec);  // a record cut short
   } else {
     fs::remove(bin, ec);
     if (Status s = write_file_atomic(meta_path.string(), meta.dump(2) + "\n"); !s.ok()) return s;
@@ -154,10 +162,12 @@ Status HeadsTrainer::make_targets() {
   const auto t0 = Clock::now();
   for (int64_t from = have; from < want; from += o_.generate_batch) {
     const int64_t B = std::min<int64_t>(o_.generate_batch, want - from);
-    auto prompts = torch::empty({B, o_.prompt_len}, torch::kLong);
+    const int P = min_prompt_len() +
+                  static_cast<int>(mix(o_.seed + 7 * static_cast<uint64_t>(from)) % (o_.prompt_len - min_prompt_len() + 1));
+    auto prompts = torch::empty({B, P}, torch::kLong);
     for (int64_t b = 0; b < B; ++b) {
-      auto w = corpus_window(static_cast<uint64_t>(from + b), o_.prompt_len);
-      for (int t = 0; t < o_.prompt_len; ++t) prompts[b][t] = w[t];
+      auto w = corpus_window(static_cast<uint64_t>(from + b), P);
+      for (int t = 0; t < P; ++t) prompts[b][t] = w[t];
     }
     torch::Tensor seq;
     {
@@ -170,8 +180,10 @@ Status HeadsTrainer::make_targets() {
       for (int g = 0; g < o_.gen_len; ++g) {
         parts.push_back(next);
         if (g + 1 == o_.gen_len) break;
-        next = m.forward_next(next, o_.prompt_len + g, cache).select(1, -1).argmax(-1).view({B, 1});
+        next = m.forward_next(next, P + g, cache).select(1, -1).argmax(-1).view({B, 1});
       }
+      parts.insert(parts.begin(), torch::full({B, 1}, P, torch::kLong).to(device_));
+      parts.push_back(torch::zeros({B, L - P - o_.gen_len}, torch::kLong).to(device_));
       seq = torch::cat(parts, 1).to(torch::kCPU, torch::kInt32).contiguous();
     }
     out.write(reinterpret_cast<const char*>(seq.data_ptr<int32_t>()), seq.numel() * sizeof(int32_t));
@@ -182,7 +194,7 @@ Status HeadsTrainer::make_targets() {
   }
   if (out.is_open()) out.close();
   std::ifstream in(bin, std::ios::binary);
-  records_.resize(static_cast<size_t>(want) * L);
+  records_.resize(static_cast<size_t>(want) * R);
   in.read(reinterpret_cast<char*>(records_.data()), records_.size() * sizeof(int32_t));
   if (in.gcount() != static_cast<std::streamsize>(records_.size() * sizeof(int32_t)))
     return Status::Error(bin.string() + ": shorter than " + std::to_string(want) + " records");
@@ -195,7 +207,7 @@ torch::Tensor HeadsTrainer::batch(const std::vector<int64_t>& indices) const {
   auto* p = t.data_ptr<int64_t>();
   for (size_t b = 0; b < indices.size(); ++b) {
     if (o_.targets == "distill") {
-      std::copy_n(records_.begin() + indices[b] * L, L, p + b * L);
+      std::copy_n(records_.begin() + indices[b] * (L + 1) + 1, L, p + b * L);
     } else {
       auto w = corpus_window(static_cast<uint64_t>(indices[b]) + (uint64_t{1} << 40), L);
       std::copy(w.begin(), w.end(), p + b * L);
@@ -238,17 +250,26 @@ std::pair<std::vector<double>, std::vector<double>> HeadsTrainer::forward(const 
   auto [hidden, greedy] = frozen(indices, tokens);
   std::vector<double> losses, agreement;
   for (int j = 1; j < N; ++j) {  // 0-based head j: 1-based head j + 1
-    // Distill: positions t in [prompt_len - 1, L - j), target head 1's token
-    // at t + j. Corpus windows (L = prompt_len + gen_len + 1): t in
+    // Distill: positions t in [p - 1, p + gen_len - j), target head 1's
+    // token at t + j. Corpus windows (L = prompt_len + gen_len + 1): t in
     // [0, L - j - 1), target the token t + j + 1.
+    // Each distilled row starts at its own prompt length p: t in [p - 1,
+    // p + gen_len - j), the same count for every row.
     const bool distill = o_.targets == "distill";
-    const int64_t first = distill ? o_.prompt_len - 1 : 0, count = distill ? L - j - first : L - j - 1;
-    const torch::Tensor target = distill ? greedy.narrow(1, first + j, count) : tokens.narrow(1, j + 1, count);
+    const int64_t count = distill ? o_.gen_len - j + 1 : L - j - 1;
+    auto rows = [&](const torch::Tensor& x, int64_t shift) {
+      if (!distill) return x.narrow(1, shift, count);
+      std::vector<torch::Tensor> parts;
+      for (size_t b = 0; b < indices.size(); ++b)
+        parts.push_back(x[b].narrow(0, record_prompt_len(indices[b]) - 1 + shift, count));
+      return torch::stack(parts);
+    };
+    const torch::Tensor target = distill ? rows(greedy, j) : tokens.narrow(1, j + 1, count);
     // A transformer head attends over the whole sequence from position 0; an
     // MLP head's rows are independent, so only the rows with a target run.
     torch::Tensor states = model_->config().head_kind == HeadKind::kTransformer
-                               ? model_->head_states(j, hidden).narrow(1, first, count)
-                               : model_->head_states(j, hidden.narrow(1, first, count));
+                               ? rows(model_->head_states(j, hidden), 0)
+                               : model_->head_states(j, rows(hidden, 0));
     auto logits = model_->logits(states);
     auto loss = torch::nn::functional::cross_entropy(logits.reshape({-1, logits.size(-1)}), target.reshape({-1}));
     if (train) loss.backward();
@@ -300,7 +321,7 @@ Status HeadsTrainer::save(int64_t step) {
   };
   nlohmann::json provenance = {{"trained_by", "mtpc train heads"}, {"targets", o_.targets},
                                {"step", step},                     {"sequences", o_.sequences},
-                               {"prompt_len", o_.prompt_len},      {"gen_len", o_.gen_len},
+                               {"prompt_len", o_.prompt_len},      {"gen_len", o_.gen_len}, {"min_prompt_len", min_prompt_len()},
                                {"lr", o_.lr},                      {"batch_size", o_.batch_size},
                                {"seed", o_.seed},                  {"data_dir", fs::absolute(o_.data_dir).string()}};
   // staging and target are siblings: the base's relative path is the same from either.

@@ -7,14 +7,15 @@
 // start and how they are stored).
 //
 // Targets (`targets`):
-//   "distill"  sequences of prompt_len corpus tokens followed by gen_len
-//              tokens of the base's own greedy continuation, generated once
-//              into OUT/targets.bin (int32, one record of prompt_len +
-//              gen_len tokens after another; OUT/targets.json says how they
-//              were made) and resumed where a stopped run left them. Head i
-//              (1-based) at position t learns head 1's greedy token at
-//              position t + i - 1, at the positions whose next i - 1 tokens
-//              are the base's own (t >= prompt_len - 1): what drafting meets.
+//   "distill"  sequences of p corpus tokens (p in [min_prompt_len,
+//              prompt_len]) followed by gen_len tokens of the base's own
+//              greedy continuation, generated once into OUT/targets.bin
+//              (records of 1 + prompt_len + gen_len int32: p, the tokens,
+//              zeros; OUT/targets.json says how they were made) and resumed
+//              where a stopped run left them. Head i (1-based) at position t
+//              learns head 1's greedy token at position t + i - 1, at the
+//              positions whose next i - 1 tokens are the base's own
+//              (t >= p - 1): what drafting meets.
 //   "corpus"   windows of the corpus; head i learns the corpus token t + i
 //              (joint training's target, for comparison).
 // Outputs in OUT: heads/ (a heads directory that --model loads, plus
@@ -46,7 +47,10 @@ struct HeadsTrainOptions {
   HeadKind head_kind = HeadKind::kMlp;
   std::string targets = "distill";  // distill | corpus
   int sequences = 512;    // distilled sequences (every 10th held out for evaluation)
-  int prompt_len = 64;    // corpus tokens before each continuation
+  int prompt_len = 64;    // corpus tokens before each continuation (the most)
+  // The fewest: each batch of prompts draws its length from [min_prompt_len,
+  // prompt_len], so the heads learn at the positions decoding meets. 0: prompt_len.
+  int min_prompt_len = 0;
   int gen_len = 128;      // greedy tokens after each prompt
   int generate_batch = 16;  // prompts continued at once
   int64_t steps = 400;    // optimizer steps

@@ -7,6 +7,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <set>
 #include <nlohmann/json.hpp>
 
 #include "model/checkpoint/checkpoint.h"
@@ -111,7 +112,7 @@ TEST(TrainHeads, DistilledHeadsLearnLeaveTheBaseAloneAndDecodeAsTheBase) {
   ASSERT_EQ(summary->eval_agreement.size(), 3u);
   EXPECT_GT(sum(summary->eval_agreement), sum(summary->start_eval_agreement));
   EXPECT_FALSE(lines.empty());
-  EXPECT_EQ(fs::file_size(dir / "out/targets.bin"), 24u * (16 + 24) * sizeof(int32_t));
+  EXPECT_EQ(fs::file_size(dir / "out/targets.bin"), 24u * (1 + 16 + 24) * sizeof(int32_t));
 
   // The base's files are untouched, and the retrofitted model's base
   // parameters are the base's, bit for bit.
@@ -157,6 +158,7 @@ TEST(TrainHeads, CachedStatesTrainTheSameHeads) {
   write_corpus(dir / "corpus");
   HeadsTrainOptions o = small_run(dir);
   o.steps = 12;
+  o.min_prompt_len = 4;  // prompts of 4..16 tokens, per batch of 8
   auto plain = train_heads(o);
   ASSERT_TRUE(plain.ok()) << plain.status().message();
   o.out_dir = dir / "cached";
@@ -165,6 +167,18 @@ TEST(TrainHeads, CachedStatesTrainTheSameHeads) {
   ASSERT_TRUE(cached.ok()) << cached.status().message();
   EXPECT_EQ(plain->last_loss, cached->last_loss);
   EXPECT_EQ(plain->eval_loss, cached->eval_loss);
+  // The records carry their own prompt lengths, within the bounds and not all equal.
+  std::ifstream in(dir / "out/targets.bin", std::ios::binary);
+  std::set<int32_t> lengths;
+  for (int r = 0; r < 24; ++r) {
+    std::vector<int32_t> record(1 + 16 + 24);
+    in.read(reinterpret_cast<char*>(record.data()), record.size() * sizeof(int32_t));
+    ASSERT_TRUE(in);
+    EXPECT_TRUE(record[0] >= 4 && record[0] <= 16) << record[0];
+    lengths.insert(record[0]);
+    for (size_t t = 1 + record[0] + 24; t < record.size(); ++t) EXPECT_EQ(record[t], 0);
+  }
+  EXPECT_GT(lengths.size(), 1u);
 }
 
 TEST(TrainHeads, CorpusTargetsAndTransformerHeadsTrainToo) {
