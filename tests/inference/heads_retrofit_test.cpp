@@ -332,5 +332,20 @@ TEST(TrainHeads, CommandLineRunsAndReportsErrors) {
   EXPECT_NE(plain.output.find("--data and --out are required"), std::string::npos) << plain.output;
 }
 
+// The bundled heads still belong to the bundled base (a retrained
+// model/shipped without new heads fails here) and change no output.
+TEST(HeadsDirectory, ShippedHeadsLoadOverTheShippedModelAndDecodeAsIt) {
+  const std::string shipped = std::string(MTPC_SOURCE_DIR) + "/model/shipped";
+  auto base = Engine::load(shipped, testing::test_engine_options());
+  auto heads = Engine::load(shipped + "/heads", testing::test_engine_options());
+  ASSERT_TRUE(base.ok()) << base.status().message();
+  ASSERT_TRUE(heads.ok()) << heads.status().message();
+  EXPECT_EQ((*heads)->config().n_future, 8);
+  const std::string prompt = "def fib(n):\n    \"\"\"Return the n-th Fibonacci number.\"\"\"\n";
+  const auto greedy = decode(**base, prompt, DecodeMode::kGreedy);
+  EXPECT_EQ(decode(**heads, prompt, DecodeMode::kGreedy), greedy);
+  EXPECT_EQ(decode(**heads, prompt, DecodeMode::kSpeculative), greedy);
+}
+
 }  // namespace
 }  // namespace mtpc
