@@ -8,6 +8,7 @@
 #include <fstream>
 #include <random>
 #include <sstream>
+#include <vector>
 
 #include "base/machine.h"
 #include "model/training/train_config.h"
@@ -104,9 +105,15 @@ Result<nlohmann::json> run_train_scaling_benchmark(const TrainScalingOptions& o)
     const double load = load_average();
     const int64_t tokens_per_step = static_cast<int64_t>(t.batch_size) * t.accum_steps * t.seq_len;
     nlohmann::json runs = nlohmann::json::array();
-    for (int world : {1, o.ranks}) {
-      const std::string out_dir = (dir / ("out" + std::to_string(world))).string();
-      std::string cmd = quote(o.program) + " --threads " + std::to_string(cores) + " --device " + o.device +
+    // 1 process with every core; 1 process with one rank's share of them
+    // (the per-rank baseline); N ranks sharing the cores.
+    const int per_rank = std::max(1, cores / o.ranks);
+    std::vector<std::pair<int, int>> plan = {{1, cores}};
+    if (per_rank != cores) plan.push_back({1, per_rank});
+    plan.push_back({o.ranks, cores});
+    for (auto [world, threads] : plan) {
+      const std::string out_dir = (dir / ("out" + std::to_string(runs.size()))).string();
+      std::string cmd = quote(o.program) + " --threads " + std::to_string(threads) + " --device " + o.device +
                         " train --config " + quote((dir / "run.json").string()) + " --data " +
                         quote((dir / "data").string()) + " --out " + quote(out_dir);
       if (world > 1) cmd += " --ranks " + std::to_string(world);
@@ -116,11 +123,12 @@ Result<nlohmann::json> run_train_scaling_benchmark(const TrainScalingOptions& o)
       if (!secs.ok()) return secs.status();
       const double tps = o.steps * tokens_per_step / *secs;
       runs.push_back({{"ranks", world},
-                      {"threads_per_rank", std::max(1, cores / world)},
+                      {"threads_per_rank", std::max(1, threads / world)},
                       {"tokens_per_s", tps},
                       {"step_seconds", *secs / o.steps}});
       if (o.progress)
-        o.progress(std::to_string(world) + " rank(s): " + std::to_string(static_cast<int64_t>(tps)) + " tokens/s");
+        o.progress(std::to_string(world) + " rank(s) x " + std::to_string(std::max(1, threads / world)) +
+                   " thread(s): " + std::to_string(static_cast<int64_t>(tps)) + " tokens/s");
     }
     return nlohmann::json{{"benchmark", "train-scaling"},
                           {"preset", o.preset},
@@ -129,7 +137,9 @@ Result<nlohmann::json> run_train_scaling_benchmark(const TrainScalingOptions& o)
                           {"seq_len", t.seq_len},
                           {"bf16", t.bf16},
                           {"runs", runs},
-                          {"ratio", runs[1]["tokens_per_s"].get<double>() / runs[0]["tokens_per_s"].get<double>()},
+                          {"ratio", runs.back()["tokens_per_s"].get<double>() / runs[0]["tokens_per_s"].get<double>()},
+                          {"efficiency", runs.back()["tokens_per_s"].get<double>() /
+                                             (o.ranks * runs[runs.size() - 2]["tokens_per_s"].get<double>())},
                           {"load_average_1m", load},
                           {"machine", machine_description(o.device, cores)}};
   } catch (const std::exception& e) {
