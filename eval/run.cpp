@@ -398,6 +398,24 @@ EvalExit run_eval(const EvalOptions& a) {
   if (benchmark.value() == Benchmark::kHumanEvalInfill) return run_infill_eval(a);
   if (!a.variant.empty() || !a.constant.empty())
     return fail("--variant and --constant are for --benchmark humaneval-infill", 2);
+  // The completion core's settings: HumanEval and MBPP decode whole
+  // functions outside the core, so these would be silently ignored.
+  {
+    const completion::Settings core;
+    std::vector<std::string> core_only;
+    if (a.max_prompt_tokens > 0) core_only.push_back("--max-prompt-tokens");
+    if (a.no_fim) core_only.push_back("--no-fim");
+    if (a.scope != "default") core_only.push_back("--scope");
+    if (a.deadline_ms != core.deadline_ms) core_only.push_back("--deadline-ms");
+    if (a.max_tokens != core.max_tokens) core_only.push_back("--max-tokens");
+    if (a.max_lines != core.max_lines) core_only.push_back("--max-lines");
+    if (!core_only.empty()) {
+      std::string names;
+      for (const auto& n : core_only) names += (names.empty() ? "" : ", ") + n;
+      return fail(names + (core_only.size() == 1 ? " is" : " are") + " for --benchmark humaneval-infill and nextline (the "
+                  "completion core's settings), not " + a.benchmark, 2);
+    }
+  }
   Result<Dataset> dataset = load_dataset(benchmark.value(), a.data);
   if (!dataset.ok()) return fail(dataset.status().message());
   Result<std::vector<const Task*>> tasks = select_split(dataset.value(), a.split);

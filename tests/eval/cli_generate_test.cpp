@@ -148,6 +148,15 @@ TEST(CliEvalGenerate, BadModelsAndOptionsAreRefusedBeforeAnyWork) {
   EXPECT_NE(big_k.output.find("exceeds this model's n_future - 1 = 3"), std::string::npos) << big_k.output;
   EXPECT_FALSE(std::filesystem::exists(out));
 
+  // The completion core's settings are refused, not silently ignored.
+  for (const char* flag : {"--no-fim", "--max-prompt-tokens 100", "--scope line", "--deadline-ms 99", "--max-lines 2"}) {
+    auto core_only = run_command(eval_command(model.path(), out, flag));
+    EXPECT_EQ(core_only.exit_code, 2) << flag << ": " << core_only.output;
+    EXPECT_NE(core_only.output.find("for --benchmark humaneval-infill and nextline"), std::string::npos)
+        << core_only.output;
+  }
+  EXPECT_FALSE(std::filesystem::exists(out));
+
   auto without_model = run_command(kBinary + " eval --benchmark humaneval --data " + humaneval_path() +
                                    " --reference --temperature 0.5 --out " + out);
   EXPECT_NE(without_model.exit_code, 0) << without_model.output;
