@@ -18,6 +18,7 @@
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
 
 #include "model/checkpoint/checkpoint.h"
+#include "base/machine.h"
 #include "model/training/distributed_env.h"
 #include "test_util.h"
 
@@ -349,6 +350,63 @@ TEST(DistributedTrain, KilledRankStopsTheJobWithAClearError) {
   EXPECT_TRUE(named_killed || other_saw_it) << log;
   for (pid_t r : ranks) EXPECT_FALSE(fs::exists("/proc/" + std::to_string(r) + "/cmdline")) << "rank left running";
   expect_clean_checkpoint(dir / "out");
+}
+
+}  // namespace
+}  // namespace mtpc
+
+namespace mtpc {
+namespace {
+
+TEST(DistributedTrain, BenchTrainRanksPrintsTheScaling) {
+  auto r = run_command("timeout 300 '" + kBinary + "' --threads 2 bench train --ranks 2 --preset tiny --steps 1");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  auto j = nlohmann::json::parse(r.output.substr(r.output.find('{')), nullptr, false);
+  ASSERT_FALSE(j.is_discarded()) << r.output;
+  EXPECT_EQ(j["benchmark"], "train-scaling");
+  ASSERT_EQ(j["runs"].size(), 3u);
+  EXPECT_EQ(j["runs"][0]["ranks"], 1);
+  EXPECT_EQ(j["runs"][0]["threads_per_rank"], 2);
+  EXPECT_EQ(j["runs"][1]["threads_per_rank"], 1);
+  EXPECT_EQ(j["runs"][2]["ranks"], 2);
+  for (const auto& run : j["runs"]) EXPECT_GT(run["tokens_per_s"].get<double>(), 0) << run;
+  EXPECT_DOUBLE_EQ(j["ratio"].get<double>(),
+                   j["runs"][2]["tokens_per_s"].get<double>() / j["runs"][0]["tokens_per_s"].get<double>());
+  EXPECT_EQ(j["machine"]["cores"], hardware_threads());
+  auto bad = run_command("'" + kBinary + "' bench train --ranks 1");
+  EXPECT_NE(bad.exit_code, 0);
+}
+
+}  // namespace
+}  // namespace mtpc
+
+namespace mtpc {
+namespace {
+
+// SIGTERM to the launcher reaches every rank; they stop after the same step,
+// rank 0 checkpoints it, and the job resumes at the same world size.
+TEST(DistributedTrain, SigtermToTheLauncherCheckpointsAndResumes) {
+  TempDir dir;
+  write_small_corpus(dir / "data");
+  const std::string config = write_config(dir, "long.json", 1000000);
+  const pid_t launcher = spawn({kBinary, "--threads", "2", "train", "--ranks", "2", "--config", config, "--data",
+                                dir / "data", "--out", dir / "out"},
+                               {}, dir / "launcher.log");
+  ASSERT_TRUE(wait_for_first_step(dir / "out/train.jsonl", std::chrono::seconds(60))) << read_file(dir / "launcher.log");
+  ::kill(launcher, SIGTERM);
+  auto status = wait_for(launcher, std::chrono::seconds(90));
+  ASSERT_TRUE(status.has_value()) << "the job hung: " << read_file(dir / "launcher.log");
+  EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 130) << read_file(dir / "launcher.log");
+  const std::string log = read_file(dir / "launcher.log");
+  EXPECT_NE(log.find("checkpoint saved at step"), std::string::npos) << log;
+  expect_clean_checkpoint(dir / "out");
+  const int64_t saved = nlohmann::json::parse(read_file(dir / "out/checkpoint/trainer_state.json"))["step"];
+  EXPECT_GE(saved, 1);
+  auto resumed = run_command(train_cmd("--ranks 2 --config '" + config + "' --data '" + (dir / "data") +
+                                       "' --out '" + (dir / "out") + "' --resume --steps " +
+                                       std::to_string(saved + 2)));
+  ASSERT_EQ(resumed.exit_code, 0) << resumed.output;
+  EXPECT_EQ(read_log(dir / "out/train.jsonl").loss.size(), static_cast<size_t>(saved + 2));
 }
 
 }  // namespace
