@@ -59,7 +59,8 @@ void add_train_command(CLI::App& app, GlobalOptions& global) {
       if (steps->count() > 0) argv.insert(argv.end(), {"--steps", std::to_string(args->steps)});
       auto launched = launch_local_ranks(argv, args->ranks);
       if (!launched.ok()) throw CLI::RuntimeError("mtpc train: " + launched.status().message(), 1);
-      if (!launched->failure.empty())
+      // 130: the ranks stopped on a signal and rank 0 said so (checkpoint saved).
+      if (!launched->failure.empty() && launched->exit_code != 130)
         std::fprintf(stderr, "mtpc train --ranks %d: %s\n", args->ranks, launched->failure.c_str());
       throw CLI::RuntimeError("", launched->exit_code);
     }
