@@ -247,6 +247,20 @@ TEST(DistributedTrain, BadTorchrunEnvironmentIsAClearError) {
   EXPECT_NE(err(with("MASTER_PORT", "70000")).find("MASTER_PORT=70000"), std::string::npos);
   EXPECT_NE(err(with("MASTER_ADDR", "")).find("MASTER_ADDR is not set"), std::string::npos);
   EXPECT_NE(err(with("LOCAL_RANK", "-1")).find("LOCAL_RANK=-1"), std::string::npos);
+
+  // Through the binary: a usage error (exit 2) before any work.
+  TempDir dir;
+  write_small_corpus(dir / "data");
+  const std::string args = "--config '" + write_config(dir, "run.json", 2) + "' --data '" + (dir / "data") +
+                           "' --out '" + (dir / "out") + "'";
+  auto no_rank = run_command("WORLD_SIZE=2 MASTER_ADDR=127.0.0.1 MASTER_PORT=29500 " + train_cmd(args));
+  EXPECT_EQ(no_rank.exit_code, 2) << no_rank.output;
+  EXPECT_NE(no_rank.output.find("RANK is not set"), std::string::npos) << no_rank.output;
+  auto nested = run_command("WORLD_SIZE=2 RANK=0 MASTER_ADDR=127.0.0.1 MASTER_PORT=29500 " +
+                            train_cmd("--ranks 2 " + args));
+  EXPECT_EQ(nested.exit_code, 2) << nested.output;
+  EXPECT_NE(nested.output.find("--ranks starts its own ranks"), std::string::npos) << nested.output;
+  EXPECT_FALSE(fs::exists(dir / "out"));
 }
 
 // A process started with `env` added, output to `log`.
