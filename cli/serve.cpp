@@ -23,6 +23,7 @@ void add_serve_command(CLI::App& app, GlobalOptions& global) {
     lsp::HttpApiOptions http_api;
     std::string tokens, tls_cert, tls_key;
     bool insecure_no_auth = false;
+    bool http_plain = false;
     lsp::AccessLimits limits;
   };
   auto a = std::make_shared<Args>();
@@ -47,16 +48,18 @@ void add_serve_command(CLI::App& app, GlobalOptions& global) {
   cmd->add_option("--http-read-timeout-ms", a->http_server.read_timeout_ms,
                   "an HTTP request must arrive whole within this (idle keep-alive and slow clients)")
       ->check(CLI::PositiveNumber)->capture_default_str();
-  cmd->add_option("--tokens", a->tokens, "TCP: users' token hashes (mtpc token add); SIGHUP reloads it");
-  cmd->add_flag("--insecure-no-auth", a->insecure_no_auth, "TCP: allow a non-loopback --listen without --tokens");
-  cmd->add_option("--tls-cert", a->tls_cert, "TCP: PEM certificate chain (with --tls-key: serve TLS)");
-  cmd->add_option("--tls-key", a->tls_key, "TCP: PEM private key of --tls-cert");
-  cmd->add_option("--max-connections", a->limits.max_connections, "TCP: open connections in all (0: unlimited)")
+  cmd->add_option("--tokens", a->tokens, "TCP and HTTP: users' token hashes (mtpc token add; HTTP: Authorization: Bearer); SIGHUP reloads it");
+  cmd->add_flag("--insecure-no-auth", a->insecure_no_auth, "TCP and HTTP: allow a non-loopback --listen/--http without --tokens");
+  cmd->add_option("--tls-cert", a->tls_cert, "TCP and HTTP: PEM certificate chain (with --tls-key: --listen serves TLS, --http HTTPS)");
+  cmd->add_option("--tls-key", a->tls_key, "TCP and HTTP: PEM private key of --tls-cert");
+  cmd->add_flag("--http-plain", a->http_plain,
+                "with --tls-cert: keep --http plain HTTP (behind a proxy that health-checks and scrapes it over HTTP)");
+  cmd->add_option("--max-connections", a->limits.max_connections, "TCP and HTTP: open connections in all, both ports together (0: unlimited)")
       ->capture_default_str();
   cmd->add_option("--max-connections-per-user", a->limits.max_connections_per_user,
-                  "TCP: open connections of one user (0: unlimited)")->capture_default_str();
+                  "TCP and HTTP: open connections of one user, both ports together (0: unlimited)")->capture_default_str();
   cmd->add_option("--requests-per-minute", a->limits.requests_per_minute,
-                  "TCP: requests of one user per minute, token bucket (0: unlimited)")
+                  "TCP and HTTP: requests of one user per minute, one token bucket for both ports (HTTP: 429) (0: unlimited)")
       ->check(CLI::NonNegativeNumber)->capture_default_str();
   cmd->add_option("--max-documents-per-user", a->limits.max_documents_per_user,
                   "TCP: open documents of one user; the least recently used is closed (0: unlimited)")
@@ -78,23 +81,26 @@ void add_serve_command(CLI::App& app, GlobalOptions& global) {
     }
     // Access rules, checked before anything is loaded.
     lsp::TransportOptions transport;
+    if (a->tls_cert.empty() != a->tls_key.empty())
+      throw CLI::RuntimeError("mtpc serve: --tls-cert and --tls-key go together", 2);
+    if (!a->tls_cert.empty() && a->listen.empty() && a->http.empty())
+      throw CLI::RuntimeError("mtpc serve: --tls-cert/--tls-key need --listen or --http (stdio has one trusted client)", 2);
+    std::shared_ptr<lsp::TlsContext> tls;  // one certificate for the LSP and the HTTP port
+    if (!a->tls_cert.empty()) {
+      auto loaded = lsp::TlsContext::load_server(a->tls_cert, a->tls_key);
+      if (!loaded.ok()) throw CLI::RuntimeError("mtpc serve: " + loaded.status().message(), 2);
+      tls = *loaded;
+    }
     if (!a->listen.empty()) {
       auto access = lsp::access_for_listen(address.host, a->tokens, a->insecure_no_auth, a->limits);
       if (!access.ok()) throw CLI::RuntimeError("mtpc serve: " + access.status().message(), 2);
       a->server.access = *access;
-      if (a->tls_cert.empty() != a->tls_key.empty())
-        throw CLI::RuntimeError("mtpc serve: --tls-cert and --tls-key go together", 2);
-      if (!a->tls_cert.empty()) {
-        auto tls = lsp::TlsContext::load_server(a->tls_cert, a->tls_key);
-        if (!tls.ok()) throw CLI::RuntimeError("mtpc serve: " + tls.status().message(), 2);
-        transport.tls = *tls;
-      }
+      transport.tls = tls;
       if (!a->server.access->requires_token())
         log.line(lsp::is_loopback_host(address.host) ? "no --tokens: serving loopback only, without authentication"
                                                      : "--insecure-no-auth: serving " + address.host + " WITHOUT authentication");
-    } else if (!a->tls_cert.empty() || !a->tls_key.empty() || (!a->tokens.empty() && a->http.empty())) {
-      throw CLI::RuntimeError("mtpc serve: --tokens needs --listen or --http, --tls-* need --listen "
-                              "(stdio has one trusted client)", 2);
+    } else if (!a->tokens.empty() && a->http.empty()) {
+      throw CLI::RuntimeError("mtpc serve: --tokens needs --listen or --http (stdio has one trusted client)", 2);
     }
     const EngineOptions engine{global.device, a->dtype};
     // One registry for LSP and HTTP (the LSP server's completions count in it
@@ -127,11 +133,20 @@ void add_serve_command(CLI::App& app, GlobalOptions& global) {
           static const std::string kBearer = "Bearer ";
           // HttpApi counts each refusal in mtpc_auth_failures_total.
           if (authorization.compare(0, kBearer.size(), kBearer) != 0)
-            return {false, "an Authorization: Bearer token is required"};
+            return {false, "an Authorization: Bearer token is required", ""};
           const std::string token = authorization.substr(kBearer.size());
-          if (!access->authenticate(&token)) return {false, "invalid token"};
-          return {};
+          auto identity = access->authenticate(&token, lsp::kHttp);
+          if (!identity) return {false, "invalid token", ""};
+          return {true, "", identity->user};
         };
+      // The same limits as LSP's: connections (in all and per user) and the
+      // per-user request bucket are shared between the two ports.
+      a->http_api.access = access;
+      a->http_server.access = access;
+      if (!a->http_plain) a->http_server.tls = tls;
+      metrics.watch_access(access);
+    } else if (a->server.access) {
+      metrics.watch_access(a->server.access);
     }
     lsp::HttpApi http_api(service, metrics, a->http_api);
     lsp::HttpServer http_server(http_api, log, a->http_server);
@@ -147,7 +162,12 @@ void add_serve_command(CLI::App& app, GlobalOptions& global) {
     if (!a->model.empty())
       if (Status s = service.load_model(a->model); !s.ok()) throw CLI::RuntimeError("mtpc serve: " + s.message(), 1);
     if (!a->http.empty() && a->listen.empty() && !a->stdio) {
-      lsp::wait_for_stop_signal();  // HTTP alone
+      // HTTP alone. SIGHUP re-reads the tokens file, as serve_tcp does.
+      lsp::wait_for_stop_signal([&log, access = a->http_api.access] {
+        if (!access || !access->requires_token()) return log.line("SIGHUP: no --tokens file to reload");
+        Status s = access->reload();
+        log.line(s.ok() ? "SIGHUP: tokens file reloaded" : "SIGHUP: tokens file not reloaded, old one kept: " + s.message());
+      });
       throw CLI::RuntimeError("", 0);
     }
     int code = a->listen.empty() ? lsp::serve_stdio(service, log, a->server)

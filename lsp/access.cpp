@@ -24,23 +24,33 @@ int64_t TokenBucket::take(Clock::time_point now) {
   return std::max<int64_t>(1, static_cast<int64_t>(std::ceil((1.0 - tokens_) / per_ms_)));
 }
 
+bool TokenBucket::full(Clock::time_point now) const {
+  const double ms = now > last_ ? std::chrono::duration<double, std::milli>(now - last_).count() : 0.0;
+  return tokens_ + ms * per_ms_ >= capacity_;
+}
+
 AccessControl::AccessControl(AccessLimits limits, std::shared_ptr<Authenticator> auth)
     : limits_(limits), auth_(std::move(auth)) {}
 
-std::optional<Identity> AccessControl::authenticate(const std::string* token) {
+void AccessControl::count(uint64_t AccessStats::*field, const std::string& transport) {
+  ++(stats_.*field);
+  ++(by_transport_[transport].*field);
+}
+
+std::optional<Identity> AccessControl::authenticate(const std::string* token, const std::string& transport) {
   std::optional<Identity> id;
   if (auth_ && token) id = auth_->authenticate(*token);
   if (!id) {
     std::lock_guard<std::mutex> lock(mu_);
-    ++stats_.auth_failures;
+    count(&AccessStats::auth_failures, transport);
   }
   return id;
 }
 
-bool AccessControl::still_valid(const Identity& identity) {
+bool AccessControl::still_valid(const Identity& identity, const std::string& transport) {
   if (!auth_ || auth_->still_valid(identity)) return true;
   std::lock_guard<std::mutex> lock(mu_);
-  ++stats_.auth_failures;
+  count(&AccessStats::auth_failures, transport);
   return false;
 }
 
@@ -49,26 +59,29 @@ Status AccessControl::reload() {
   return auth_->reload();
 }
 
-bool AccessControl::admit_connection() {
+bool AccessControl::admit_connection(const std::string& transport) {
   std::lock_guard<std::mutex> lock(mu_);
   if (limits_.max_connections > 0 && stats_.open_connections >= limits_.max_connections) {
-    ++stats_.rejected_connections;
+    count(&AccessStats::rejected_connections, transport);
     return false;
   }
-  ++stats_.open_connections;
+  count(&AccessStats::open_connections, transport);
   return true;
 }
 
-void AccessControl::release_connection() {
+void AccessControl::release_connection(const std::string& transport) {
   std::lock_guard<std::mutex> lock(mu_);
   if (stats_.open_connections > 0) --stats_.open_connections;
+  auto it = by_transport_.find(transport);
+  if (it != by_transport_.end() && it->second.open_connections > 0) --it->second.open_connections;
 }
 
-bool AccessControl::admit_user_connection(const std::string& user) {
+bool AccessControl::admit_user_connection(const std::string& user, const std::string& transport) {
   std::lock_guard<std::mutex> lock(mu_);
   size_t& n = user_connections_[user];
   if (limits_.max_connections_per_user > 0 && n >= limits_.max_connections_per_user) {
-    ++stats_.rejected_connections;
+    if (n == 0) user_connections_.erase(user);
+    count(&AccessStats::rejected_connections, transport);
     return false;
   }
   ++n;
@@ -82,16 +95,22 @@ void AccessControl::release_user_connection(const std::string& user) {
   if (--it->second == 0) user_connections_.erase(it);
 }
 
-AccessControl::RateDecision AccessControl::admit_request(const std::string& user) {
+AccessControl::RateDecision AccessControl::admit_request(const std::string& user, const std::string& transport) {
   if (limits_.requests_per_minute <= 0) return {};
   const auto now = TokenBucket::Clock::now();
   std::lock_guard<std::mutex> lock(mu_);
   auto it = buckets_.find(user);
+  if (it == buckets_.end() && buckets_.size() >= static_cast<size_t>(kMaxIdleBuckets)) {
+    for (auto b = buckets_.begin(); b != buckets_.end();) b = b->second.full(now) ? buckets_.erase(b) : std::next(b);
+    if (buckets_.size() >= static_cast<size_t>(2 * kMaxIdleBuckets))
+      for (auto b = buckets_.begin(); b != buckets_.end();)
+        b = b->first.rfind("http:", 0) == 0 ? buckets_.erase(b) : std::next(b);
+  }
   if (it == buckets_.end())
     it = buckets_.emplace(user, TokenBucket(limits_.requests_per_minute, limits_.requests_per_minute, now)).first;
   const int64_t wait = it->second.take(now);
   if (wait == 0) return {};
-  ++stats_.rate_limited;
+  count(&AccessStats::rate_limited, transport);
   return {false, wait};
 }
 
@@ -103,6 +122,7 @@ std::vector<AccessControl::DocumentKey> AccessControl::touch_document(const std:
   if (it == documents_.end()) it = documents_.emplace(user, LruSet<DocumentKey>(limits_.max_documents_per_user)).first;
   auto evicted = it->second.touch({client, uri});
   stats_.evictions += evicted.size();
+  by_transport_[kLsp].evictions += evicted.size();  // documents are LSP's
   return evicted;
 }
 
@@ -129,14 +149,25 @@ void AccessControl::forget_user(const std::string& user) {
   documents_.erase(user);
 }
 
-void AccessControl::count_timeout() {
+void AccessControl::count_timeout(const std::string& transport) {
   std::lock_guard<std::mutex> lock(mu_);
-  ++stats_.timeouts;
+  count(&AccessStats::timeouts, transport);
+}
+
+size_t AccessControl::buckets() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return buckets_.size();
 }
 
 AccessStats AccessControl::stats() const {
   std::lock_guard<std::mutex> lock(mu_);
   return stats_;
+}
+
+AccessStats AccessControl::stats(const std::string& transport) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = by_transport_.find(transport);
+  return it == by_transport_.end() ? AccessStats{} : it->second;
 }
 
 bool is_loopback_host(const std::string& host) {

@@ -1,10 +1,16 @@
 // Access control for a team server: who may connect (tokens, lsp/auth.h),
-// and the limits that keep one user from disturbing the others. Shared by
-// every connection of `mtpc serve --listen`; the HTTP API can use the same
-// object (admit_request gives its 429 + Retry-After).
+// and the limits that keep one user from disturbing the others. One object
+// is shared by every connection of `mtpc serve --listen` and `--http`, so
+// the limits are shared between LSP and HTTP: --max-connections counts both
+// transports' connections together, and a user's per-user connections and
+// request bucket cover both (the same user name).
 //
-// Without a tokens file every connection is its own user (named by its
-// peer), so per-user limits apply per connection.
+// Without a tokens file every LSP connection is its own user (named by its
+// peer address and port), so per-user limits apply per connection; an HTTP
+// client is named by its address ("http:ADDRESS").
+//
+// Every counting method takes the transport ("lsp" | "http"; kLsp is the
+// default): the counters are kept in all and per transport, for /metrics.
 //
 // Thread-safety: every method may be called from any thread (one mutex).
 #pragma once
@@ -51,6 +57,8 @@ class TokenBucket {
   TokenBucket(double capacity, double per_minute, Clock::time_point now);
   // 0 when a token was taken, else the milliseconds until one will be there.
   int64_t take(Clock::time_point now);
+  // Refilled to capacity by `now`: the same as a new bucket.
+  bool full(Clock::time_point now) const;
 
  private:
   double capacity_, per_ms_, tokens_;
@@ -92,6 +100,9 @@ class LruSet {
   std::map<Key, typename std::list<Key>::iterator> where_;
 };
 
+inline const std::string kLsp = "lsp";
+inline const std::string kHttp = "http";
+
 class AccessControl {
  public:
   // `auth` null: no tokens (the caller keeps such a server on loopback).
@@ -100,15 +111,16 @@ class AccessControl {
   const AccessLimits& limits() const { return limits_; }
   bool requires_token() const { return auth_ != nullptr; }
   // Counts a failure; the token is never logged or kept.
-  std::optional<Identity> authenticate(const std::string* token);
-  bool still_valid(const Identity& identity);  // counts a failure when not
+  std::optional<Identity> authenticate(const std::string* token, const std::string& transport = kLsp);
+  // Counts a failure when not.
+  bool still_valid(const Identity& identity, const std::string& transport = kLsp);
   Status reload();
 
   // A new TCP connection; false (counted) over --max-connections.
-  bool admit_connection();
-  void release_connection();
+  bool admit_connection(const std::string& transport = kLsp);
+  void release_connection(const std::string& transport = kLsp);
   // After authentication; false (counted) over --max-connections-per-user.
-  bool admit_user_connection(const std::string& user);
+  bool admit_user_connection(const std::string& user, const std::string& transport = kLsp);
   void release_user_connection(const std::string& user);
 
   // One request of `user`: allowed, or the milliseconds to wait (counted).
@@ -116,7 +128,7 @@ class AccessControl {
     bool allowed = true;
     int64_t retry_after_ms = 0;
   };
-  RateDecision admit_request(const std::string& user);
+  RateDecision admit_request(const std::string& user, const std::string& transport = kLsp);
 
   // A document (connection `client`, `uri`) used by `user`: the documents
   // pushed out by --max-documents-per-user (counted), of any of the user's
@@ -130,14 +142,25 @@ class AccessControl {
   // Drops the user's rate bucket and documents (an anonymous connection's end).
   void forget_user(const std::string& user);
 
-  void count_timeout();
-  AccessStats stats() const;
+  void count_timeout(const std::string& transport = kLsp);
+
+  // Request buckets kept before the full ones are dropped; past twice this,
+  // anonymous HTTP users' ("http:ADDRESS") are dropped too (a new address
+  // would get a new bucket anyway).
+  static constexpr int kMaxIdleBuckets = 4096;
+  size_t buckets() const;
+  AccessStats stats() const;  // all transports together
+  AccessStats stats(const std::string& transport) const;
 
  private:
+  // ++field in all and for `transport`; mu_ held.
+  void count(uint64_t AccessStats::*field, const std::string& transport);
+
   AccessLimits limits_;
   std::shared_ptr<Authenticator> auth_;
   mutable std::mutex mu_;
   AccessStats stats_;
+  std::map<std::string, AccessStats> by_transport_;
   std::map<std::string, size_t> user_connections_;
   std::map<std::string, TokenBucket> buckets_;
   std::map<std::string, LruSet<DocumentKey>> documents_;

@@ -1,5 +1,6 @@
 #include "lsp/http_api.h"
 
+#include <algorithm>
 #include <chrono>
 #include <ctime>
 #include <nlohmann/json.hpp>
@@ -100,6 +101,7 @@ class MeteredExchange : public HttpExchange {
     inner_->stream_end();
   }
   std::shared_ptr<const CancellationToken> cancel_token() override { return inner_->cancel_token(); }
+  bool hold_user(const std::string& user) override { return inner_->hold_user(user); }
   // "timeout" / "cancelled": set before the answer goes.
   void set_outcome(std::string outcome) { outcome_override_ = std::move(outcome); }
   double seconds() const { return std::chrono::duration<double>(Clock::now() - start_).count(); }
@@ -124,6 +126,14 @@ HttpReply error_reply(int status, const std::string& message, const std::string&
   HttpReply r;
   r.status = status;
   r.body = error_body(message, type);
+  return r;
+}
+
+// OpenAI's 429 body: {"error":{"message","type":"rate_limit_error","code"}}.
+HttpReply rate_limit_reply(const std::string& message, const std::string& code) {
+  HttpReply r;
+  r.status = 429;
+  r.body = json{{"error", {{"message", message}, {"type", "rate_limit_error"}, {"code", code}}}}.dump();
   return r;
 }
 
@@ -260,12 +270,36 @@ void HttpApi::handle(HttpRequest request, std::shared_ptr<HttpExchange> exchange
     r.headers.emplace_back("Allow", route->method);
     return metered->reply(std::move(r));
   }
+  std::string user;
   if (route->authenticated && options_.authenticate) {
     AuthDecision d = options_.authenticate(request.authorization);
     if (!d.ok) {
       metrics_.auth_failure("http");
       HttpReply r = error_reply(401, d.message.empty() ? "unauthorized" : d.message, "authentication_error");
       r.headers.emplace_back("WWW-Authenticate", "Bearer");
+      return metered->reply(std::move(r));
+    }
+    user = d.user;
+  }
+  if (route->authenticated && options_.access) {
+    if (user.empty()) user = "http:" + request.peer;
+    if (!metered->hold_user(user)) {
+      HttpReply r = rate_limit_reply(
+          "too many connections of this user (--max-connections-per-user " +
+              std::to_string(options_.access->limits().max_connections_per_user) + ")",
+          "too_many_connections");
+      r.close = true;
+      return metered->reply(std::move(r));
+    }
+    const auto rate = options_.access->admit_request(user, kHttp);
+    if (!rate.allowed) {
+      HttpReply r = rate_limit_reply("rate limit reached: " +
+                                         metrics::format_value(options_.access->limits().requests_per_minute) +
+                                         " requests per minute (--requests-per-minute); retry in " +
+                                         std::to_string(rate.retry_after_ms) + " ms",
+                                     "rate_limit_exceeded");
+      // Whole seconds, rounded up (RFC 9110's delay-seconds).
+      r.headers.emplace_back("Retry-After", std::to_string(std::clamp<int64_t>((std::min<int64_t>(rate.retry_after_ms, 86400000) + 999) / 1000, 1, 86400)));
       return metered->reply(std::move(r));
     }
   }

@@ -9,6 +9,13 @@
 //   GET  /metrics         Prometheus text format (ServerMetrics)
 //   anything else         404 / 405, JSON error body {"error":{"message","type"}}
 //
+// Access (options.access, shared with LSP): on the first three routes, after
+// the token, the user (the token's, else "http:ADDRESS") takes a
+// --max-connections-per-user slot for its connection and one request from
+// its --requests-per-minute bucket; over either: 429, OpenAI's
+// {"error":{"message","type":"rate_limit_error","code":...}}, with
+// Retry-After (seconds) for the bucket. /health and /metrics are not limited.
+//
 // Threads: HttpApi::handle may be called from any thread; the exchange's
 // methods are called from the engine thread (streams) or the caller's thread
 // (immediate replies), so an HttpExchange must be thread-safe. Exactly one of
@@ -25,6 +32,7 @@
 #include <vector>
 
 #include "base/status.h"
+#include "lsp/access.h"
 #include "lsp/completion_service.h"
 #include "lsp/server_metrics.h"
 
@@ -35,6 +43,7 @@ struct HttpRequest {
   std::string target;  // path, maybe with ?query
   std::string authorization;  // the Authorization header, empty when absent
   std::string body;
+  std::string peer;  // the client's address ("127.0.0.1"), empty when unknown
 };
 
 struct HttpReply {
@@ -42,6 +51,7 @@ struct HttpReply {
   std::string content_type = "application/json";
   std::string body;
   std::vector<std::pair<std::string, std::string>> headers;  // extra ones
+  bool close = false;  // close the connection after this answer
 };
 
 // Where a request's answer goes (the connection). Thread-safe.
@@ -56,6 +66,13 @@ class HttpExchange {
   virtual void stream_end() = 0;
   // Set when the client went away: generation stops at the next pass.
   virtual std::shared_ptr<const CancellationToken> cancel_token() = 0;
+  // Binds the connection to `user` for --max-connections-per-user (called
+  // by handle(), on its thread, before the answer): false when the user has
+  // no slot left. The default holds nothing (in-process callers).
+  virtual bool hold_user(const std::string& user) {
+    (void)user;
+    return true;
+  }
 };
 
 // The authentication hook: given the Authorization header's value, ok or a
@@ -63,6 +80,7 @@ class HttpExchange {
 struct AuthDecision {
   bool ok = true;
   std::string message;
+  std::string user;  // who, when ok (empty: anonymous, named by address)
 };
 using HttpAuthenticator = std::function<AuthDecision(const std::string& authorization)>;
 
@@ -72,6 +90,7 @@ struct HttpApiOptions {
   int default_max_tokens = 16;     // OpenAI's default for /v1/completions
   int max_tokens_limit = 2048;     // larger requests are refused (400)
   std::string model_name = "mtpc";  // echoed when the request names none
+  std::shared_ptr<AccessControl> access;  // per-user limits; null: none
 };
 
 // /v1/completions' body.

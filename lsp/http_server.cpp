@@ -4,7 +4,11 @@
 #include <boost/asio.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
 #include <deque>
+#include <type_traits>
+
+#include "lsp/tls.h"
 
 namespace mtpc::lsp {
 
@@ -33,18 +37,96 @@ std::string status_line(int status) {
   return "HTTP/1.1 " + std::to_string(status) + " " + std::string(reason.data(), reason.size()) + "\r\n";
 }
 
-class Connection : public std::enable_shared_from_this<Connection> {
- public:
-  Connection(std::shared_ptr<HttpServer::Impl> server, tcp::socket socket)
-      : server_(std::move(server)), stream_(std::move(socket)) {
-    ++server_->connections;
-  }
-  ~Connection() { --server_->connections; }
+// A whole answer written before any request was read (over the connection
+// limit; plain HTTP on the HTTPS port): it closes the connection.
+std::string early_answer(int status, const std::string& message, const std::string& type) {
+  const std::string body = error_body(message, type);
+  return status_line(status) + "Content-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) +
+         "\r\n" + (status == 503 ? "Retry-After: 1\r\n" : "") + "Connection: close\r\n\r\n" + body;
+}
 
-  void start() { read(); }
+using TlsStream = beast::ssl_stream<beast::tcp_stream>;
+
+// What an Exchange needs of a connection, whatever its stream.
+class ConnectionBase : public std::enable_shared_from_this<ConnectionBase> {
+ public:
+  virtual ~ConnectionBase() = default;
+  virtual void reply(HttpReply r) = 0;
+  virtual void stream_begin() = 0;
+  virtual void stream_data(const std::string& bytes) = 0;
+  virtual void stream_end() = 0;
+  virtual bool hold_user(const std::string& user) = 0;  // on the I/O thread
+  virtual std::shared_ptr<CancellationToken> cancel() const = 0;
+  virtual net::any_io_executor executor() = 0;
+};
+
+std::shared_ptr<HttpExchange> make_exchange(std::shared_ptr<ConnectionBase> c, std::shared_ptr<net::io_context> io);
+
+// One client connection over Stream: beast::tcp_stream (HTTP) or
+// TlsStream (HTTPS).
+template <typename Stream>
+class Connection : public ConnectionBase {
+ public:
+  static constexpr bool kTls = std::is_same_v<Stream, TlsStream>;
+
+  // `admitted`: the connection holds an AccessControl --max-connections slot.
+  template <typename... StreamArgs>
+  Connection(std::shared_ptr<HttpServer::Impl> server, bool admitted, StreamArgs&&... stream_args)
+      : server_(std::move(server)), stream_(std::forward<StreamArgs>(stream_args)...), admitted_(admitted) {
+    ++server_->connections;
+    beast::error_code ec;
+    auto ep = lowest().socket().remote_endpoint(ec);
+    if (!ec) peer_ = ep.address().to_string();
+  }
+  ~Connection() override {
+    --server_->connections;
+    if (AccessControl* access = server_->options.access.get()) {
+      if (!user_.empty()) access->release_user_connection(user_);
+      if (admitted_) access->release_connection(kHttp);
+    }
+  }
+
+  void start() {
+    if (!admitted_ && server_->options.access) {
+      log("refused: over --max-connections");
+      if constexpr (kTls) return close();  // no handshake is spent on it
+      return early_close(early_answer(503, "too many connections (--max-connections)", "server_overloaded"));
+    }
+    if constexpr (kTls) {
+      // The first bytes tell a TLS client (a handshake record, 0x16) from a
+      // plain one, which gets a readable answer instead of a broken handshake.
+      lowest().expires_after(std::chrono::milliseconds(server_->options.read_timeout_ms));
+      lowest().async_read_some(buffer_.prepare(4096), [self = self()](beast::error_code ec, size_t n) {
+        self->buffer_.commit(n);
+        if (ec) {
+          if (ec == beast::error::timeout) self->timed_out("no TLS handshake within --http-read-timeout-ms");
+          return self->close();
+        }
+        if (static_cast<unsigned char>(static_cast<const char*>(self->buffer_.data().data())[0]) != 0x16) {
+          self->log("closed: plain HTTP on the HTTPS port");
+          return self->early_close(early_answer(400, "this port speaks HTTPS (TLS): use https://", "invalid_request_error"));
+        }
+        self->stream_.async_handshake(net::ssl::stream_base::server, self->buffer_.data(),
+                                      [self](beast::error_code hec, size_t) {
+                                        self->buffer_.consume(self->buffer_.size());
+                                        if (hec) {
+                                          if (hec == beast::error::timeout)
+                                            self->timed_out("TLS handshake not done within --http-read-timeout-ms");
+                                          else
+                                            self->log("TLS handshake failed: " + hec.message());
+                                          return self->close();
+                                        }
+                                        self->read();
+                                      });
+      });
+    } else {
+      read();
+    }
+  }
 
   // Called through Exchange, posted onto the I/O thread.
-  void reply(HttpReply r) {
+  void reply(HttpReply r) override {
+    if (r.close) keep_alive_ = false;
     std::string out = status_line(r.status);
     out += "Content-Type: " + r.content_type + "\r\n";
     out += "Content-Length: " + std::to_string(r.body.size()) + "\r\n";
@@ -54,31 +136,54 @@ class Connection : public std::enable_shared_from_this<Connection> {
     if (!head_) out += r.body;
     queue(std::move(out), true);
   }
-  void stream_begin() {
+  void stream_begin() override {
     std::string out = status_line(200);
     out += "Content-Type: text/event-stream\r\nCache-Control: no-cache\r\nTransfer-Encoding: chunked\r\n";
     if (!keep_alive_) out += "Connection: close\r\n";
     out += "\r\n";
     queue(std::move(out), false);
   }
-  void stream_data(const std::string& bytes) {
+  void stream_data(const std::string& bytes) override {
     if (bytes.empty()) return;  // an empty chunk would end the body
     char size[32];
     std::snprintf(size, sizeof size, "%zx\r\n", bytes.size());
     queue(size + bytes + "\r\n", false);
   }
-  void stream_end() { queue("0\r\n\r\n", true); }
-  std::shared_ptr<CancellationToken> cancel() const { return cancel_; }
-  net::any_io_executor executor() { return stream_.get_executor(); }
+  void stream_end() override { queue("0\r\n\r\n", true); }
+  // The connection's --max-connections-per-user slot follows the user its
+  // requests authenticate as.
+  bool hold_user(const std::string& user) override {
+    AccessControl* access = server_->options.access.get();
+    if (!access || user == user_) return true;
+    if (!access->admit_user_connection(user, kHttp)) {
+      log("refused: over --max-connections-per-user");
+      return false;
+    }
+    if (!user_.empty()) access->release_user_connection(user_);
+    user_ = user;
+    return true;
+  }
+  std::shared_ptr<CancellationToken> cancel() const override { return cancel_; }
+  net::any_io_executor executor() override { return stream_.get_executor(); }
 
  private:
+  std::shared_ptr<Connection> self() { return std::static_pointer_cast<Connection>(shared_from_this()); }
+  beast::tcp_stream& lowest() { return beast::get_lowest_layer(stream_); }
+  void log(const std::string& what) {
+    server_->log.line("http " + (peer_.empty() ? std::string("client") : peer_) + (kTls ? " (TLS) " : " ") + what);
+  }
+  void timed_out(const std::string& what) {
+    if (server_->options.access) server_->options.access->count_timeout(kHttp);
+    log("dropped: " + what);
+  }
+
   void read() {
     parser_.emplace();
     parser_->header_limit(static_cast<std::uint32_t>(server_->options.max_header_bytes));
     parser_->body_limit(server_->options.max_body_bytes);
-    stream_.expires_after(std::chrono::milliseconds(server_->options.read_timeout_ms));
+    lowest().expires_after(std::chrono::milliseconds(server_->options.read_timeout_ms));
     http::async_read_header(stream_, buffer_, *parser_,
-                            [self = shared_from_this()](beast::error_code ec, size_t) { self->on_header(ec); });
+                            [self = self()](beast::error_code ec, size_t) { self->on_header(ec); });
   }
 
   // Clients that send "Expect: 100-continue" (curl, for bodies over 1 KiB)
@@ -89,8 +194,11 @@ class Connection : public std::enable_shared_from_this<Connection> {
     const auto expect = parser_->get()[http::field::expect];
     if (!parser_->is_done() && beast::iequals(expect, "100-continue")) {
       static const std::string kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
-      net::async_write(stream_, net::buffer(kContinue), [self = shared_from_this()](beast::error_code ec, size_t) {
-        if (ec) return self->close();
+      net::async_write(stream_, net::buffer(kContinue), [self = self()](beast::error_code ec, size_t) {
+        if (ec) {
+          if (ec == beast::error::timeout) self->timed_out("request not complete within --http-read-timeout-ms");
+          return self->close();
+        }
         self->read_body();
       });
       return;
@@ -99,16 +207,28 @@ class Connection : public std::enable_shared_from_this<Connection> {
   }
 
   void read_body() {
-    http::async_read(stream_, buffer_, *parser_,
-                     [self = shared_from_this()](beast::error_code ec, size_t) { self->on_read(ec); });
+    http::async_read(stream_, buffer_, *parser_, [self = self()](beast::error_code ec, size_t) { self->on_read(ec); });
   }
 
   void on_read(beast::error_code ec) {
-    if (ec == http::error::end_of_stream || ec == beast::error::timeout || ec == net::error::operation_aborted ||
-        ec == net::error::connection_reset || ec == net::error::eof) {
+    if (ec == beast::error::timeout) {
+      // Idle between requests or slow within one: either way the limit.
+      timed_out(parser_ && parser_->got_some() ? "request not complete within --http-read-timeout-ms (slow client)"
+                                               : "idle for --http-read-timeout-ms");
+      return close();
+    }
+    if (ec == http::error::end_of_stream || ec == net::error::operation_aborted || ec == net::error::connection_reset ||
+        ec == net::error::eof) {
       return close();
     }
     if (ec) {
+      if constexpr (!kTls) {
+        if (requests_ == 0 && buffer_.size() > 0 &&
+            static_cast<unsigned char>(static_cast<const char*>(buffer_.data().data())[0]) == 0x16) {
+          log("closed: a TLS client on the plain HTTP port (the server has no --tls-cert)");
+          return close();
+        }
+      }
       keep_alive_ = false;
       int status = 400;
       std::string message = "malformed request: " + ec.message();
@@ -120,28 +240,28 @@ class Connection : public std::enable_shared_from_this<Connection> {
         message = "the request headers are larger than " + std::to_string(server_->options.max_header_bytes) +
                   " bytes";
       } else if (ec.category() != http::make_error_code(http::error::body_limit).category()) {
-        return close();  // a socket error, not a parse error: nothing to answer
+        return close();  // a socket or TLS error, not a parse error: nothing to answer
       }
       HttpReply r;
       r.status = status;
       r.body = error_body(message, "invalid_request_error");
       return reply(std::move(r));
     }
+    ++requests_;
     auto request = parser_->release();
     keep_alive_ = request.keep_alive();
     head_ = request.method() == http::verb::head;
     cancel_ = std::make_shared<CancellationToken>();
-    stream_.expires_never();  // the request's deadline bounds the generation
+    lowest().expires_never();  // the request's deadline bounds the generation
     HttpRequest r;
     r.method = std::string(request.method_string());
     r.target = std::string(request.target());
     if (auto it = request.find(http::field::authorization); it != request.end())
       r.authorization = std::string(it->value());
     r.body = std::move(request.body());
-    server_->api.handle(std::move(r), make_exchange());
+    r.peer = peer_;
+    server_->api.handle(std::move(r), make_exchange(shared_from_this(), server_->io));
   }
-
-  std::shared_ptr<HttpExchange> make_exchange();
 
   void queue(std::string bytes, bool last) {
     writes_.push_back({std::move(bytes), last});
@@ -154,9 +274,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
       return;
     }
     writing_ = true;
-    stream_.expires_after(std::chrono::milliseconds(server_->options.write_timeout_ms));
+    lowest().expires_after(std::chrono::milliseconds(server_->options.write_timeout_ms));
     net::async_write(stream_, net::buffer(writes_.front().bytes),
-                     [self = shared_from_this()](beast::error_code ec, size_t) { self->on_write(ec); });
+                     [self = self()](beast::error_code ec, size_t) { self->on_write(ec); });
   }
 
   void on_write(beast::error_code ec) {
@@ -169,7 +289,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
     const bool last = writes_.front().last;
     writes_.pop_front();
     if (last) {
-      stream_.expires_never();
+      lowest().expires_never();
       if (!keep_alive_) return linger_close();
       writes_.clear();
       writing_ = false;
@@ -178,20 +298,38 @@ class Connection : public std::enable_shared_from_this<Connection> {
     write_next();
   }
 
-  // After an answer that closes the connection: stop sending, then read and
-  // drop what the client still sends (bounded) so that it sees the answer
-  // rather than a reset.
+  // After an answer that closes the connection: stop sending (TLS: the
+  // close_notify), then read and drop what the client still sends (bounded)
+  // so that it sees the answer rather than a reset.
   void linger_close() {
-    beast::error_code ignored;
-    stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
-    stream_.expires_after(std::chrono::seconds(1));
-    drain_.resize(64u << 10);
-    drain();
+    lowest().expires_after(std::chrono::seconds(1));
+    if constexpr (kTls) {
+      stream_.async_shutdown([self = self()](beast::error_code) { self->close(); });
+    } else {
+      beast::error_code ignored;
+      lowest().socket().shutdown(tcp::socket::shutdown_send, ignored);
+      drain_.resize(64u << 10);
+      drain();
+    }
   }
   void drain() {
-    stream_.async_read_some(net::buffer(drain_), [self = shared_from_this()](beast::error_code ec, size_t n) {
+    lowest().async_read_some(net::buffer(drain_), [self = self()](beast::error_code ec, size_t n) {
       self->drained_ += n;
       if (ec || self->drained_ > (1u << 20)) return self->close();
+      self->drain();
+    });
+  }
+  // An answer before any request (plain bytes on the TCP socket), then the close.
+  void early_close(std::string answer) {
+    keep_alive_ = false;
+    early_ = std::make_shared<std::string>(std::move(answer));
+    lowest().expires_after(std::chrono::milliseconds(server_->options.write_timeout_ms));
+    net::async_write(lowest(), net::buffer(*early_), [self = self()](beast::error_code ec, size_t) {
+      if (ec) return self->close();
+      beast::error_code ignored;
+      self->lowest().expires_after(std::chrono::seconds(1));
+      self->lowest().socket().shutdown(tcp::socket::shutdown_send, ignored);
+      self->drain_.resize(64u << 10);
       self->drain();
     });
   }
@@ -199,8 +337,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void close() {
     if (cancel_) cancel_->cancel();
     beast::error_code ignored;
-    stream_.socket().shutdown(tcp::socket::shutdown_both, ignored);
-    stream_.close();
+    lowest().socket().shutdown(tcp::socket::shutdown_both, ignored);
+    lowest().close();
   }
 
   struct Write {
@@ -208,22 +346,28 @@ class Connection : public std::enable_shared_from_this<Connection> {
     bool last;  // the end of an answer
   };
   std::shared_ptr<HttpServer::Impl> server_;
-  beast::tcp_stream stream_;
+  Stream stream_;
+  bool admitted_;
+  std::string peer_;  // the client's address
+  std::string user_;  // whose --max-connections-per-user slot this holds
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
   std::deque<Write> writes_;
   bool writing_ = false;
   bool keep_alive_ = true;
   bool head_ = false;
+  uint64_t requests_ = 0;
   std::shared_ptr<CancellationToken> cancel_;
+  std::shared_ptr<std::string> early_;
   std::string drain_;
   size_t drained_ = 0;
 };
 
-// Thread-safe: every call hops onto the connection's I/O thread.
+// Thread-safe: every call but hold_user hops onto the connection's I/O
+// thread (hold_user is called by HttpApi::handle, which runs there).
 class Exchange : public HttpExchange {
  public:
-  Exchange(std::shared_ptr<Connection> c, std::shared_ptr<net::io_context> io)
+  Exchange(std::shared_ptr<ConnectionBase> c, std::shared_ptr<net::io_context> io)
       : connection_(std::move(c)), io_(std::move(io)), cancel_(connection_->cancel()) {}
   void reply(HttpReply r) override {
     net::post(connection_->executor(), [c = connection_, r = std::move(r)]() mutable { c->reply(std::move(r)); });
@@ -234,15 +378,16 @@ class Exchange : public HttpExchange {
   }
   void stream_end() override { net::post(connection_->executor(), [c = connection_] { c->stream_end(); }); }
   std::shared_ptr<const CancellationToken> cancel_token() override { return cancel_; }
+  bool hold_user(const std::string& user) override { return connection_->hold_user(user); }
 
  private:
-  std::shared_ptr<Connection> connection_;
+  std::shared_ptr<ConnectionBase> connection_;
   std::shared_ptr<net::io_context> io_;  // posts stay valid after the server stops
   std::shared_ptr<const CancellationToken> cancel_;
 };
 
-std::shared_ptr<HttpExchange> Connection::make_exchange() {
-  return std::make_shared<Exchange>(shared_from_this(), server_->io);
+std::shared_ptr<HttpExchange> make_exchange(std::shared_ptr<ConnectionBase> c, std::shared_ptr<net::io_context> io) {
+  return std::make_shared<Exchange>(std::move(c), std::move(io));
 }
 
 }  // namespace
@@ -256,7 +401,13 @@ void HttpServer::Impl::accept() {
         beast::error_code ignored;
         socket.close(ignored);
       } else {
-        std::make_shared<Connection>(self, std::move(socket))->start();
+        // Not admitted: still a Connection, which answers the refusal.
+        const bool admitted = !self->options.access || self->options.access->admit_connection(kHttp);
+        if (self->options.tls)
+          std::make_shared<Connection<TlsStream>>(self, admitted, std::move(socket), self->options.tls->context())
+              ->start();
+        else
+          std::make_shared<Connection<beast::tcp_stream>>(self, admitted, std::move(socket))->start();
       }
     }
     if (self->acceptor.is_open()) self->accept();
@@ -279,7 +430,7 @@ Status HttpServer::start(const std::string& host, uint16_t port) {
   if (!ec) impl_->acceptor.listen(net::socket_base::max_listen_connections, ec);
   if (ec) return Status::Error("cannot listen for HTTP on " + host + ":" + std::to_string(port) + ": " + ec.message());
   port_ = impl_->acceptor.local_endpoint().port();
-  impl_->log.line("HTTP API on " + host + ":" + std::to_string(port_));
+  impl_->log.line("HTTP API on " + host + ":" + std::to_string(port_) + (impl_->options.tls ? " (HTTPS)" : ""));
   impl_->accept();
   thread_ = std::thread([io = impl_->io] {
     auto work = net::make_work_guard(*io);
@@ -298,10 +449,19 @@ void HttpServer::stop() {
   thread_.join();
 }
 
-void wait_for_stop_signal() {
+void wait_for_stop_signal(const std::function<void()>& on_hangup) {
   net::io_context io;
   net::signal_set signals(io, SIGINT, SIGTERM);
   signals.async_wait([&io](beast::error_code, int) { io.stop(); });
+  net::signal_set hangup(io, SIGHUP);
+  std::function<void()> wait_hangup = [&] {
+    hangup.async_wait([&](beast::error_code ec, int) {
+      if (ec) return;
+      if (on_hangup) on_hangup();
+      wait_hangup();
+    });
+  };
+  wait_hangup();
   io.run();
 }
 

@@ -1,5 +1,7 @@
 #include "lsp/server_metrics.h"
 
+#include "lsp/access.h"
+
 namespace mtpc::lsp {
 
 namespace {
@@ -40,7 +42,17 @@ ServerMetrics::ServerMetrics()
       auth_failures_(registry_.counter("mtpc_auth_failures_total", "Rejected credentials, by transport.",
                                        {"transport"})),
       evictions_(registry_.counter("mtpc_evictions_total", "Per-user state evicted under limits, by kind.",
-                                   {"what"})) {
+                                   {"what"})),
+      rejected_connections_(registry_.counter(
+          "mtpc_rejected_connections_total",
+          "Connections refused over --max-connections or --max-connections-per-user, by transport.", {"transport"})),
+      rate_limited_(registry_.counter("mtpc_rate_limited_requests_total",
+                                      "Requests refused by the per-user --requests-per-minute bucket, by transport.",
+                                      {"transport"})),
+      timeouts_(registry_.counter("mtpc_connection_timeouts_total",
+                                  "Connections closed idle, slow or unauthenticated past their timeout, by transport.",
+                                  {"transport"})),
+      open_connections_(registry_.gauge("mtpc_open_connections", "Open connections, by transport.", {"transport"})) {
   // Present from the start, so a scrape before any traffic sees them at 0.
   queue_depth_.with({}).set(0);
   running_.with({}).set(0);
@@ -86,5 +98,37 @@ void ServerMetrics::cancellation(const std::string& endpoint) { cancellations_.w
 void ServerMetrics::auth_failure(const std::string& transport) { auth_failures_.with({transport}).inc(); }
 
 void ServerMetrics::eviction(const std::string& what) { evictions_.with({what}).inc(); }
+
+void ServerMetrics::watch_access(std::shared_ptr<const AccessControl> access) {
+  std::lock_guard<std::mutex> lock(access_mu_);
+  access_ = std::move(access);
+}
+
+namespace {
+void raise_to(metrics::Counter& counter, uint64_t value) {
+  const double missing = static_cast<double>(value) - counter.value();
+  if (missing > 0) counter.inc(missing);
+}
+}  // namespace
+
+std::string ServerMetrics::render() const {
+  {
+    std::lock_guard<std::mutex> lock(access_mu_);
+    if (access_) {
+      for (const std::string& transport : {kLsp, kHttp}) {
+        const AccessStats a = access_->stats(transport);
+        // HttpApi counts HTTP's refusals itself (with those the Bearer hook
+        // turns away before AccessControl sees a token).
+        if (transport == kLsp) raise_to(auth_failures_.with({transport}), a.auth_failures);
+        raise_to(rejected_connections_.with({transport}), a.rejected_connections);
+        raise_to(rate_limited_.with({transport}), a.rate_limited);
+        raise_to(timeouts_.with({transport}), a.timeouts);
+        open_connections_.with({transport}).set(static_cast<double>(a.open_connections));
+      }
+      raise_to(evictions_.with({"document"}), access_->stats().evictions);
+    }
+  }
+  return registry_.render();
+}
 
 }  // namespace mtpc::lsp

@@ -9,6 +9,8 @@
 #pragma once
 
 #include <chrono>
+#include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 
@@ -17,12 +19,16 @@
 
 namespace mtpc::lsp {
 
+class AccessControl;  // lsp/access.h
+
 class ServerMetrics {
  public:
   ServerMetrics();
 
   metrics::Registry& registry() { return registry_; }
-  std::string render() const { return registry_.render(); }
+  // The text format; the access numbers are read from the watched
+  // AccessControl first.
+  std::string render() const;
 
   // One answered request: `endpoint` is the HTTP path or the LSP method,
   // `outcome` one of ok | cancelled | error | client_error | timeout.
@@ -40,6 +46,14 @@ class ServerMetrics {
   // Hooks for the access layer (tokens, limits, session eviction).
   void auth_failure(const std::string& transport);  // "lsp" | "http"
   void eviction(const std::string& what);           // e.g. "session"
+
+  // The access layer's counters (AccessControl counts them; each scrape
+  // copies them here), by transport "lsp" | "http":
+  //   mtpc_auth_failures_total{transport="lsp"} (HTTP's are counted by HttpApi),
+  //   mtpc_rejected_connections_total, mtpc_rate_limited_requests_total,
+  //   mtpc_connection_timeouts_total, mtpc_open_connections (a gauge), and
+  //   mtpc_evictions_total{what="document"}.
+  void watch_access(std::shared_ptr<const AccessControl> access);
 
  private:
   metrics::Registry registry_;
@@ -59,6 +73,12 @@ class ServerMetrics {
   metrics::Family<metrics::Counter>& cancellations_;
   metrics::Family<metrics::Counter>& auth_failures_;
   metrics::Family<metrics::Counter>& evictions_;
+  metrics::Family<metrics::Counter>& rejected_connections_;
+  metrics::Family<metrics::Counter>& rate_limited_;
+  metrics::Family<metrics::Counter>& timeouts_;
+  metrics::Family<metrics::Gauge>& open_connections_;
+  mutable std::mutex access_mu_;  // one copy at a time: counters only go up by the difference
+  std::shared_ptr<const AccessControl> access_;
 };
 
 }  // namespace mtpc::lsp

@@ -10,6 +10,7 @@
 #include "common/test_util.h"
 #include "lsp/access.h"
 #include "lsp/auth.h"
+#include "lsp/server_metrics.h"
 
 namespace mtpc::lsp {
 namespace {
@@ -193,6 +194,68 @@ TEST(AccessControl, CountsLimitsPerUserAndInAll) {
   EXPECT_EQ(s.rate_limited, 1u);
   EXPECT_EQ(s.evictions, 1u);
   EXPECT_EQ(s.open_connections, 2u);
+}
+
+// LSP and HTTP share the limits; the counters are kept in all and per
+// transport, and /metrics shows them by transport.
+TEST(AccessControl, TransportsShareTheLimitsAndAreCountedApart) {
+  AccessLimits limits;
+  limits.max_connections = 2;
+  limits.max_connections_per_user = 1;
+  limits.requests_per_minute = 2;
+  auto access = std::make_shared<AccessControl>(
+      limits, std::make_shared<Authenticator>(std::vector<TokenEntry>{{"alice", sha256("t")}}));
+  EXPECT_TRUE(access->admit_connection(kLsp));
+  EXPECT_TRUE(access->admit_connection(kHttp));
+  EXPECT_FALSE(access->admit_connection(kHttp)) << "one --max-connections for both";
+  EXPECT_TRUE(access->admit_user_connection("alice", kLsp));
+  EXPECT_FALSE(access->admit_user_connection("alice", kHttp)) << "one per-user count for both";
+  EXPECT_TRUE(access->admit_request("alice", kLsp).allowed);
+  EXPECT_TRUE(access->admit_request("alice", kHttp).allowed);
+  EXPECT_FALSE(access->admit_request("alice", kHttp).allowed) << "one bucket for both";
+  const std::string wrong = "u";
+  EXPECT_FALSE(access->authenticate(&wrong, kLsp));
+  access->count_timeout(kHttp);
+
+  const AccessStats lsp = access->stats(kLsp), http = access->stats(kHttp), all = access->stats();
+  EXPECT_EQ(lsp.open_connections, 1u);
+  EXPECT_EQ(http.open_connections, 1u);
+  EXPECT_EQ(all.open_connections, 2u);
+  EXPECT_EQ(lsp.rejected_connections, 0u);
+  EXPECT_EQ(http.rejected_connections, 2u);
+  EXPECT_EQ(http.rate_limited, 1u);
+  EXPECT_EQ(lsp.rate_limited, 0u);
+  EXPECT_EQ(lsp.auth_failures, 1u);
+  EXPECT_EQ(http.timeouts, 1u);
+  EXPECT_EQ(all.rejected_connections, 2u);
+
+  ServerMetrics metrics;
+  metrics.watch_access(access);
+  std::string text = metrics.render();
+  for (const char* line :
+       {"mtpc_open_connections{transport=\"http\"} 1\n", "mtpc_open_connections{transport=\"lsp\"} 1\n",
+        "mtpc_rejected_connections_total{transport=\"http\"} 2\n",
+        "mtpc_rate_limited_requests_total{transport=\"http\"} 1\n", "mtpc_auth_failures_total{transport=\"lsp\"} 1\n",
+        "mtpc_connection_timeouts_total{transport=\"http\"} 1\n", "mtpc_evictions_total{what=\"document\"} 0\n"})
+    EXPECT_NE(text.find(line), std::string::npos) << line << text;
+  // A scrape copies the difference: counting again goes on from there.
+  access->release_connection(kHttp);
+  EXPECT_FALSE(access->admit_request("alice", kLsp).allowed);
+  text = metrics.render();
+  EXPECT_NE(text.find("mtpc_open_connections{transport=\"http\"} 0\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("mtpc_rate_limited_requests_total{transport=\"lsp\"} 1\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("mtpc_rate_limited_requests_total{transport=\"http\"} 1\n"), std::string::npos) << text;
+}
+
+// Buckets of users gone quiet (full again) are dropped once there are many,
+// so anonymous HTTP clients (a user per address) cannot grow the table.
+TEST(AccessControl, FullBucketsArePrunedPastTheTableLimit) {
+  AccessLimits limits;
+  limits.requests_per_minute = 600;
+  AccessControl access(limits, nullptr);
+  for (int i = 0; i < 3 * AccessControl::kMaxIdleBuckets; ++i)
+    EXPECT_TRUE(access.admit_request("http:10.0.0." + std::to_string(i), kHttp).allowed);
+  EXPECT_LE(access.buckets(), static_cast<size_t>(2 * AccessControl::kMaxIdleBuckets));
 }
 
 TEST(AccessControl, ListenRulesKeepAnUnauthenticatedServerOnLoopback) {

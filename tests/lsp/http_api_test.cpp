@@ -120,6 +120,7 @@ class RecordingExchange : public HttpExchange {
     status = r.status;
     body = r.body;
     headers = r.headers;
+    close = r.close;
     done_.set_value();
   }
   void stream_begin() override {
@@ -137,10 +138,16 @@ class RecordingExchange : public HttpExchange {
     done_.set_value();
   }
   std::shared_ptr<const CancellationToken> cancel_token() override { return cancel; }
+  bool hold_user(const std::string& user) override {
+    held = user;
+    return user_slot_free;
+  }
   void wait() { done_.get_future().wait(); }
 
   int status = 0, answers = 0;
-  bool streamed = false;
+  bool streamed = false, close = false;
+  bool user_slot_free = true;  // what hold_user answers
+  std::string held;            // the user it was asked for
   std::string body;
   std::vector<std::pair<std::string, std::string>> headers;
   std::shared_ptr<CancellationToken> cancel = std::make_shared<CancellationToken>();
@@ -210,6 +217,47 @@ TEST(HttpApiDispatch, AuthenticationHookGuardsGenerationNotHealthOrMetrics) {
   EXPECT_EQ(metrics->status, 200);
   EXPECT_NE(metrics->body.find("mtpc_auth_failures_total{transport=\"http\"} 3\n"), std::string::npos)
       << metrics->body;
+}
+
+// With an AccessControl: the authenticated routes take the user's connection
+// slot and one request from its bucket (the token's user, else the address).
+TEST(HttpApiDispatch, AccessLimitsAnswer429PerUserWithRetryAfter) {
+  AccessLimits limits;
+  limits.requests_per_minute = 2;
+  HttpApiOptions o;
+  o.access = std::make_shared<AccessControl>(limits, nullptr);
+  ApiFixture f(o);
+  auto call = [&f](const std::string& target, const std::string& peer, bool slot_free = true) {
+    auto x = std::make_shared<RecordingExchange>();
+    x->user_slot_free = slot_free;
+    f.api.handle(HttpRequest{"GET", target, "", "", peer}, x);
+    x->wait();
+    return x;
+  };
+  EXPECT_EQ(call("/v1/models", "10.0.0.1")->status, 200);
+  auto second = call("/v1/models", "10.0.0.1");
+  EXPECT_EQ(second->status, 200);
+  EXPECT_EQ(second->held, "http:10.0.0.1");
+  auto third = call("/v1/models", "10.0.0.1");
+  EXPECT_EQ(third->status, 429);
+  json error = json::parse(third->body)["error"];
+  EXPECT_EQ(error["type"], "rate_limit_error");
+  EXPECT_EQ(error["code"], "rate_limit_exceeded");
+  ASSERT_EQ(third->headers.size(), 1u);
+  EXPECT_EQ(third->headers[0].first, "Retry-After");
+  const int seconds = std::stoi(third->headers[0].second);
+  EXPECT_GE(seconds, 1);
+  EXPECT_LE(seconds, 30);  // one request at 2 a minute
+  EXPECT_FALSE(third->close) << "a rate-limited client may keep its connection";
+  EXPECT_EQ(call("/v1/models", "10.0.0.2")->status, 200) << "another address, another bucket";
+  auto health = call("/health", "10.0.0.1");
+  EXPECT_EQ(health->status, 503) << "not limited (the model is not loaded)";
+  EXPECT_TRUE(health->held.empty()) << "probes take no user slot";
+  auto full = call("/v1/models", "10.0.0.3", false);
+  EXPECT_EQ(full->status, 429);
+  EXPECT_EQ(json::parse(full->body)["error"]["code"], "too_many_connections");
+  EXPECT_TRUE(full->close);
+  EXPECT_EQ(o.access->stats(kHttp).rate_limited, 1u);
 }
 
 TEST(HttpApiDispatch, CompletionShapeStreamEqualsPlainAndMetricsCount) {

@@ -5,6 +5,9 @@
 // is a torch-free stand-in that repeats the prompt's bytes (streaming them,
 // honouring max tokens and cancellation). Checks: every parsed request gets
 // exactly one answer, with a known status, and error bodies are JSON.
+// One input in four goes to an API with AccessControl (tokens from a table,
+// a small per-user request bucket and one connection per user), so the
+// 429 paths and the /metrics copy of the access numbers are fuzzed too.
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <cstdint>
@@ -56,7 +59,7 @@ class CheckedExchange : public HttpExchange {
     std::lock_guard<std::mutex> lock(mu_);
     if (began_ || answers_++ != 0) __builtin_trap();  // exactly one answer
     if (r.status != 200 && r.status != 400 && r.status != 401 && r.status != 404 && r.status != 405 &&
-        r.status != 503)
+        r.status != 429 && r.status != 503)
       __builtin_trap();
     if (r.status >= 400 && !nlohmann::json::accept(r.body)) __builtin_trap();
     done_.set_value();
@@ -76,6 +79,19 @@ class CheckedExchange : public HttpExchange {
     done_.set_value();
   }
   std::shared_ptr<const CancellationToken> cancel_token() override { return cancel_; }
+  // As the server's connection does: one --max-connections-per-user slot,
+  // following the user the requests authenticate as.
+  bool hold_user(const std::string& user) override {
+    if (!access_ || user == *held_) return true;
+    if (!access_->admit_user_connection(user, kHttp)) return false;
+    if (!held_->empty()) access_->release_user_connection(*held_);
+    *held_ = user;
+    return true;
+  }
+  void bind(AccessControl* access, std::string* held) {
+    access_ = access;
+    held_ = held;
+  }
   void wait() { done_.get_future().wait(); }
 
  private:
@@ -84,6 +100,8 @@ class CheckedExchange : public HttpExchange {
   bool began_ = false;
   int answers_ = 0;
   std::shared_ptr<CancellationToken> cancel_ = std::make_shared<CancellationToken>();
+  AccessControl* access_ = nullptr;
+  std::string* held_ = nullptr;
 };
 
 struct Harness {
@@ -91,13 +109,33 @@ struct Harness {
   ServerMetrics metrics;
   CompletionService service;
   HttpApi api;
+  std::shared_ptr<AccessControl> access;
+  HttpApi limited;  // the same, behind `access`
+  static std::shared_ptr<AccessControl> make_access() {
+    AccessLimits limits;
+    limits.requests_per_minute = 3;
+    limits.max_connections_per_user = 1;
+    auto auth = std::make_shared<Authenticator>(std::vector<TokenEntry>{{"fuzz", sha256("fuzz")}});
+    return std::make_shared<AccessControl>(limits, auth);
+  }
+  static HttpApiOptions limited_options(std::shared_ptr<AccessControl> access) {
+    HttpApiOptions o = options();
+    o.authenticate = [access](const std::string& header) {
+      if (header.rfind("Bearer ", 0) != 0) return AuthDecision{false, "no token", ""};
+      const std::string token = header.substr(7);
+      auto id = access->authenticate(&token, kHttp);
+      return id ? AuthDecision{true, "", id->user} : AuthDecision{false, "bad token", ""};
+    };
+    o.access = access;
+    return o;
+  }
   static HttpApiOptions options() {
     HttpApiOptions o;
     o.max_tokens_limit = 64;
     o.deadline_ms = 1000;
     // The auth path: requests whose Authorization is not this are refused.
     o.authenticate = [](const std::string& header) {
-      return header == "Bearer fuzz" ? AuthDecision{true, ""} : AuthDecision{false, "bad token"};
+      return header == "Bearer fuzz" ? AuthDecision{true, "", ""} : AuthDecision{false, "bad token", ""};
     };
     return o;
   }
@@ -105,8 +143,11 @@ struct Harness {
       : service([](const std::string&) -> Result<std::unique_ptr<completion::CompletionModel>> {
           return std::unique_ptr<completion::CompletionModel>(new RepeatModel());
         }, log),
-        api(service, metrics, options()) {
+        api(service, metrics, options()),
+        access(make_access()),
+        limited(service, metrics, limited_options(access)) {
     log.open_file("/dev/null");
+    metrics.watch_access(access);
     service.set_metrics(&metrics);
     (void)service.load_model("fuzz");
   }
@@ -120,6 +161,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   static Harness* h = new Harness();  // one engine thread for the whole run
   // Several requests on one "connection", as keep-alive delivers them.
   boost::asio::const_buffer input(data, size);
+  const bool with_access = size % 4 == 3;
+  HttpApi& api = with_access ? h->limited : h->api;
+  std::string held;  // the connection's user slot
   for (int request = 0; request < 8 && input.size() > 0; ++request) {
     http::request_parser<http::string_body> parser;
     parser.header_limit(8192);
@@ -139,10 +183,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     r.target = std::string(req.target());
     if (auto it = req.find(http::field::authorization); it != req.end()) r.authorization = std::string(it->value());
     r.body = req.body();
+    r.peer = "127.0.0.1";
     auto exchange = std::make_shared<CheckedExchange>();
-    h->api.handle(std::move(r), exchange);
+    if (with_access) exchange->bind(h->access.get(), &held);
+    api.handle(std::move(r), exchange);
     exchange->wait();
   }
+  if (!held.empty()) h->access->release_user_connection(held);
   (void)h->metrics.render();
   return 0;
 }

@@ -14,8 +14,11 @@ import {
 } from './core/inline';
 import { LaunchPlan, describeLaunch, planLaunch } from './core/launch';
 import { Settings, configurationChange, needsRestart, readSettings } from './core/settings';
-import { Backoff, connectTls, initializationOptions } from './core/remote';
-import { statusText } from './core/status';
+import {
+  Backoff, RATE_LIMITED, TOO_MANY_CONNECTIONS, connectTls, isClientSideCode, errorCode, initializationOptions, isConnectionLimitNotice,
+  retryAfterMs,
+} from './core/remote';
+import { statsLines, statsSummary, statusText } from './core/status';
 import { connectTcp } from './core/tcp';
 
 let client: LanguageClient | undefined;
@@ -41,6 +44,19 @@ const backoff = new Backoff();
 let reconnecting = false;
 // Bumped by stopClient: a connect loop of a stopped client gives up.
 let generation = 0;
+// Set when a team server answered initialize with -32011 (too many
+// connections): not a refusal; a new client starts after the backoff, and
+// the user is told once per run of such answers.
+let full = false;
+let fullNotified = false;
+// Set when a tcp:// server sent its over --max-connections notice (an error
+// with id null) on the current connection before initialize finished.
+let limitNotice = false;
+let stopSniffing: (() => void) | undefined;
+let reconnectTimer: NodeJS.Timeout | undefined;
+// After a -32012 (rate limited): no request goes out before this time
+// (Date.now() ms); one message per pause.
+let pausedUntil = 0;
 
 const TOKEN_KEY = 'mtpc.token';
 // Connect attempts in a row before a remote client gives up (with the
@@ -57,11 +73,11 @@ const RESTART_WINDOW_MS = 3 * 60 * 1000;
 const errorHandler: ErrorHandler = {
   error: () => ({ action: ErrorAction.Continue }),
   closed: (): CloseHandlerResult => {
-    if (refused) return { action: CloseAction.DoNotRestart, handled: true };
+    if (refused || full) return { action: CloseAction.DoNotRestart, handled: true };
     if ((plan.kind === 'tcp' || plan.kind === 'tls') && !ranSinceStart) {
-      // Closed during initialize: the server turned the connection away
-      // (its error reply may be lost with the connection). No retry loop.
-      refuse('the server closed the connection during initialize');
+      // Closed during initialize: the server turned the connection away.
+      // No retry loop (unless it said it was full).
+      remoteInitializeFailed('the server closed the connection during initialize');
       return { action: CloseAction.DoNotRestart, handled: true };
     }
     if (plan.kind === 'tcp' || plan.kind === 'tls') {
@@ -118,10 +134,18 @@ function serverState(): string {
   }
 }
 
+// mtpc.enable, which may be set per language ("[python]": {...}).
+function enabledFor(document: vscode.TextDocument | undefined): boolean {
+  return vscode.workspace.getConfiguration('mtpc', document).get<boolean>('enable', true);
+}
+
 function refreshStatus(): void {
+  const doc = vscode.window.activeTextEditor?.document;
   const { text, tooltip } = statusText({
     enabled, server: serverState(), transport: describeLaunch(plan), model: settings.server.model,
     lastLatencyMs, error: lastError, restarts,
+    language: doc?.languageId, languageOff: doc !== undefined && !enabledFor(doc),
+    pausedMs: Math.max(0, pausedUntil - Date.now()),
   });
   statusItem.text = text;
   statusItem.tooltip = tooltip;
@@ -142,6 +166,96 @@ function refuse(why: string): void {
   refreshStatus();
 }
 
+// A team server answered initialize with -32011: a message (once until a
+// connection succeeds), then a new client after the backoff.
+// A remote connection whose initialize failed. An error reply from the
+// server is final: -32011 (full) is tried again, anything else (-32010, a
+// wrong token) is a refusal. Without a reply (the connection closed, a
+// write failed: -32011 over --max-connections comes as a notice with id
+// null, and the close may come first) the decision waits INIT_SETTLE_MS
+// for bytes still in flight, then tries again with the backoff. The
+// initialize failure and the close handler both come here; one decides.
+const INIT_SETTLE_MS = 150;
+let pendingDecision: NodeJS.Timeout | undefined;
+let pendingWhy: string | undefined;
+function remoteInitializeFailed(why: string, code?: number): void {
+  if (refused || full) return;
+  if (code === TOO_MANY_CONNECTIONS) {
+    serverFull(why);
+    return;
+  }
+  if (code !== undefined && !isClientSideCode(code)) {
+    refuse(why);
+    return;
+  }
+  pendingWhy = pendingWhy ?? why;
+  if (pendingDecision) return;
+  pendingDecision = setTimeout(() => {
+    pendingDecision = undefined;
+    const reason = pendingWhy ?? why;
+    pendingWhy = undefined;
+    if (refused || full) return;
+    if (limitNotice) {
+      limitNotice = false;
+      serverFull('over its --max-connections');
+    } else {
+      retryInitialize(`the connection to ${describeLaunch(plan)} closed during initialize (${reason})`);
+    }
+  }, INIT_SETTLE_MS);
+}
+
+function serverFull(why: string): void {
+  retryInitialize(`the server has too many connections (${why})`);
+}
+
+// Initialize of a remote connection did not finish and the server did not
+// refuse the token (full, or the connection closed): a message (once until
+// a connection succeeds), then a new client after the backoff; after
+// MAX_CONNECT_ATTEMPTS in a row, an error and no more tries.
+let initRetries = 0;
+function retryInitialize(why: string): void {
+  full = true;
+  initRetries += 1;
+  lastError = why;
+  if (initRetries > MAX_CONNECT_ATTEMPTS) {
+    lastError = `${why}; gave up after ${MAX_CONNECT_ATTEMPTS} tries (run mtpc: Restart Server)`;
+    output.appendLine(lastError);
+    void vscode.window.showErrorMessage(`mtpc: ${lastError}`);
+    refreshStatus();
+    return;
+  }
+  const delay = backoff.next();
+  output.appendLine(`${why}; trying again in ${(delay / 1000).toFixed(1)} s`);
+  if (!fullNotified) {
+    fullNotified = true;
+    void vscode.window.showWarningMessage(`mtpc: ${why}; trying again with a growing delay`);
+  }
+  refreshStatus();
+  if (reconnectTimer) clearTimeout(reconnectTimer);
+  reconnectTimer = setTimeout(() => {
+    reconnectTimer = undefined;
+    void (async () => {
+      await stopClient(false);
+      await startClient();
+    })();
+  }, delay);
+}
+
+// A -32012 reply: nothing is sent for retryAfterMs, one message per pause.
+function rateLimited(err: unknown): void {
+  const wait = retryAfterMs(err);
+  const now = Date.now();
+  const wasPaused = now < pausedUntil;
+  pausedUntil = Math.max(pausedUntil, now + wait);
+  output.appendLine(`rate limited by the server: no requests for ${wait} ms`);
+  if (!wasPaused) {
+    void vscode.window.showWarningMessage(
+      `mtpc: the server rate-limits this user (--requests-per-minute); no completions for ${(wait / 1000).toFixed(1)} s`);
+  }
+  refreshStatus();
+  setTimeout(refreshStatus, wait + 50);
+}
+
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
@@ -156,6 +270,16 @@ async function connectRemote(p: LaunchPlan & { kind: 'tcp' | 'tls' }): Promise<S
     if (mine !== generation) throw new Error('client stopped');
     try {
       const socket = p.kind === 'tls' ? await connectTls(p.host, p.port, p.caFile) : await connectTcp(p.host, p.port);
+      limitNotice = false;
+      let seen = '';
+      const sniff = (d: Buffer): void => {
+        seen = (seen + d.toString('utf8')).slice(-4096);
+        if (isConnectionLimitNotice(seen)) limitNotice = true;
+      };
+      // (The server says nothing before the client's initialize, by which
+      // time the client reads the socket too: no bytes are lost to it.)
+      socket.on('data', sniff);
+      stopSniffing = () => socket.off('data', sniff);
       return { reader: socket, writer: socket };
     } catch (err) {
       lastError = err instanceof Error ? err.message : String(err);
@@ -187,6 +311,7 @@ async function startClient(): Promise<void> {
     return;
   }
   refused = false;
+  full = false;
   ranSinceStart = false;
   const token = await secrets.get(TOKEN_KEY);
   const options: LanguageClientOptions = {
@@ -197,7 +322,9 @@ async function startClient(): Promise<void> {
     // The server refused initialize (a wrong or missing token): one message,
     // no retries.
     initializationFailedHandler: (err) => {
-      refuse(err instanceof Error ? err.message : String(err));
+      const why = err instanceof Error ? err.message : String(err);
+      if (plan.kind === 'tcp' || plan.kind === 'tls') remoteInitializeFailed(why, errorCode(err));
+      else refuse(why);
       return false;
     },
   };
@@ -205,8 +332,13 @@ async function startClient(): Promise<void> {
   client.onDidChangeState((e) => {
     if (e.newState === State.Running) {
       ranSinceStart = true;
+      // Only the bytes before initialize's reply matter.
+      stopSniffing?.();
+      stopSniffing = undefined;
       if (reconnecting) output.appendLine(`connected again to ${describeLaunch(plan)}`);
       reconnecting = false;
+      fullNotified = false;
+      initRetries = 0;
       backoff.reset();
       lastError = undefined;
     }
@@ -223,12 +355,21 @@ async function startClient(): Promise<void> {
   refreshStatus();
 }
 
-async function stopClient(): Promise<void> {
+// resetBackoff false: a reconnect after -32011, which keeps the backoff growing.
+async function stopClient(resetBackoff = true): Promise<void> {
   const c = client;
   client = undefined;
   generation += 1;
   reconnecting = false;
-  backoff.reset();
+  // A decision about the old client's initialize is moot.
+  if (pendingDecision) clearTimeout(pendingDecision);
+  pendingDecision = undefined;
+  pendingWhy = undefined;
+  if (resetBackoff) {
+    backoff.reset();
+    if (reconnectTimer) clearTimeout(reconnectTimer);
+    reconnectTimer = undefined;
+  }
   if (c) {
     try {
       await c.stop();
@@ -245,7 +386,8 @@ async function provide(
 ): Promise<vscode.InlineCompletionItem[] | undefined> {
   const c = client;
   if (!enabled || !c || c.state !== State.Running) return undefined;
-  if (!vscode.workspace.getConfiguration('mtpc', document).get<boolean>('enable', true)) return undefined;
+  if (!enabledFor(document)) return undefined;
+  if (Date.now() < pausedUntil) return undefined;
   const automatic = context.triggerKind === vscode.InlineCompletionTriggerKind.Automatic;
   if (automatic && !settings.client.autoTrigger) return undefined;
   if (automatic && !(await waitUnlessCancelled(settings.client.debounceMs, token))) return undefined;
@@ -264,7 +406,8 @@ async function provide(
       suggestions = completionSuggestions(await c.sendRequest(COMPLETION, completionParams(uri, pos), token));
     }
   } catch (err) {
-    if (!token.isCancellationRequested) output.appendLine(`completion failed: ${String(err)}`);
+    if (errorCode(err) === RATE_LIMITED) rateLimited(err);
+    else if (!token.isCancellationRequested) output.appendLine(`completion failed: ${String(err)}`);
     return undefined;
   }
   lastLatencyMs = Date.now() - started;
@@ -301,6 +444,35 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
       await startClient();
     }),
     vscode.commands.registerCommand('mtpc.showLog', () => output.show()),
+    // mtpc.enable for the active editor's language, in the user settings.
+    vscode.commands.registerCommand('mtpc.toggleLanguage', async () => {
+      const doc = vscode.window.activeTextEditor?.document;
+      if (!doc) {
+        void vscode.window.showInformationMessage('mtpc: no active editor to take the language from');
+        return;
+      }
+      const on = !enabledFor(doc);
+      await vscode.workspace.getConfiguration('mtpc', { languageId: doc.languageId })
+        .update('enable', on, vscode.ConfigurationTarget.Global, true);
+      output.appendLine(`completions ${on ? 'on' : 'off'} for ${doc.languageId}`);
+      refreshStatus();
+    }),
+    vscode.commands.registerCommand('mtpc.showStats', async () => {
+      const c = client;
+      if (!c || c.state !== State.Running) {
+        void vscode.window.showWarningMessage(`mtpc: no running server (${serverState()})`);
+        return;
+      }
+      try {
+        const result: unknown = await c.sendRequest('mtpc/stats', {});
+        output.appendLine('server statistics (mtpc/stats):');
+        for (const line of statsLines(result)) output.appendLine(`  ${line}`);
+        void vscode.window.showInformationMessage(`mtpc server: ${statsSummary(result)}`);
+      } catch (err) {
+        void vscode.window.showErrorMessage(`mtpc: mtpc/stats failed: ${String(err)}`);
+      }
+    }),
+    vscode.window.onDidChangeActiveTextEditor(() => refreshStatus()),
     // The token lives in VS Code's SecretStorage, never in settings.json.
     vscode.commands.registerCommand('mtpc.setToken', async () => {
       const value = await vscode.window.showInputBox({

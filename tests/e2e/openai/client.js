@@ -3,11 +3,14 @@
 // the same greedy parameters. Prints one JSON line with both texts; exits 1
 // (saying why) on any error or when the two texts differ.
 // usage: node client.js BASE_URL PROMPT MAX_TOKENS
+// The API key (a Bearer token of `mtpc serve --tokens`) comes from
+// MTPC_API_KEY; an https:// BASE_URL with a private CA needs
+// NODE_EXTRA_CA_CERTS=ca.pem.
 const OpenAI = require('openai');
 
 async function main() {
   const [baseURL, prompt, maxTokens] = process.argv.slice(2);
-  const client = new OpenAI({ baseURL, apiKey: 'unused', maxRetries: 0, timeout: 60000 });
+  const client = new OpenAI({ baseURL, apiKey: process.env.MTPC_API_KEY || 'unused', maxRetries: 0, timeout: 60000 });
   const params = { model: 'mtpc', prompt, max_tokens: Number(maxTokens), temperature: 0 };
   const models = await client.models.list();
   if (!models.data.length || models.data[0].object !== 'model') throw new Error('bad model list: ' + JSON.stringify(models.data));

@@ -79,6 +79,14 @@ require('fs').writeFileSync(file, JSON.stringify({
 }, null, 2));
 JS
 
+# VS Code's own partial accepts on keys, to press them as a user who bound them.
+cat > "$work/user/User/keybindings.json" <<'JSON'
+[
+  { "key": "ctrl+alt+shift+w", "command": "editor.action.inlineSuggest.acceptNextWord", "when": "inlineSuggestionVisible && editorTextFocus" },
+  { "key": "ctrl+alt+shift+l", "command": "editor.action.inlineSuggest.acceptNextLine", "when": "inlineSuggestionVisible && editorTextFocus" }
+]
+JSON
+
 common=(--user-data-dir "$work/user" --extensions-dir "$work/extensions")
 "$code_server" "${common[@]}" --install-extension "$vsix" > "$out/install-extension.log" 2>&1 ||
   { cat "$out/install-extension.log" >&2; fail "code-server --install-extension $vsix failed"; }

@@ -22,6 +22,8 @@ M.defaults = {
   token_file = '',
   -- File types completed; empty: every file type.
   filetypes = {},
+  -- File types never completed (:MtpcToggle {filetype} adds or removes one).
+  disabled_filetypes = {},
   -- Request completions while typing; false: only on the `next` key.
   auto_trigger = true,
   -- Wait this long after the last keystroke before asking (ms): typing fast
@@ -80,7 +82,7 @@ function M.resolve(user)
     { 'binary', 'string' }, { 'address', 'string' }, { 'debounce_ms', 'number' },
     { 'ca_file', 'string' }, { 'token_file', 'string' },
     { 'restart_initial_ms', 'number' }, { 'restart_max_ms', 'number' },
-    { 'max_restarts', 'number' }, { 'filetypes', 'table' }, { 'args', 'table' },
+    { 'max_restarts', 'number' }, { 'filetypes', 'table' }, { 'disabled_filetypes', 'table' }, { 'args', 'table' },
     { 'server', 'table' }, { 'keymaps', 'table' },
   }
   for _, c in ipairs(checks) do

@@ -12,7 +12,15 @@ local M = {}
 local current = nil
 local pending = nil          -- { client_id, request_id }
 local debounce_timer = nil
-local stats = { last_latency_ms = nil, replies = 0, shown = 0, accepted = 0, last_error = nil }
+local stats = { last_latency_ms = nil, replies = 0, shown = 0, accepted = 0, last_error = nil,
+  rate_limited = 0, held_back = 0 }
+-- The team server's JSON-RPC error when a user is over --requests-per-minute
+-- (lsp/protocol.h); its data.retryAfterMs says when to ask again.
+local RATE_LIMITED = -32012
+-- Used when a -32012 has no usable retryAfterMs, and the longest pause.
+local DEFAULT_RETRY_MS = 1000
+local MAX_RETRY_MS = 10 * 60 * 1000
+local paused_until = 0       -- vim.loop.now() before which no request goes out (rate limited)
 local cfg = nil
 local native = false         -- Neovim 0.12+ draws and accepts by itself
 
@@ -24,10 +32,32 @@ local function notify(msg, level)
 end
 
 local function filetype_enabled(bufnr)
+  if vim.tbl_contains(cfg.disabled_filetypes, vim.bo[bufnr].filetype) then
+    return false
+  end
   if #cfg.filetypes == 0 then
     return vim.bo[bufnr].buftype == ''
   end
   return vim.tbl_contains(cfg.filetypes, vim.bo[bufnr].filetype)
+end
+
+-- A -32012 reply: no request goes out for retryAfterMs (typing on does not
+-- hammer the server), and one message per pause.
+local function rate_limited(err)
+  local wait = type(err.data) == 'table' and tonumber(err.data.retryAfterMs) or nil
+  if not wait or wait <= 0 then
+    wait = DEFAULT_RETRY_MS
+  end
+  wait = math.min(wait, MAX_RETRY_MS)
+  local now = vim.loop.now()
+  local was_paused = now < paused_until
+  paused_until = math.max(paused_until, now + wait)
+  stats.rate_limited = stats.rate_limited + 1
+  stats.last_error = err.message or 'rate limited'
+  if not was_paused then
+    notify(string.format('the server rate-limits this user (--requests-per-minute); no completions for %.1f s',
+      wait / 1000), vim.log.levels.WARN)
+  end
 end
 
 local function cancel_pending()
@@ -79,6 +109,10 @@ function M.request(trigger_kind)
   if not client or not cfg.enabled or native or not filetype_enabled(bufnr) then
     return
   end
+  if vim.loop.now() < paused_until then
+    stats.held_back = stats.held_back + 1
+    return
+  end
   server.attach(bufnr)
   cancel_pending()
   local cursor = vim.api.nvim_win_get_cursor(0)
@@ -104,7 +138,9 @@ function M.request(trigger_kind)
     stats.last_latency_ms = math.floor((vim.loop.hrtime() - started) / 1e6)
     if err then
       -- -32800 RequestCancelled and -32801 ContentModified are expected while typing.
-      if err.code ~= -32800 and err.code ~= -32801 then
+      if err.code == RATE_LIMITED then
+        rate_limited(err)
+      elseif err.code ~= -32800 and err.code ~= -32801 then
         stats.last_error = err.message or vim.inspect(err)
       end
       return
@@ -216,7 +252,25 @@ function M.next()
   return true
 end
 
-function M.toggle()
+-- Completions on/off: everywhere, or (with a file type) for that file type
+-- only, by adding it to or removing it from disabled_filetypes.
+function M.toggle(filetype)
+  if filetype and filetype ~= '' then
+    local i = nil
+    for k, ft in ipairs(cfg.disabled_filetypes) do
+      if ft == filetype then
+        i = k
+      end
+    end
+    if i then
+      table.remove(cfg.disabled_filetypes, i)
+    else
+      table.insert(cfg.disabled_filetypes, filetype)
+      M.dismiss()
+    end
+    notify(string.format('%s for %s', i and 'on' or 'off', filetype), vim.log.levels.INFO)
+    return
+  end
   cfg.enabled = not cfg.enabled
   if not cfg.enabled then
     M.dismiss()
@@ -227,11 +281,48 @@ function M.toggle()
   notify(cfg.enabled and 'on' or 'off', vim.log.levels.INFO)
 end
 
+-- Asks the server for mtpc/stats; callback(err, result). Returns false when
+-- there is no running server.
+function M.server_stats(callback)
+  local client = server.client()
+  if not client then
+    return false
+  end
+  return client.request('mtpc/stats', vim.empty_dict(), function(err, result)
+    callback(err, result)
+  end) and true or false
+end
+
+-- :MtpcStats: the server's counters and this editor's, in one message.
+local function show_stats()
+  local ok = M.server_stats(function(err, result)
+    if err then
+      notify('mtpc/stats failed: ' .. (err.message or vim.inspect(err)), vim.log.levels.ERROR)
+      return
+    end
+    local lines = { 'server statistics (mtpc/stats):' }
+    local keys = vim.tbl_keys(result or {})
+    table.sort(keys)
+    for _, k in ipairs(keys) do
+      local v = result[k]
+      table.insert(lines, string.format('  %s: %s', k, type(v) == 'table' and vim.inspect(v, { newline = ' ', indent = '' }) or tostring(v)))
+    end
+    table.insert(lines, string.format('this editor: %d shown, %d accepted, last latency %s ms',
+      stats.shown, stats.accepted, tostring(stats.last_latency_ms or '-')))
+    notify(table.concat(lines, '\n'), vim.log.levels.INFO)
+  end)
+  if not ok then
+    notify('no running server (:MtpcStatus says why)', vim.log.levels.WARN)
+  end
+end
+
 function M.status()
   local st = server.state
   local info = st.server_info
   return {
     enabled = cfg and cfg.enabled or false,
+    enabled_here = cfg and cfg.enabled and filetype_enabled(vim.api.nvim_get_current_buf()) or false,
+    rate_limited_for_ms = math.max(0, paused_until - vim.loop.now()),
     server = st.status,
     transport = server.describe(),
     server_name = info and ((info.name or '') .. ' ' .. (info.version or '')) or nil,
@@ -296,7 +387,10 @@ function M.setup(user)
     end,
   })
   vim.api.nvim_create_autocmd('VimLeavePre', { group = group, callback = server.stop })
-  vim.api.nvim_create_user_command('MtpcToggle', M.toggle, { desc = 'mtpc: completions on/off' })
+  vim.api.nvim_create_user_command('MtpcToggle', function(o)
+    M.toggle(o.args)
+  end, { nargs = '?', complete = 'filetype', desc = 'mtpc: completions on/off (everywhere, or for a file type)' })
+  vim.api.nvim_create_user_command('MtpcStats', show_stats, { desc = "mtpc: the server's statistics (mtpc/stats)" })
   vim.api.nvim_create_user_command('MtpcStatus', function()
     print(vim.inspect(M.status()))
   end, { desc = 'mtpc: server state, latency, model' })

@@ -13,6 +13,8 @@ local state = {
   status = 'stopped',
   stopping = false,       -- an exit we asked for: no restart
   refused = false,        -- the server answered initialize with an error (a wrong token)
+  full = nil,             -- the server said -32011 (too many connections): why, until the close
+  generation = 0,         -- bumped by every start: a decision about an older one is dropped
   failures = 0,           -- exits in a row since the last good completion
   restart_timer = nil,
   buffers = {},           -- bufnr -> true: buffers to attach to every client
@@ -32,6 +34,9 @@ end
 -- (vim.lsp.rpc.connect); 0.7 can only spawn, so a bash process bridges
 -- stdio to the socket through /dev/tcp and exits when either side closes.
 local bridge_connect_failed = 2  -- the bridge's exit status when connect() fails
+-- The team server's JSON-RPC error for a full server (--max-connections,
+-- --max-connections-per-user); lsp/protocol.h.
+local TOO_MANY_CONNECTIONS = -32011
 
 local function command(cfg)
   if cfg.address == '' then
@@ -98,28 +103,125 @@ local function refuse(why)
     vim.log.levels.ERROR)
 end
 
+-- The JSON-RPC error code and message in what vim.lsp hands on_error: the
+-- reply's error table (0.8+), the whole message (a reply with id null: no
+-- callback found), or the text of an error raised with it (0.7).
+function M.error_of(err)
+  if type(err) == 'table' then
+    local e = type(err.error) == 'table' and err.error or err
+    return tonumber(e.code), tostring(e.message or vim.inspect(err))
+  end
+  local text = tostring(err)
+  return tonumber(text:match('code = (%-?%d+)')), text:match('message = "([^"]*)"') or text
+end
+
+-- A remote connection that ends during initialize: the server's last words
+-- (an error reply) may still be in the pipe when the exit is seen, so the
+-- decision waits this long for them.
+local EXIT_SETTLE_MS = 100
+
 local function on_exit(code, signal, client_id)
   vim.schedule(function()
     if client_id ~= state.client_id then
       return
     end
     state.client_id = nil
-    -- A team server that closes the connection (status 0 from the bridge or
-    -- openssl) before initialize finished refused it.
-    if state.cfg.address ~= '' and state.status == 'starting' and code == 0 and not state.stopping then
-      refuse('it closed the connection during initialize (a wrong or missing token?)')
+    local generation = state.generation
+    local function decide()
+      if generation ~= state.generation then
+        return  -- started again meanwhile
+      end
+      -- A refusal (an error reply to initialize, initialize_failed) has
+      -- set stopping by now; a connection that closed during initialize
+      -- without one (a full server whose notice was lost, a server going
+      -- down) is tried again with the back-off.
+      if state.stopping then
+        state.status = state.refused and 'refused' or 'stopped'
+        return
+      end
+      if state.full then
+        state.last_error = state.full
+        state.full = nil
+      elseif state.cfg.address ~= '' and state.status == 'starting' and code == 0 then
+        state.last_error = 'the connection closed during initialize'
+      elseif state.cfg.address ~= '' and code == bridge_connect_failed then
+        state.last_error = 'cannot connect'
+      else
+        state.last_error = string.format('server exited (code %s, signal %s)', code, signal)
+      end
+      schedule_restart()
     end
-    if state.stopping then
-      state.status = state.refused and 'refused' or 'stopped'
-      return
-    end
-    if state.cfg.address ~= '' and code == bridge_connect_failed then
-      state.last_error = 'cannot connect'
+    if state.cfg.address ~= '' and state.status == 'starting' and not state.stopping then
+      vim.defer_fn(decide, EXIT_SETTLE_MS)
     else
-      state.last_error = string.format('server exited (code %s, signal %s)', code, signal)
+      decide()
     end
-    schedule_restart()
   end)
+end
+
+-- The server answered initialize with an error: -32011 (too many
+-- connections) is tried again with the back-off once the server closes the
+-- connection; anything else (a wrong token) is a refusal.
+local function initialize_failed(err)
+  local rpc_code, text = M.error_of(err)
+  if state.status ~= 'starting' then
+    return
+  end
+  if rpc_code == TOO_MANY_CONNECTIONS then
+    state.full = 'the server has too many connections: ' .. text
+    return
+  end
+  refuse(text)
+  if state.client_id then
+    vim.lsp.stop_client(state.client_id, true)
+  end
+end
+
+-- The rpc client vim.lsp made, with a request() that hands an error reply
+-- to initialize to initialize_failed instead of to vim.lsp, which raises it
+-- in a scheduled callback (0.7 and the TCP connections of 0.8+; never
+-- on_error).
+local function watch_initialize(client)
+  if type(client) ~= 'table' or type(client.request) ~= 'function' then
+    return client
+  end
+  local request = client.request
+  client.request = function(method, params, callback, ...)
+    if method == 'initialize' and type(callback) == 'function' then
+      local inner = callback
+      callback = function(err, result)
+        if err then
+          vim.schedule(function()
+            initialize_failed(err)
+          end)
+          return
+        end
+        return inner(err, result)
+      end
+    end
+    return request(method, params, callback, ...)
+  end
+  return client
+end
+
+-- vim.lsp.start_client with watch_initialize on its rpc client: a spawned
+-- command goes through vim.lsp.rpc.start (replaced for the call), a TCP
+-- connection of 0.8+ is a function that returns the client.
+local function start_client(config_)
+  local rpc = vim.lsp.rpc
+  local original = rpc.start
+  rpc.start = function(...)
+    return watch_initialize(original(...))
+  end
+  if type(config_.cmd) == 'function' then
+    local connect = config_.cmd
+    config_.cmd = function(...)
+      return watch_initialize(connect(...))
+    end
+  end
+  local ok, id = pcall(vim.lsp.start_client, config_)
+  rpc.start = original
+  return ok, id
 end
 
 local function start_now()
@@ -146,13 +248,15 @@ local function start_now()
   end
   state.stopping = false
   state.refused = false
+  state.full = nil
+  state.generation = state.generation + 1
   state.status = 'starting'
   local settings = config.server_settings(cfg)
   local init_options = vim.deepcopy(settings)
   if token then
     init_options.mtpc = { token = token }
   end
-  local ok, id = pcall(vim.lsp.start_client, {
+  local ok, id = start_client({
     name = 'mtpc',
     cmd = command(cfg),
     root_dir = vim.loop.cwd(),
@@ -167,16 +271,11 @@ local function start_now()
     -- An error before initialize finished is the server refusing us (a
     -- wrong token, say): one message, stop, no restarts. (0.7 raises the
     -- error reply instead of calling on_error: on_exit catches that case.)
-    on_error = function(code, err)
+    -- An error before initialize finished (Neovim 0.8+ with a TCP
+    -- connection of its own; a reply with id null, as -32011 over plain TCP).
+    on_error = function(_, err)
       vim.schedule(function()
-        if state.status ~= 'starting' then
-          return
-        end
-        local text = tostring(err)
-        refuse(text:match('message = "([^"]*)"') or text)
-        if state.client_id then
-          vim.lsp.stop_client(state.client_id, true)
-        end
+        initialize_failed(err)
       end)
     end,
     handlers = {

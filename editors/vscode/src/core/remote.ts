@@ -79,3 +79,43 @@ export class Backoff {
     this.nextMs = this.initialMs;
   }
 }
+
+// The team server's JSON-RPC errors (lsp/protocol.h).
+export const UNAUTHORIZED = -32010;
+export const TOO_MANY_CONNECTIONS = -32011;
+export const RATE_LIMITED = -32012;
+
+// The JSON-RPC error code of a failed request (a ResponseError), or undefined.
+export function errorCode(err: unknown): number | undefined {
+  if (typeof err !== 'object' || err === null) return undefined;
+  const code = (err as { code?: unknown }).code;
+  return typeof code === 'number' && Number.isInteger(code) ? code : undefined;
+}
+
+// Used when a -32012 has no usable data.retryAfterMs, and the longest pause.
+export const DEFAULT_RETRY_MS = 1000;
+export const MAX_RETRY_MS = 10 * 60 * 1000;
+
+// How long to send nothing after a -32012 reply: its data.retryAfterMs,
+// within [1 ms, MAX_RETRY_MS]; DEFAULT_RETRY_MS when absent or not a number.
+export function retryAfterMs(err: unknown): number {
+  const data = typeof err === 'object' && err !== null ? (err as { data?: unknown }).data : undefined;
+  const ms = typeof data === 'object' && data !== null ? (data as { retryAfterMs?: unknown }).retryAfterMs : undefined;
+  if (typeof ms !== 'number' || !Number.isFinite(ms) || ms <= 0) return DEFAULT_RETRY_MS;
+  return Math.min(Math.ceil(ms), MAX_RETRY_MS);
+}
+
+// True when `text` (bytes a tcp:// server sent before initialize finished)
+// holds its over --max-connections notice: a JSON-RPC error with id null
+// and code -32011, sent just before it closes the connection. The language
+// client drops replies without an id, so the extension looks at the bytes.
+export function isConnectionLimitNotice(text: string): boolean {
+  return /"id"\s*:\s*null/.test(text) && new RegExp(`"code"\\s*:\\s*${TOO_MANY_CONNECTIONS}\\b`).test(text);
+}
+
+// Codes vscode-jsonrpc gives errors it makes itself (a connection disposed
+// with the request pending, -32097; a closed stream, -32099..-32096), not
+// replies from the server: a lost connection, not a refusal.
+export function isClientSideCode(code: number): boolean {
+  return code >= -32099 && code <= -32096;
+}

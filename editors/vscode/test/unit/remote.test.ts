@@ -1,6 +1,9 @@
 import * as assert from 'assert';
 import { describeLaunch, planLaunch } from '../../src/core/launch';
-import { Backoff, initializationOptions, parseServerAddress } from '../../src/core/remote';
+import {
+  Backoff, DEFAULT_RETRY_MS, MAX_RETRY_MS, RATE_LIMITED, errorCode, initializationOptions, parseServerAddress,
+  retryAfterMs, isClientSideCode, isConnectionLimitNotice,
+} from '../../src/core/remote';
 import { needsRestart, readSettings } from '../../src/core/settings';
 
 const client = (values: Record<string, unknown>) => readSettings((k) => values[k]).client;
@@ -47,5 +50,32 @@ describe('remote', () => {
     assert.deepStrictEqual(seen, [500, 1000, 2000, 4000, 8000, 16000, 30000, 30000, 30000]);
     b.reset();
     assert.strictEqual(b.next(), 500);
+  });
+
+  it('reads the error code and retryAfterMs of a refused request', () => {
+    assert.strictEqual(errorCode({ code: RATE_LIMITED, message: 'rate limited' }), -32012);
+    assert.strictEqual(errorCode(new Error('x')), undefined);
+    assert.strictEqual(errorCode({ code: '1' }), undefined);
+    assert.strictEqual(errorCode(null), undefined);
+    assert.strictEqual(retryAfterMs({ code: RATE_LIMITED, data: { retryAfterMs: 2500 } }), 2500);
+    assert.strictEqual(retryAfterMs({ data: { retryAfterMs: 0.2 } }), 1);
+    assert.strictEqual(retryAfterMs({ data: { retryAfterMs: 1e12 } }), MAX_RETRY_MS);
+    for (const bad of [{}, { data: null }, { data: { retryAfterMs: -5 } }, { data: { retryAfterMs: 'soon' } }, undefined]) {
+      assert.strictEqual(retryAfterMs(bad), DEFAULT_RETRY_MS, JSON.stringify(bad));
+    }
+  });
+
+  it("recognizes the server's over --max-connections notice (id null, -32011)", () => {
+    const notice = 'Content-Length: 104\r\n\r\n{"jsonrpc":"2.0","id":null,"error":{"code":-32011,"message":"too many connections (--max-connections)"}}';
+    assert.strictEqual(isConnectionLimitNotice(notice), true);
+    assert.strictEqual(isConnectionLimitNotice(notice.replace('null', '1')), false);
+    assert.strictEqual(isConnectionLimitNotice(notice.replace('-32011', '-32010')), false);
+    assert.strictEqual(isConnectionLimitNotice(notice.replace('-32011', '-320111')), false);
+    assert.strictEqual(isConnectionLimitNotice(''), false);
+  });
+
+  it("tells vscode-jsonrpc's own error codes from the server's", () => {
+    for (const c of [-32099, -32098, -32097, -32096]) assert.strictEqual(isClientSideCode(c), true, String(c));
+    for (const c of [-32010, -32011, -32012, -32600, -32603, -32095, -32100]) assert.strictEqual(isClientSideCode(c), false, String(c));
   });
 });

@@ -1,5 +1,5 @@
 import * as assert from 'assert';
-import { statusText } from '../../src/core/status';
+import { statsLines, statsSummary, statusText } from '../../src/core/status';
 
 describe('statusText', () => {
   it('shows latency when running, off when toggled off, and the error', () => {
@@ -15,5 +15,34 @@ describe('statusText', () => {
     assert.doesNotMatch(statusText(base).tooltip, /restarted/);
     assert.match(statusText({ ...base, restarts: 1 }).tooltip, /server restarted 1 time after it stopped/);
     assert.match(statusText({ ...base, restarts: 3 }).tooltip, /server restarted 3 times after it stopped/);
+  });
+
+  it('shows off for a language whose mtpc.enable is false, and the rate-limit pause', () => {
+    const base = { enabled: true, server: 'running', transport: 'mtpc serve', language: 'python' };
+    assert.strictEqual(statusText({ ...base, languageOff: true }).text, '$(circle-slash) mtpc off (python)');
+    assert.match(statusText({ ...base, languageOff: true }).tooltip, /python: off/);
+    assert.strictEqual(statusText({ ...base, languageOff: false }).text, '$(sparkle) mtpc');
+    assert.match(statusText(base).tooltip, /python: on/);
+    // the global switch wins
+    assert.strictEqual(statusText({ ...base, enabled: false, languageOff: true }).text, '$(circle-slash) mtpc off');
+    assert.match(statusText({ ...base, pausedMs: 2500 }).tooltip, /no requests for 3 s/);
+    assert.doesNotMatch(statusText({ ...base, pausedMs: 0 }).tooltip, /rate limited/);
+  });
+});
+
+describe('stats', () => {
+  const reply = { requests: 5, answered: 4, fromTypeahead: 1, cancelled: 1, deadline: 0, errors: 0,
+    access: { authFailures: 2, rateLimited: 3 } };
+  it('formats mtpc/stats as lines, the access counters indented', () => {
+    assert.deepStrictEqual(statsLines(reply), ['requests: 5', 'answered: 4', 'fromTypeahead: 1', 'cancelled: 1',
+      'deadline: 0', 'errors: 0', 'access:', '  authFailures: 2', '  rateLimited: 3']);
+    assert.deepStrictEqual(statsLines(null), ['unexpected reply: null']);
+    assert.deepStrictEqual(statsLines([1]), ['unexpected reply: [1]']);
+  });
+  it('summarizes it in one line', () => {
+    assert.strictEqual(statsSummary(reply),
+      '5 requests, 4 answered, 1 from type-ahead, 1 cancelled, 0 at the deadline, 0 errors');
+    assert.strictEqual(statsSummary({}), 'no statistics in the reply');
+    assert.strictEqual(statsSummary('x'), 'no statistics in the reply');
   });
 });
