@@ -3,7 +3,7 @@ BUILD_DIR ?= build
 BUILD_TYPE ?= RelWithDebInfo
 JOBS ?= $(shell nproc)
 CMAKE_ARGS ?=
-MODEL ?= model/shipped
+MODEL ?= model/shipped/heads
 
 .PHONY: all setup configure build test run model clean
 

@@ -6,6 +6,7 @@
 #include "base/machine.h"
 #include "cli/commands.h"
 #include "model/training/train_benchmark.h"
+#include "model/training/train_scaling_benchmark.h"
 
 namespace mtpc::cli {
 namespace {
@@ -26,6 +27,7 @@ void add_bench_command(CLI::App& app, GlobalOptions& global) {
     std::string preset = "small", head_kind = "transformer", loss_order = "sequential";
     int64_t steps = 20;
     int n_future = 0;  // bench load: 0 is the preset's
+    int ranks = 0;     // bench train --ranks N: data-parallel scaling instead
     bool json = false, bf16 = false;
     std::string model;  // bench load --model DIR
   };
@@ -38,7 +40,21 @@ void add_bench_command(CLI::App& app, GlobalOptions& global) {
   train->add_option("--steps", a->steps, "timed steps per configuration")->check(CLI::PositiveNumber);
   train->add_option("--head-kind", a->head_kind)->check(head_kinds);
   train->add_flag("--json", a->json, "print only the JSON object (the default output anyway)");
+  train->add_option("--ranks", a->ranks,
+                    "data-parallel scaling instead: `mtpc train` as 1 process and as N ranks sharing the cores")
+      ->check(CLI::Range(2, 64));
   train->callback([a, &global] {
+    if (a->ranks > 0) {
+      TrainScalingOptions o;
+      o.program = executable_path();
+      o.preset = a->preset;
+      o.ranks = a->ranks;
+      o.steps = a->steps;
+      o.threads = global.threads;
+      o.device = global.device;
+      o.progress = [](const std::string& line) { std::fprintf(stderr, "%s\n", line.c_str()); };
+      finish(run_train_scaling_benchmark(o), "train");
+    }
     TrainBenchmarkOptions o{a->preset, a->head_kind, a->steps, global.device, global.threads};
     o.child_command = "'" + executable_path() + "' --threads " + std::to_string(global.threads) + " --device " +
                       global.device + " bench train-step";

@@ -17,6 +17,7 @@ struct GlobalOptions {
 void add_corpus_command(CLI::App& app, GlobalOptions& global);
 
 void add_train_command(CLI::App& app, GlobalOptions& global);
+void add_train_heads_command(CLI::App& train, GlobalOptions& global);
 void add_bench_command(CLI::App& app, GlobalOptions& global);
 void add_bench_decode_command(CLI::App& bench, GlobalOptions& global);
 void add_complete_command(CLI::App& app, GlobalOptions& global);

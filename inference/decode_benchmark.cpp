@@ -27,6 +27,7 @@ struct Totals {
   GenerationStats stats;
   double decode_seconds = 0, prefill_seconds = 0;
   std::vector<std::vector<int32_t>> outputs;
+  std::vector<double> prompt_seconds;  // decode seconds of each prompt (batch-1 runs)
 
   void add(const GenerationResult& r) {
     add_generation_stats(stats, r.stats);
@@ -169,6 +170,7 @@ Result<nlohmann::json> run_decode_benchmark(const DecodeBenchmarkOptions& o) {
       auto out = run_fresh(e, requests_for(configs[c], p, 1), false);
       if (!out.ok()) return out.status();
       totals[c].decode_seconds += (*out)[0].stats.decode_ms / 1000;
+      totals[c].prompt_seconds.push_back((*out)[0].stats.decode_ms / 1000);
       totals[c].prefill_seconds += (*out)[0].stats.prefill_ms / 1000;
       totals[c].add((*out)[0]);
     }
@@ -202,6 +204,18 @@ Result<nlohmann::json> run_decode_benchmark(const DecodeBenchmarkOptions& o) {
     nlohmann::json run = t.json(configs[c].label);
     if (c > 0) {
       run["speedup"] = totals[0].decode_seconds / t.decode_seconds;
+      // Each prompt's greedy / this decoder's decode time: the worst one says
+      // whether some prompt decodes slower than plain greedy.
+      nlohmann::json ratios = nlohmann::json::array();
+      int worst = -1;
+      for (size_t p = 0; p < t.prompt_seconds.size(); ++p) {
+        const double ratio = t.prompt_seconds[p] > 0 ? totals[0].prompt_seconds[p] / t.prompt_seconds[p] : 1.0;
+        ratios.push_back(ratio);
+        if (worst < 0 || ratio < ratios[worst].get<double>()) worst = static_cast<int>(p);
+      }
+      run["prompt_ratios"] = ratios;
+      run["worst_prompt"] = worst;
+      run["worst_prompt_ratio"] = worst >= 0 ? ratios[worst] : nlohmann::json(nullptr);
       run["identical"] = t.outputs == totals[0].outputs;
       identical = identical && t.outputs == totals[0].outputs;
     }
@@ -216,7 +230,8 @@ Result<nlohmann::json> run_decode_benchmark(const DecodeBenchmarkOptions& o) {
                         {"timing", "decode only: tokens / seconds after each prompt's prefill pass"},
                         {"machine", machine_description(o.device, o.threads)},
                         {"runs", runs},
-                        {"speedup", runs.size() > 1 ? runs[1]["speedup"] : nlohmann::json(nullptr)}};
+                        {"speedup", runs.size() > 1 ? runs[1]["speedup"] : nlohmann::json(nullptr)},
+                        {"worst_prompt_ratio", runs.size() > 1 ? runs[1]["worst_prompt_ratio"] : nlohmann::json(nullptr)}};
   if (!batched.empty()) {
     nlohmann::json batch_runs = nlohmann::json::array(), ratios = nlohmann::json::object();
     for (size_t c = 0; c < batched.size(); ++c) {

@@ -49,12 +49,15 @@ Result<std::vector<std::string>> read_prompts(const std::string& path, int limit
 
 // Loads the model and runs the benchmark. The JSON object:
 //   {"benchmark": "decode", "model", "prompts", "max_new_tokens", "dtype",
-//    "warmup_runs", "timing", "machine", "speedup", "identical",
+//    "warmup_runs", "timing", "machine", "speedup", "worst_prompt_ratio"
+//    (the first speculative run's), "identical",
 //    "load_seconds", "memory": {"rss_mib_after_load", "peak_rss_mib"} (the
 //    process's, after loading and at the end), "pass_cost": {"context",
 //    "repeats", "ms": [r rows for r = 1..], "ratio_to_one_row": [...]},
 //    "runs": [{"decoder", "seconds", "prefill_seconds", "tokens_per_s",
-//              "speedup", "identical" (not on greedy), and the fields of
+//              "speedup", "identical", "prompt_ratios" (each prompt's greedy /
+//              this decoder's decode seconds), "worst_prompt" (its index),
+//              "worst_prompt_ratio" (these five not on greedy), and the fields of
 //              generation_stats_json summed over the prompts}],
 //    with batch > 1 also "batch": {"size", "runs": [{..., "batch1_tokens_per_s",
 //    "ratio", "identical_to_batch1"}]} and "batch_ratio": {decoder: ratio}}.

@@ -14,6 +14,7 @@
 #include <sstream>
 
 #include "base/atomic_file.h"
+#include "model/checkpoint/heads_checkpoint.h"
 #include "model/checkpoint/hf_checkpoint.h"
 
 namespace fs = std::filesystem;
@@ -110,6 +111,7 @@ Result<LoadedModel> load_model(const std::string& dir, torch::Device device, con
   nlohmann::json j = nlohmann::json::parse(in, nullptr, /*allow_exceptions=*/false);
   if (j.is_discarded() || !j.is_object()) return Status::Error(config_path + ": not a JSON object");
   if (!j.contains("format") && j.contains("architectures")) return load_hf_model(dir, device, options);
+  if (j.value("format", "") == kHeadsFormat) return load_heads_model(dir, device, options);
   if (j.value("format", "") != "mtpc-checkpoint")
     return Status::Error(config_path +
                          ": neither an mtpc checkpoint (field 'format' must be \"mtpc-checkpoint\") "

@@ -5,6 +5,7 @@
 //   "format": "mtpc-checkpoint"  mtpc's own (below)
 //   "architectures": [...]       a Hugging Face Llama/Qwen2 directory (hf_checkpoint.h)
 //   params.json, no config.json  Meta's multi-token release (meta_checkpoint.h)
+//   "format": "mtpc-heads"       retrofitted heads over a base (heads_checkpoint.h)
 //
 // A model checkpoint is a directory:
 //   config.json        {"format": "mtpc-checkpoint", "format_version": 1,

@@ -9,6 +9,7 @@
 #include <nlohmann/json_fwd.hpp>
 
 #include "model/network/config.h"
+#include "model/training/distributed_env.h"
 
 namespace mtpc {
 
@@ -57,6 +58,12 @@ struct TrainOptions {
   bool resume = false;    // continue from out_dir/checkpoint if present
   std::optional<int64_t> steps_override;  // with resume: extend or shorten the run
   std::string device = "cpu";
+  // Data-parallel: set from the torchrun variables (distributed_env.h). When
+  // enabled, run.train.batch_size is the global batch (split over the ranks),
+  // only rank 0 writes out_dir, and a checkpoint resumes only at the world
+  // size that wrote it.
+  DistributedEnv dist;
+  DistributedTimeouts dist_timeouts;
   // Progress lines (default: stderr). Tests capture them.
   std::function<void(const std::string&)> progress;
 };

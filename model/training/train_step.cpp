@@ -5,7 +5,8 @@
 namespace mtpc {
 
 MtpLoss optimizer_step(MtpModelImpl& model, AdamW& optimizer, const TrainConfig& t, double lr, bool cuda,
-                       const std::function<torch::Tensor(int micro_batch)>& micro_batch) {
+                       const std::function<torch::Tensor(int micro_batch)>& micro_batch,
+                       const std::function<void()>& after_backward) {
   MtpLoss sum;
   sum.per_head.assign(model.config().n_future, 0.0);
   for (int a = 0; a < t.accum_steps; ++a) {
@@ -19,6 +20,7 @@ MtpLoss optimizer_step(MtpModelImpl& model, AdamW& optimizer, const TrainConfig&
     for (size_t h = 0; h < l.per_head.size(); ++h) sum.per_head[h] += l.per_head[h] / t.accum_steps;
     sum.total += l.total / t.accum_steps;
   }
+  if (after_backward) after_backward();
   if (t.grad_clip > 0) torch::nn::utils::clip_grad_norm_(model.parameters(), t.grad_clip);
   optimizer.step(lr);
   optimizer.zero_grad();

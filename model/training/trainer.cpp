@@ -19,6 +19,7 @@
 #include "model/tokenizer/tokenizer.h"
 #include "model/training/adamw.h"
 #include "model/training/autocast.h"
+#include "model/training/distributed.h"
 #include "model/training/mtp_loss.h"
 #include "model/training/train_data.h"
 #include "model/training/train_step.h"
@@ -82,13 +83,16 @@ class Trainer {
   Result<TrainSummary> run();
 
  private:
+  // Rank 0 speaks for a data-parallel run; the others are quiet.
   void say(const std::string& line) const {
+    if (dp_ && !dp_->is_rank0()) return;
     if (o_.progress) o_.progress(line);
     else std::fprintf(stderr, "%s\n", line.c_str());
   }
   Status load_data();
   Status restore(const std::string& ckpt_dir);
   Status save_checkpoint(int64_t step);
+  Status agree_on_start(bool have_ckpt);
   Status append_log(const nlohmann::json& record);
   Status truncate_log_after(int64_t step);
   MtpLoss train_step(int64_t step, double lr);
@@ -103,6 +107,9 @@ class Trainer {
   std::optional<WindowSampler> train_data_, val_data_;
   int64_t start_step_ = 0;  // steps already done
   std::ofstream log_;
+  std::unique_ptr<DataParallel> dp_;  // null: a single-process run
+  int world_size() const { return dp_ ? dp_->world_size() : 1; }
+  bool writes_outputs() const { return !dp_ || dp_->is_rank0(); }
 };
 
 Status Trainer::load_data() {
@@ -146,6 +153,7 @@ nlohmann::json Trainer::provenance(int64_t step) const {
           {"train_bin_sha256", data_sha256},
           {"step", step},
           {"tokens_seen", step * run_.train.batch_size * run_.train.accum_steps * run_.train.seq_len},
+          {"world_size", world_size()},
           {"data_dir", fs::absolute(o_.data_dir).string()},
           {"train_tokens", train_data_->token_count()},
           {"train", train_config_to_json(run_.train)}};
@@ -169,6 +177,7 @@ Status Trainer::save_checkpoint(int64_t step) {
     return fail(s);
   nlohmann::json state = {{"step", step},
                           {"optimizer_steps", optimizer_->steps_taken()},
+                          {"world_size", world_size()},
                           {"train", train_config_to_json(run_.train)}};
   if (Status s = write_file_atomic((fs::path(staging) / "trainer_state.json").string(), state.dump(2));
       !s.ok())
@@ -189,6 +198,13 @@ Status Trainer::restore(const std::string& ckpt_dir) {
     return Status::Error(state_path + ": missing or malformed (needs step, optimizer_steps, train)");
   auto train = train_config_from_json(state["train"], state_path);
   if (!train.ok()) return train.status();
+  // The global batch is what the checkpoint's schedule was tuned for; a
+  // different world size is refused rather than silently re-sharded.
+  const int64_t written_by = state.value("world_size", int64_t{1});
+  if (written_by != world_size())
+    return Status::Error(ckpt_dir + " was written by a run of world size " + std::to_string(written_by) +
+                         "; this run has world size " + std::to_string(world_size()) +
+                         ": resume with " + std::to_string(written_by) + " rank(s)");
   run_.model = loaded->model->config();
   run_.train = *train;
   if (o_.steps_override) run_.train.steps = *o_.steps_override;
@@ -207,6 +223,7 @@ Status Trainer::restore(const std::string& ckpt_dir) {
 }
 
 Status Trainer::append_log(const nlohmann::json& record) {
+  if (!writes_outputs()) return Status::Ok();
   log_ << record.dump() << "\n";
   log_.flush();
   if (!log_) return Status::Error((fs::path(o_.out_dir) / "train.jsonl").string() + ": write failed");
@@ -230,12 +247,21 @@ Status Trainer::truncate_log_after(int64_t step) {
 
 MtpLoss Trainer::train_step(int64_t step, double lr) {
   const auto& t = run_.train;
-  return optimizer_step(*model_, *optimizer_, t, lr, device_.is_cuda(), [&](int a) {
-    std::vector<std::vector<int64_t>> rows;
-    for (int b = 0; b < t.batch_size; ++b)
-      rows.push_back(train_data_->sample(static_cast<uint64_t>((step * t.accum_steps + a) * t.batch_size + b)));
-    return batch_tensor(rows, device_);
-  });
+  // batch_size is the global batch; a data-parallel rank takes its own rows
+  // of it, so the ranks together see the windows one process would.
+  const int begin = dp_ ? dp_->shard(t.batch_size)->begin : 0;
+  const int end = dp_ ? dp_->shard(t.batch_size)->end : t.batch_size;
+  std::function<void()> reduce;
+  if (dp_) reduce = [&] { dp_->allreduce_gradients(model_->parameters()); };
+  return optimizer_step(
+      *model_, *optimizer_, t, lr, device_.is_cuda(),
+      [&](int a) {
+        std::vector<std::vector<int64_t>> rows;
+        for (int b = begin; b < end; ++b)
+          rows.push_back(train_data_->sample(static_cast<uint64_t>((step * t.accum_steps + a) * t.batch_size + b)));
+        return batch_tensor(rows, device_);
+      },
+      reduce);
 }
 
 std::vector<double> Trainer::validate() {
@@ -243,21 +269,41 @@ std::vector<double> Trainer::validate() {
   std::vector<double> per_head(run_.model.n_future, 0.0);
   const int64_t batches =
       std::max<int64_t>(1, std::min<int64_t>(t.eval_batches, val_data_->sequential_count() / t.batch_size));
-  for (int64_t k = 0; k < batches; ++k) {
+  // Ranks split the validation batches and sum their shares.
+  for (int64_t k = dp_ ? dp_->rank() : 0; k < batches; k += world_size()) {
     std::vector<std::vector<int64_t>> rows;
     for (int b = 0; b < t.batch_size; ++b) rows.push_back(val_data_->sequential(k * t.batch_size + b));
     AutocastScope autocast(t.bf16, device_.is_cuda());
     MtpLoss l = mtp_loss_eval(*model_, batch_tensor(rows, device_));
     for (size_t h = 0; h < per_head.size(); ++h) per_head[h] += l.per_head[h] / batches;
   }
-  return per_head;
+  return dp_ ? dp_->allreduce_sum(per_head) : per_head;
+}
+
+// Every rank reads the checkpoint from its own --out; they must all see one,
+// or none (a rank on another machine without a copy would start afresh).
+Status Trainer::agree_on_start(bool have_ckpt) {
+  if (!dp_) return Status::Ok();
+  const double h = have_ckpt ? 1 : 0;
+  auto m = dp_->allreduce_max({h, -h});
+  if (m[0] != -m[1])
+    return Status::Error("some ranks find a checkpoint in their --out and some do not (rank " +
+                         std::to_string(dp_->rank()) + (have_ckpt ? " does" : " does not") +
+                         "): every rank reads OUT/checkpoint, so share OUT or copy it to every machine");
+  return Status::Ok();
 }
 
 Result<TrainSummary> Trainer::run() {
   run_ = o_.run;
+  if (o_.dist.enabled) {
+    auto dp = DataParallel::connect(o_.dist, o_.dist_timeouts, device_.is_cuda());
+    if (!dp.ok()) return dp.status();
+    dp_ = std::move(*dp);
+  }
   const std::string ckpt_dir = (fs::path(o_.out_dir) / "checkpoint").string();
   std::error_code ec;
   const bool have_ckpt = fs::exists(fs::path(ckpt_dir) / "config.json", ec);
+  if (Status s = agree_on_start(have_ckpt); !s.ok()) return s;
   if (have_ckpt && !o_.resume)
     return Status::Error(o_.out_dir + " already holds a checkpoint; pass --resume to continue it, "
                          "or choose another --out");
@@ -277,10 +323,21 @@ Result<TrainSummary> Trainer::run() {
         AdamW::Options{run_.train.beta1, run_.train.beta2, run_.train.adam_eps, run_.train.weight_decay});
   }
   if (Status s = run_.train.validate(run_.model); !s.ok()) return s;
+  if (dp_) {
+    if (auto shard = dp_->shard(run_.train.batch_size); !shard.ok()) return shard.status();
+    // Every rank starts from rank 0's weights at rank 0's step.
+    auto steps = dp_->allreduce_max({static_cast<double>(start_step_), -static_cast<double>(start_step_)});
+    if (steps[0] != -steps[1])
+      return Status::Error("the ranks' checkpoints disagree: steps " + std::to_string(-steps[1]) + " to " +
+                           std::to_string(steps[0]) + " (every rank must resume the same checkpoint)");
+    dp_->broadcast(model_->parameters());
+  }
   if (Status s = load_data(); !s.ok()) return s;
-  if (Status s = truncate_log_after(start_step_); !s.ok()) return s;
-  log_.open(fs::path(o_.out_dir) / "train.jsonl", std::ios::app);
-  if (!log_) return Status::Error(o_.out_dir + "/train.jsonl: cannot open for writing");
+  if (writes_outputs()) {
+    if (Status s = truncate_log_after(start_step_); !s.ok()) return s;
+    log_.open(fs::path(o_.out_dir) / "train.jsonl", std::ios::app);
+    if (!log_) return Status::Error(o_.out_dir + "/train.jsonl: cannot open for writing");
+  }
 
   const auto& t = run_.train;
   TrainSummary summary;
@@ -298,6 +355,17 @@ Result<TrainSummary> Trainer::run() {
   for (int64_t step = start_step_; step < t.steps; ++step) {
     const double lr = learning_rate(t, step);
     MtpLoss loss = train_step(step, lr);
+    int sig = signals.pending();
+    if (dp_) {
+      // The logged loss is the global batch's; a stop on any rank stops all.
+      std::vector<double> v = loss.per_head;
+      v.push_back(loss.total);
+      v.push_back(sig != 0 ? 1.0 : 0.0);
+      v = dp_->allreduce_sum(v);
+      for (size_t h = 0; h < loss.per_head.size(); ++h) loss.per_head[h] = v[h] / world_size();
+      loss.total = v[loss.per_head.size()] / world_size();
+      if (sig == 0 && v.back() > 0) sig = SIGTERM;
+    }
     summary.final_step = step + 1;
     summary.last_loss = loss.per_head;
     ++window_steps;
@@ -339,9 +407,9 @@ Result<TrainSummary> Trainer::run() {
           !s.ok())
         return s;
     }
-    const int sig = signals.pending();
     if ((t.checkpoint_every > 0 && done % t.checkpoint_every == 0) || done == t.steps || sig != 0) {
-      if (Status s = save_checkpoint(done); !s.ok()) return s;
+      if (writes_outputs())
+        if (Status s = save_checkpoint(done); !s.ok()) return s;
       if (sig != 0) {
         say("stopped by signal " + std::to_string(sig) + "; checkpoint saved at step " +
             std::to_string(done) + " (continue with --resume)");

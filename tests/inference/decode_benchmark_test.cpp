@@ -79,6 +79,23 @@ TEST(DecodeBenchmark, SpeculativeAndBatchedRunsGiveGreedysTokensAndCountsAddUp) 
   for (const auto& a : acceptance)
     if (!a.is_null()) EXPECT_TRUE(a.get<double>() >= 0 && a.get<double>() <= 1) << a;
   EXPECT_LT(spec["forward_passes"].get<int64_t>(), greedy["forward_passes"].get<int64_t>());
+  // Per-prompt ratios on every speculative run; the worst is their minimum,
+  // and the top level repeats the first speculative run's.
+  EXPECT_FALSE(greedy.contains("prompt_ratios"));
+  for (size_t r = 1; r < j["runs"].size(); ++r) {
+    const nlohmann::json& run = j["runs"][r];
+    ASSERT_EQ(run["prompt_ratios"].size(), 3u) << run.dump();
+    double lowest = 1e300;
+    for (const auto& ratio : run["prompt_ratios"]) {
+      EXPECT_GT(ratio.get<double>(), 0);
+      lowest = std::min(lowest, ratio.get<double>());
+    }
+    EXPECT_DOUBLE_EQ(run["worst_prompt_ratio"].get<double>(), lowest);
+    const int worst = run["worst_prompt"].get<int>();
+    ASSERT_TRUE(worst >= 0 && worst < 3);
+    EXPECT_DOUBLE_EQ(run["prompt_ratios"][worst].get<double>(), lowest);
+  }
+  EXPECT_EQ(j["worst_prompt_ratio"], cost_aware["worst_prompt_ratio"]);
 
   ASSERT_TRUE(j.contains("batch"));
   EXPECT_EQ(j["batch"]["size"], 2);
