@@ -95,35 +95,21 @@ Result<json> run_replay_benchmark(const ReplayBenchmarkOptions& o) {
   if (auto r = call("initialize", {{"capabilities", {{"general", {{"positionEncodings", {"utf-8"}}}}}}}); !r.ok())
     return r.status();
   s.send({{"jsonrpc", "2.0"}, {"method", "initialized"}, {"params", json::object()}});
-  const std::string uri = "file:///bench/typed.py";
-  s.send({{"jsonrpc", "2.0"},
-          {"method", "textDocument/didOpen"},
-          {"params", {{"textDocument", {{"uri", uri}, {"languageId", "python"}, {"version", 1}, {"text", ""}}}}}});
+  TypedDocument doc("file:///bench/typed.py");
+  const std::string& uri = doc.uri();
+  s.send(doc.open());
 
   Replies replies;
-  int64_t requests = 0, line = 0, col = 0;
+  int64_t requests = 0;
   for (size_t i = 0; i < script.size(); ++i) {
-    const std::string ch(1, script[i]);
-    s.send({{"jsonrpc", "2.0"},
-            {"method", "textDocument/didChange"},
-            {"params",
-             {{"textDocument", {{"uri", uri}, {"version", static_cast<int64_t>(i) + 2}}},
-              {"contentChanges",
-               {{{"range", {{"start", {{"line", line}, {"character", col}}}, {"end", {{"line", line}, {"character", col}}}}},
-                 {"text", ch}}}}}}});
-    if (script[i] == '\n') {
-      ++line;
-      col = 0;
-    } else {
-      ++col;
-    }
+    s.send(doc.type(script[i]));
     int64_t id = next_id++;
     replies.sent[id] = Clock::now();
     ++requests;
     s.send({{"jsonrpc", "2.0"},
             {"id", id},
             {"method", "textDocument/inlineCompletion"},
-            {"params", {{"textDocument", {{"uri", uri}}}, {"position", {{"line", line}, {"character", col}}},
+            {"params", {{"textDocument", {{"uri", uri}}}, {"position", {{"line", doc.line()}, {"character", doc.character()}}},
                         {"context", {{"triggerKind", 2}}}}}});
     auto until = Clock::now() + std::chrono::milliseconds(o.keystroke_ms);
     while (replies.sent.count(id)) {
@@ -161,6 +147,29 @@ Result<json> run_replay_benchmark(const ReplayBenchmarkOptions& o) {
               {"keystroke_ms", o.keystroke_ms},
               {"deadline_ms", o.deadline_ms},
               {"machine", machine_description(o.device, o.threads)}};
+}
+
+nlohmann::json TypedDocument::open() const {
+  return {{"jsonrpc", "2.0"},
+          {"method", "textDocument/didOpen"},
+          {"params", {{"textDocument", {{"uri", uri_}, {"languageId", "python"}, {"version", 1}, {"text", ""}}}}}};
+}
+
+nlohmann::json TypedDocument::type(char c) {
+  nlohmann::json at = {{"line", line_}, {"character", col_}};
+  nlohmann::json change = {
+      {"jsonrpc", "2.0"},
+      {"method", "textDocument/didChange"},
+      {"params",
+       {{"textDocument", {{"uri", uri_}, {"version", ++version_}}},
+        {"contentChanges", {{{"range", {{"start", at}, {"end", at}}}, {"text", std::string(1, c)}}}}}}};
+  if (c == '\n') {
+    ++line_;
+    col_ = 0;
+  } else {
+    ++col_;
+  }
+  return change;
 }
 
 }  // namespace mtpc::lsp

@@ -34,4 +34,23 @@ struct ReplayBenchmarkOptions {
 // An error: the server could not be started or stopped replying.
 Result<nlohmann::json> run_replay_benchmark(const ReplayBenchmarkOptions& options);
 
+// A document typed one character at a time, as the benchmarks' typists do:
+// the didOpen of an empty Python file, then one didChange per character
+// (an insertion at the cursor, UTF-8 positions), the cursor following.
+class TypedDocument {
+ public:
+  explicit TypedDocument(std::string uri) : uri_(std::move(uri)) {}
+  const std::string& uri() const { return uri_; }
+  nlohmann::json open() const;
+  // The didChange inserting `c` at the cursor; the cursor moves past it.
+  nlohmann::json type(char c);
+  // Where the cursor is now (after the last typed character).
+  int64_t line() const { return line_; }
+  int64_t character() const { return col_; }
+
+ private:
+  std::string uri_;
+  int64_t line_ = 0, col_ = 0, version_ = 1;
+};
+
 }  // namespace mtpc::lsp

@@ -19,6 +19,7 @@
 
 #include "base/machine.h"
 #include "lsp/framing.h"
+#include "lsp/replay_benchmark.h"
 #include "lsp/server_process.h"
 
 namespace mtpc::lsp {
@@ -151,37 +152,22 @@ void type_file(uint16_t port, int index, const std::string& script, const ServeB
     return;
   }
   c.send({{"jsonrpc", "2.0"}, {"method", "initialized"}, {"params", json::object()}});
-  const std::string uri = "file:///bench/typist" + std::to_string(index) + ".py";
-  c.send({{"jsonrpc", "2.0"},
-          {"method", "textDocument/didOpen"},
-          {"params", {{"textDocument", {{"uri", uri}, {"languageId", "python"}, {"version", 1}, {"text", ""}}}}}});
-  int64_t line = 0, col = 0;
+  TypedDocument doc("file:///bench/typist" + std::to_string(index) + ".py");
+  const std::string& uri = doc.uri();
+  c.send(doc.open());
   const auto period = std::chrono::milliseconds(o.keystroke_ms);
   for (size_t i = 0; i < script.size(); ++i) {
     const auto at = start + period * static_cast<int64_t>(i);
     while (Clock::now() < at)
       if (auto m = c.receive(at)) take(*m);
-    const std::string ch(1, script[i]);
-    c.send({{"jsonrpc", "2.0"},
-            {"method", "textDocument/didChange"},
-            {"params",
-             {{"textDocument", {{"uri", uri}, {"version", static_cast<int64_t>(i) + 2}}},
-              {"contentChanges",
-               {{{"range", {{"start", {{"line", line}, {"character", col}}}, {"end", {{"line", line}, {"character", col}}}}},
-                 {"text", ch}}}}}}});
-    if (script[i] == '\n') {
-      ++line;
-      col = 0;
-    } else {
-      ++col;
-    }
+    c.send(doc.type(script[i]));
     const int64_t id = next_id++;
     sent[id] = Clock::now();
     ++t.requests;
     if (!c.send({{"jsonrpc", "2.0"},
                  {"id", id},
                  {"method", "textDocument/inlineCompletion"},
-                 {"params", {{"textDocument", {{"uri", uri}}}, {"position", {{"line", line}, {"character", col}}},
+                 {"params", {{"textDocument", {{"uri", uri}}}, {"position", {{"line", doc.line()}, {"character", doc.character()}}},
                              {"context", {{"triggerKind", 2}}}}}})) {
       t.failure = "connection closed while typing";
       return;
