@@ -50,25 +50,7 @@ gtest_discover_tests(mtpc_lsp_http_tests DISCOVERY_TIMEOUT 60 PROPERTIES TIMEOUT
 # libFuzzer over Beast's request parser + HttpApi dispatch + the auth hook,
 # with the torch-free stand-in model (like the LSP fuzzer), clang-14.
 set(MTPC_HTTP_FUZZ_SECONDS 60 CACHE STRING "How long `make test` fuzzes the HTTP API")
-if(MTPC_CLANG14)
-  set(_http_fuzzer ${CMAKE_CURRENT_BINARY_DIR}/http_api_fuzz)
-  add_custom_command(
-    OUTPUT ${_http_fuzzer}
-    COMMAND ${MTPC_CLANG14} -std=c++17 -O1 -g -fsanitize=fuzzer,address -D_GLIBCXX_USE_CXX11_ABI=1
-            -I${PROJECT_SOURCE_DIR} ${CMAKE_CURRENT_SOURCE_DIR}/http_fuzz.cpp ${MTPC_LSP_CORE_SOURCES}
-            ${PROJECT_SOURCE_DIR}/base/metrics.cpp ${PROJECT_SOURCE_DIR}/base/atomic_file.cpp
-            $<TARGET_FILE:mtpc_completion> $<TARGET_FILE:mtpc_ts_grammars> -ltree-sitter -lcrypto -lpthread
-            -o ${_http_fuzzer}
-    DEPENDS ${CMAKE_CURRENT_SOURCE_DIR}/http_fuzz.cpp ${PROJECT_SOURCE_DIR}/tests/common/stand_in_tokenizer.h
-            ${MTPC_LSP_CORE_SOURCES} ${PROJECT_SOURCE_DIR}/base/metrics.cpp mtpc_completion mtpc_ts_grammars
-    COMMENT "clang-14 libFuzzer target over the HTTP request parser and API dispatch"
-    VERBATIM)
-  add_custom_target(mtpc_http_api_fuzzer ALL DEPENDS ${_http_fuzzer})
-  add_test(NAME HttpApiFuzz.ParserAndDispatch
-           COMMAND ${CMAKE_COMMAND} -E env ASAN_OPTIONS=detect_leaks=1
-                   ${_http_fuzzer} -max_total_time=${MTPC_HTTP_FUZZ_SECONDS} -rss_limit_mb=2048 -timeout=20
-                   -print_final_stats=1 ${CMAKE_CURRENT_BINARY_DIR}/http-fuzz-corpus
-                   ${CMAKE_CURRENT_SOURCE_DIR}/http_fuzz_seeds)
-  file(MAKE_DIRECTORY ${CMAKE_CURRENT_BINARY_DIR}/http-fuzz-corpus)
-  set_tests_properties(HttpApiFuzz.ParserAndDispatch PROPERTIES TIMEOUT 300)
-endif()
+mtpc_lsp_fuzzer(TARGET http_api_fuzz SOURCE http_fuzz.cpp TEST HttpApiFuzz.ParserAndDispatch
+                SECONDS ${MTPC_HTTP_FUZZ_SECONDS} SEEDS http_fuzz_seeds
+                COMMENT "clang-14 libFuzzer target over the HTTP request parser and API dispatch"
+                DEPENDS ${PROJECT_SOURCE_DIR}/tests/common/stand_in_tokenizer.h)

@@ -51,52 +51,52 @@ gtest_discover_tests(mtpc_lsp_server_tests DISCOVERY_TIMEOUT 60 PROPERTIES TIMEO
 # The model is a torch-free stand-in (server_fuzz.cpp); the server core and
 # the tree-sitter context are the real ones.
 find_program(MTPC_CLANG14 clang++-14)
-set(MTPC_FUZZ_SECONDS 30 CACHE STRING "How long `make test` fuzzes the server")
-if(MTPC_CLANG14)
-  set(_fuzzer ${CMAKE_CURRENT_BINARY_DIR}/lsp_server_fuzz)
-  add_custom_command(
-    OUTPUT ${_fuzzer}
-    COMMAND ${MTPC_CLANG14} -std=c++17 -O1 -g -fsanitize=fuzzer,address -D_GLIBCXX_USE_CXX11_ABI=1
-            -I${PROJECT_SOURCE_DIR} ${CMAKE_CURRENT_SOURCE_DIR}/server_fuzz.cpp ${MTPC_LSP_CORE_SOURCES}
-            ${PROJECT_SOURCE_DIR}/base/metrics.cpp ${PROJECT_SOURCE_DIR}/base/atomic_file.cpp
-            $<TARGET_FILE:mtpc_completion> $<TARGET_FILE:mtpc_ts_grammars> -ltree-sitter -lcrypto -lpthread
-            -o ${_fuzzer}
-    DEPENDS ${CMAKE_CURRENT_SOURCE_DIR}/server_fuzz.cpp ${PROJECT_SOURCE_DIR}/tests/common/stand_in_tokenizer.h ${MTPC_LSP_CORE_SOURCES} mtpc_completion mtpc_ts_grammars
-    COMMENT "clang-14 libFuzzer target over LSP framing and dispatch"
-    VERBATIM)
-  add_custom_target(mtpc_lsp_server_fuzzer ALL DEPENDS ${_fuzzer})
-  add_test(NAME LspServerFuzz.FramingAndDispatch
-           COMMAND ${CMAKE_COMMAND} -E env ASAN_OPTIONS=detect_leaks=1
-                   ${_fuzzer} -max_total_time=${MTPC_FUZZ_SECONDS} -rss_limit_mb=2048 -timeout=20
-                   -print_final_stats=1 ${CMAKE_CURRENT_BINARY_DIR}/fuzz-corpus
-                   ${CMAKE_CURRENT_SOURCE_DIR}/fuzz_seeds)
-  file(MAKE_DIRECTORY ${CMAKE_CURRENT_BINARY_DIR}/fuzz-corpus)
-  set_tests_properties(LspServerFuzz.FramingAndDispatch PROPERTIES TIMEOUT 300)
-else()
-  message(STATUS "mtpc: clang++-14 not found; the LSP fuzzer is not built (scripts/setup installs it)")
+if(NOT MTPC_CLANG14)
+  message(STATUS "mtpc: clang++-14 not found; the LSP and HTTP fuzzers are not built (scripts/setup installs it)")
 endif()
 
-# libFuzzer over the access path (tokens file, initialize with any token or
-# options), beside the one above: tests/lsp/auth_fuzz.cpp.
-set(MTPC_AUTH_FUZZ_SECONDS 20 CACHE STRING "How long `make test` fuzzes the auth path")
-if(MTPC_CLANG14)
-  set(_auth_fuzzer ${CMAKE_CURRENT_BINARY_DIR}/lsp_auth_fuzz)
+# A clang-14 libFuzzer target over the torch-free LSP core (the real server
+# core and tree-sitter context; a stand-in model), its test run for SECONDS
+# from SEEDS (a source folder) with a corpus kept in the build tree.
+#   mtpc_lsp_fuzzer(TARGET t SOURCE x.cpp TEST Name.Case SECONDS s SEEDS dir
+#                   COMMENT "..." [DEPENDS extra files])
+function(mtpc_lsp_fuzzer)
+  cmake_parse_arguments(F "" "TARGET;SOURCE;TEST;SECONDS;SEEDS;COMMENT" "DEPENDS" ${ARGN})
+  if(NOT MTPC_CLANG14)
+    return()
+  endif()
+  set(_bin ${CMAKE_CURRENT_BINARY_DIR}/${F_TARGET})
   add_custom_command(
-    OUTPUT ${_auth_fuzzer}
+    OUTPUT ${_bin}
     COMMAND ${MTPC_CLANG14} -std=c++17 -O1 -g -fsanitize=fuzzer,address -D_GLIBCXX_USE_CXX11_ABI=1
-            -I${PROJECT_SOURCE_DIR} ${CMAKE_CURRENT_SOURCE_DIR}/auth_fuzz.cpp ${MTPC_LSP_CORE_SOURCES}
-            ${PROJECT_SOURCE_DIR}/base/atomic_file.cpp ${PROJECT_SOURCE_DIR}/base/metrics.cpp
+            -I${PROJECT_SOURCE_DIR} ${CMAKE_CURRENT_SOURCE_DIR}/${F_SOURCE} ${MTPC_LSP_CORE_SOURCES}
+            ${PROJECT_SOURCE_DIR}/base/metrics.cpp ${PROJECT_SOURCE_DIR}/base/atomic_file.cpp
             $<TARGET_FILE:mtpc_completion> $<TARGET_FILE:mtpc_ts_grammars> -ltree-sitter -lcrypto -lpthread
-            -o ${_auth_fuzzer}
-    DEPENDS ${CMAKE_CURRENT_SOURCE_DIR}/auth_fuzz.cpp ${MTPC_LSP_CORE_SOURCES} mtpc_completion mtpc_ts_grammars
-    COMMENT "clang-14 libFuzzer target over the LSP auth path"
+            -o ${_bin}
+    DEPENDS ${CMAKE_CURRENT_SOURCE_DIR}/${F_SOURCE} ${F_DEPENDS} ${MTPC_LSP_CORE_SOURCES}
+            ${PROJECT_SOURCE_DIR}/base/metrics.cpp ${PROJECT_SOURCE_DIR}/base/atomic_file.cpp
+            mtpc_completion mtpc_ts_grammars
+    COMMENT "${F_COMMENT}"
     VERBATIM)
-  add_custom_target(mtpc_lsp_auth_fuzzer ALL DEPENDS ${_auth_fuzzer})
-  add_test(NAME LspAuthFuzz.TokensAndInitialize
+  add_custom_target(mtpc_${F_TARGET}er ALL DEPENDS ${_bin})
+  add_test(NAME ${F_TEST}
            COMMAND ${CMAKE_COMMAND} -E env ASAN_OPTIONS=detect_leaks=1
-                   ${_auth_fuzzer} -max_total_time=${MTPC_AUTH_FUZZ_SECONDS} -rss_limit_mb=2048 -timeout=20
-                   -print_final_stats=1 ${CMAKE_CURRENT_BINARY_DIR}/auth-fuzz-corpus
-                   ${CMAKE_CURRENT_SOURCE_DIR}/auth_fuzz_seeds)
-  file(MAKE_DIRECTORY ${CMAKE_CURRENT_BINARY_DIR}/auth-fuzz-corpus)
-  set_tests_properties(LspAuthFuzz.TokensAndInitialize PROPERTIES TIMEOUT 300)
-endif()
+                   ${_bin} -max_total_time=${F_SECONDS} -rss_limit_mb=2048 -timeout=20
+                   -print_final_stats=1 ${CMAKE_CURRENT_BINARY_DIR}/${F_TARGET}-corpus
+                   ${CMAKE_CURRENT_SOURCE_DIR}/${F_SEEDS})
+  file(MAKE_DIRECTORY ${CMAKE_CURRENT_BINARY_DIR}/${F_TARGET}-corpus)
+  set_tests_properties(${F_TEST} PROPERTIES TIMEOUT 300)
+endfunction()
+
+set(MTPC_FUZZ_SECONDS 30 CACHE STRING "How long `make test` fuzzes the server")
+mtpc_lsp_fuzzer(TARGET lsp_server_fuzz SOURCE server_fuzz.cpp TEST LspServerFuzz.FramingAndDispatch
+                SECONDS ${MTPC_FUZZ_SECONDS} SEEDS fuzz_seeds
+                COMMENT "clang-14 libFuzzer target over LSP framing and dispatch"
+                DEPENDS ${PROJECT_SOURCE_DIR}/tests/common/stand_in_tokenizer.h)
+
+# libFuzzer over the access path (tokens file, initialize with any token or
+# options): tests/lsp/auth_fuzz.cpp.
+set(MTPC_AUTH_FUZZ_SECONDS 20 CACHE STRING "How long `make test` fuzzes the auth path")
+mtpc_lsp_fuzzer(TARGET lsp_auth_fuzz SOURCE auth_fuzz.cpp TEST LspAuthFuzz.TokensAndInitialize
+                SECONDS ${MTPC_AUTH_FUZZ_SECONDS} SEEDS auth_fuzz_seeds
+                COMMENT "clang-14 libFuzzer target over the LSP auth path")
