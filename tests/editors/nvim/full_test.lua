@@ -7,25 +7,11 @@ local C = require('common')
 
 H.run('full', function()
   local bin, model = H.require_serve()
-  local dir = vim.fn.tempname()
-  vim.fn.mkdir(dir, 'p')
-  local log = dir .. '/serve.log'
-  local function count(pattern)
-    local n = 0
-    for _, line in ipairs(vim.fn.filereadable(log) == 1 and vim.fn.readfile(log) or {}) do
-      if line:find(pattern) then n = n + 1 end
-    end
-    return n
-  end
-  local serve = vim.fn.jobstart({ bin, 'serve', '--listen', '127.0.0.1:0', '--model', model,
-    '--max-connections', '1', '--log', log })
-  H.ok(serve > 0, 'server started')
+  local server = C.serve_with_log(bin, model, { '--max-connections', '1' })
+  local count = server.count
   local holder = vim.loop.new_tcp()
   local ok, err = pcall(function()
-    local port = H.wait_for(function()
-      local text = table.concat(vim.fn.filereadable(log) == 1 and vim.fn.readfile(log) or {}, '\n')
-      return text:match('listening on 127%.0%.0%.1:(%d+)')
-    end, 'the server to listen', 30000)
+    local port = server.port()
     holder:connect('127.0.0.1', tonumber(port), function() end)
     H.wait_for(function() return count(' connected') == 1 end, "the holder's connection", 30000)
 
@@ -43,9 +29,7 @@ H.run('full', function()
     H.ok(bufnr and ghost ~= '', 'ghost text once the server has room')
   end)
   if not holder:is_closing() then holder:close() end
-  vim.fn.jobstop(serve)
-  local text = table.concat(vim.fn.filereadable(log) == 1 and vim.fn.readfile(log) or {}, '\n')
-  vim.fn.delete(dir, 'rf')
+  local text = server.stop()
   if not ok then
     error(tostring(err) .. '\nserver log:\n' .. text, 0)
   end

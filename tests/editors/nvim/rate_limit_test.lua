@@ -6,26 +6,12 @@ local C = require('common')
 
 H.run('rate_limit', function()
   local bin, model = H.require_serve()
-  local dir = vim.fn.tempname()
-  vim.fn.mkdir(dir, 'p')
-  local log = dir .. '/serve.log'
-  local function count(pattern)
-    local n = 0
-    for _, line in ipairs(vim.fn.filereadable(log) == 1 and vim.fn.readfile(log) or {}) do
-      if line:find(pattern) then n = n + 1 end
-    end
-    return n
-  end
   -- Two requests a minute: the third within the minute is refused with a
   -- retryAfterMs of about half a minute, longer than this test types.
-  local serve = vim.fn.jobstart({ bin, 'serve', '--listen', '127.0.0.1:0', '--model', model,
-    '--requests-per-minute', '2', '--log', log })
-  H.ok(serve > 0, 'server started')
+  local server = C.serve_with_log(bin, model, { '--requests-per-minute', '2' })
+  local count = server.count
   local ok, err = pcall(function()
-    local port = H.wait_for(function()
-      local text = table.concat(vim.fn.filereadable(log) == 1 and vim.fn.readfile(log) or {}, '\n')
-      return text:match('listening on 127%.0%.0%.1:(%d+)')
-    end, 'the server to listen', 30000)
+    local port = server.port()
     local mtpc = require('mtpc')
     H.ok(mtpc.setup({ binary = bin, address = '127.0.0.1:' .. port, debounce_ms = 30,
       server = { model = model, maxLines = 2, deadlineMs = 10000 } }), 'setup')
@@ -60,9 +46,7 @@ H.run('rate_limit', function()
     H.eq(1, H.count_messages('rate%-limits'), 'messages about the rate limit, after typing on')
     H.eq(nil, H.ghost(bufnr), 'no ghost text while paused')
   end)
-  vim.fn.jobstop(serve)
-  local text = table.concat(vim.fn.filereadable(log) == 1 and vim.fn.readfile(log) or {}, '\n')
-  vim.fn.delete(dir, 'rf')
+  local text = server.stop()
   if not ok then
     error(tostring(err) .. '\nserver log:\n' .. text, 0)
   end
