@@ -98,6 +98,13 @@ done
 check test "$(grep -c '^Environment=MTPC_HTTP_PLAIN=--http-plain$' "$deploy/mtpc@.service")" = 1
 check test "$(grep -c '^MTPC_HTTP_PLAIN=' "$deploy/replica.env")" = 1
 
+# --help prints the usage, every option of the HTTPS variant included.
+for gen in haproxy-config prometheus-config; do
+  bash "$deploy/$gen" --help > "$tmp/help" 2>&1 || { echo "FAIL: $gen --help exited non-zero"; fails=$((fails + 1)); }
+  for flag in --https --ca-file --server-name; do check grep -q -- "$flag" "$tmp/help"; done
+done
+check grep -q -- --frontend-crt <(bash "$deploy/haproxy-config" --help)
+
 refused bash "$deploy/haproxy-config"
 refused bash "$deploy/haproxy-config" 127.0.0.1:7071
 refused bash "$deploy/haproxy-config" "bad host:1:2"
