@@ -143,6 +143,28 @@ TEST(TrainHeadsDistributed, TwoRanksFollowOneProcessStepForStep) {
   EXPECT_EQ(nlohmann::json::parse(read_file(dir / "two/heads/trainer_state.json"))["step"], 8);
 }
 
+// Targets that a single process began (16 of 24 sequences) are finished by
+// 2 ranks from where it stopped, into the file one process would write.
+TEST(TrainHeadsDistributed, RanksFinishTargetsAStoppedRunBegan) {
+  TempDir dir;
+  write_base(dir / "base");
+  write_corpus(dir / "corpus");
+  auto whole = run_command(heads_cmd(dir, "whole", "--steps 1"));
+  ASSERT_EQ(whole.exit_code, 0) << whole.output;
+  fs::create_directories(dir / "split");
+  fs::copy_file(dir / "whole/targets.json", dir / "split/targets.json");
+  const std::string all = read_file(dir / "whole/targets.bin");
+  const size_t record = (1 + 8 + 16) * sizeof(int32_t);
+  ASSERT_EQ(all.size(), 24 * record);
+  // 16 whole records and a torn 17th, as a kill during generation leaves them.
+  testing::write_file(dir / "split/targets.bin", all.substr(0, 16 * record + 10));
+  auto finished = run_command(heads_cmd(dir, "split", "--steps 1 --ranks 2"));
+  ASSERT_EQ(finished.exit_code, 0) << finished.output;
+  EXPECT_NE(finished.output.find("targets: 16/24 sequences on disk; generating 8"), std::string::npos)
+      << finished.output;
+  EXPECT_EQ(read_file(dir / "split/targets.bin"), all);
+}
+
 TEST(TrainHeadsDistributed, KilledRankStopsTheJobWithAClearError) {
   TempDir dir;
   write_base(dir / "base");
