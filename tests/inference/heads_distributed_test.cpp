@@ -127,6 +127,18 @@ TEST(TrainHeadsDistributed, TwoRanksFollowOneProcessStepForStep) {
     EXPECT_TRUE(torch::allclose(item.value(), pb[item.key()], 1e-4, 1e-5)) << item.key();
   EXPECT_EQ(nlohmann::json::parse(read_file(dir / "two/heads/trainer_state.json"))["world_size"], 2);
 
+  // With the disk cache: rank 0 builds it while rank 1 waits, both read it,
+  // and the curve is the same; a single process then reads the same file.
+  auto cached = run_command(heads_cmd(dir, "cached", "--steps 6 --ranks 2 --cache-dir '" + (dir / "cache") + "'"));
+  ASSERT_EQ(cached.exit_code, 0) << cached.output;
+  EXPECT_NE(cached.output.find("hidden cache: building"), std::string::npos) << cached.output;
+  expect_same(a.loss, read_log(dir / "cached/train.jsonl").loss, "training loss, 2 ranks, disk cache");
+  auto reread = run_command(heads_cmd(dir, "reread", "--steps 6 --cache-dir '" + (dir / "cache") + "'"));
+  ASSERT_EQ(reread.exit_code, 0) << reread.output;
+  EXPECT_EQ(reread.output.find("hidden cache: building"), std::string::npos) << reread.output;
+  EXPECT_NE(reread.output.find("hidden cache: reading"), std::string::npos) << reread.output;
+  expect_same(a.loss, read_log(dir / "reread/train.jsonl").loss, "training loss, disk cache read");
+
   // Resume: another world size is refused and leaves the checkpoint alone;
   // the same one continues.
   const std::string before = read_file(dir / "two/heads/trainer_state.json");
