@@ -17,6 +17,7 @@
 #include <mutex>
 #include <vector>
 
+#include "inference/context_lookup.h"
 #include "inference/engine.h"
 #include "inference/sampling.h"
 
@@ -84,13 +85,35 @@ class Drafter {
   // and cost_aware_draft, drafting is cost-aware (cost_aware_draft_length)
   // and may choose no drafts. Sampling keeps the acceptance-only rule: its
   // draws depend on k, and a seeded run must repeat exactly.
+  //
+  // `context_costs` (the engine's; may be null): the costs of steps whose
+  // drafts come from the context (context_lookup.h), k = 0..
+  // kContextMaxDraft, and those drafts' acceptance across requests. When
+  // given, and the request is greedy speculative, adaptive, cost-aware
+  // (or the model has no draft heads) and context_draft, each step drafts
+  // from the context instead of the heads whenever that promises more
+  // tokens per unit of time.
   Drafter(const GenerationRequest& request, int model_draft, double adaptive_min_acceptance,
-          std::shared_ptr<StepCostModel> costs = nullptr);
+          std::shared_ptr<StepCostModel> costs = nullptr, std::shared_ptr<StepCostModel> context_costs = nullptr);
   // The step costs this drafter weighs and feeds; null when it does not.
   StepCostModel* costs() const { return costs_.get(); }
+  // Whether this drafter may draft from the context (plan() does something).
+  bool context_drafting() const { return context_costs_ != nullptr; }
+
+  // Before each drafting point, with the sequence's tokens so far and the
+  // pending token last: learns how the previous context proposal fared
+  // against the tokens that followed (whether or not it was fed), looks up
+  // a new one, and either takes it as this step's drafts (then
+  // draft_length() is 0: no head runs) or leaves drafting to the heads.
+  void plan(const std::vector<int32_t>& history);
+  // The current drafts came from the context, not the heads.
+  bool drafts_from_context() const { return from_context_; }
+  // A single-sequence step's wall time, to the cost model of the kind of
+  // drafts it fed (both when it fed none).
+  void observe_step_time(int fed_drafts, bool fed_context, double ms);
 
   // Draft heads to run at the next drafting point.
-  int draft_length() const { return k_; }
+  int draft_length() const { return from_context_ ? 0 : k_; }
   const std::vector<int32_t>& drafts() const { return drafts_; }
   // The token head 1's logits (CPU float [rows, vocab]) give at `row`:
   // the argmax, or a draw.
@@ -125,6 +148,13 @@ class Drafter {
   std::vector<double> estimate_;  // per head: decayed acceptance given all earlier drafts stood
   std::vector<int32_t> drafts_;
   std::vector<std::vector<double>> draft_dists_;  // sampling: the distribution each draft was drawn from
+
+  // Context drafting (null: off).
+  const std::shared_ptr<StepCostModel> context_costs_;
+  std::vector<double> context_estimate_;  // per draft position, conditional, as estimate_
+  std::vector<int32_t> shadow_;           // the last context proposal, fed or not
+  size_t shadow_at_ = 0;                  // history length when it was proposed
+  bool from_context_ = false;
 };
 
 }  // namespace mtpc
