@@ -55,6 +55,7 @@ int cost_aware_draft_length(const std::vector<double>& estimate, const std::vect
 
 StepCostModel::StepCostModel(std::vector<double> calibrated)
     : calibrated_(std::move(calibrated)), ms_(calibrated_.size(), 0.0), n_(calibrated_.size(), 0),
+      recent_(calibrated_.size()),
       acceptance_(calibrated_.empty() ? 0 : calibrated_.size() - 1, 1.0) {}
 
 void StepCostModel::observe_verification(int checked, int accepted) {
@@ -73,8 +74,16 @@ std::vector<double> StepCostModel::acceptance() const {
 void StepCostModel::observe(int k, double ms) {
   if (k < 0 || k > max_draft() || !(ms > 0)) return;
   std::lock_guard<std::mutex> lock(mu_);
-  ms_[k] = n_[k] == 0 ? ms : kDraftEstimateDecay * ms_[k] + (1 - kDraftEstimateDecay) * ms;
+  // The median of the last kStepCostWindow steps: a step stretched by a
+  // preemption (another process on the core) moves it little.
+  std::vector<double>& recent = recent_[k];
+  if (recent.size() < static_cast<size_t>(kStepCostWindow)) recent.push_back(ms);
+  else recent[n_[k] % kStepCostWindow] = ms;
   ++n_[k];
+  std::vector<double> sorted = recent;
+  std::sort(sorted.begin(), sorted.end());
+  const size_t h = sorted.size() / 2;
+  ms_[k] = sorted.size() % 2 == 1 ? sorted[h] : (sorted[h - 1] + sorted[h]) / 2;
 }
 
 int64_t StepCostModel::observed_without_drafts() const {

@@ -43,10 +43,13 @@ int cost_aware_draft_length(const std::vector<double>& estimate, const std::vect
 constexpr int kDraftProbeEvery = 16;
 constexpr int kBaseProbeEvery = 32;
 
+// Steps whose wall times make a learned step cost (their median).
+constexpr int kStepCostWindow = 15;
+
 // The time of a speculative step with k drafts relative to one without,
 // k = 0..max_draft: calibrated at load (Engine::measure_step_costs), then
-// learned from the steps decoded: an exponentially weighted mean of the
-// wall time of single-sequence steps per k. A k not seen yet is priced
+// learned from the steps decoded: the median wall time of the last
+// kStepCostWindow single-sequence steps per k. A k not seen yet is priced
 // from its calibrated ratio, scaled by the steps that were seen.
 // Thread-safe (the engine's sessions share one).
 class StepCostModel {
@@ -69,8 +72,9 @@ class StepCostModel {
  private:
   mutable std::mutex mu_;
   const std::vector<double> calibrated_;
-  std::vector<double> ms_;
-  std::vector<int64_t> n_;
+  std::vector<double> ms_;                  // [k] the median of recent_[k]
+  std::vector<int64_t> n_;                  // [k] steps observed
+  std::vector<std::vector<double>> recent_;  // [k] the last kStepCostWindow times
   std::vector<double> acceptance_;  // [j] for head j+2
 };
 
