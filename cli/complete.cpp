@@ -34,7 +34,7 @@ void add_complete_command(CLI::App& app, GlobalOptions& global) {
     std::string model, prompt_file, prompt, location, mode = "speculative", dtype = "fp32";
     GenerationRequest request;
     completion::Settings settings;
-    bool no_fim = false, no_adaptive = false, json = false;
+    bool no_fim = false, no_adaptive = false, no_context_drafts = false, json = false;
   };
   auto a = std::make_shared<Args>();
   GenerationRequest& r = a->request;
@@ -54,6 +54,8 @@ void add_complete_command(CLI::App& app, GlobalOptions& global) {
   cmd->add_option("--mode", a->mode)->check(CLI::IsMember({"greedy", "speculative", "sampling"}))->capture_default_str();
   cmd->add_option("--k", r.draft_length, "draft length (0: the model's n_future - 1)")->check(CLI::NonNegativeNumber);
   cmd->add_flag("--no-adaptive", a->no_adaptive, "keep the draft length fixed");
+  cmd->add_flag("--no-context-drafts", a->no_context_drafts,
+                "draft from the heads only, never from earlier occurrences in the context");
   cmd->add_option("--temperature", r.sampling.temperature)->capture_default_str();
   cmd->add_option("--top-k", r.sampling.top_k)->capture_default_str();
   cmd->add_option("--top-p", r.sampling.top_p)->capture_default_str();
@@ -63,7 +65,8 @@ void add_complete_command(CLI::App& app, GlobalOptions& global) {
   cmd->add_flag("--json", a->json, "print one JSON object (completion and statistics)");
   cmd->callback([a, &global] {
     a->model = resolve_model_flag(a->model, "complete");
-    const EngineOptions engine{global.device, a->dtype};
+    EngineOptions engine{global.device, a->dtype};
+    engine.context_drafts = !a->no_context_drafts;
     if (!a->location.empty()) {
       auto at = completion::parse_location(a->location);
       if (!at) throw CLI::RuntimeError("mtpc complete: expected FILE:LINE:COL (from 1), got " + a->location, 2);

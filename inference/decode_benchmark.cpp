@@ -20,6 +20,7 @@ struct DecodeConfig {
   int k;
   bool adaptive;
   bool cost_aware = true;
+  bool context = true;  // GenerationRequest::context_draft
 };
 
 // One decoder's totals over the prompts, and its outputs in prompt order.
@@ -54,6 +55,7 @@ GenerationRequest make_request(const Engine& e, const std::string& prompt, int m
   r.draft_length = c.k;
   r.adaptive_draft = c.adaptive;
   r.cost_aware_draft = c.cost_aware;
+  r.context_draft = c.context;
   return r;
 }
 
@@ -142,6 +144,9 @@ Result<nlohmann::json> run_decode_benchmark(const DecodeBenchmarkOptions& o) {
     // Side by side: the adaptive rule without the step costs (k >= 1).
     if (!e.draft_step_costs().empty())
       configs.push_back({"speculative_acceptance_only", DecodeMode::kSpeculative, 0, true, false});
+    // And without context drafts: what the heads alone give.
+    if (!e.context_step_costs().empty())
+      configs.push_back({"speculative_heads_only", DecodeMode::kSpeculative, 0, true, true, false});
   }
   for (int k : o.draft_lengths)
     configs.push_back({"speculative_k" + std::to_string(k), DecodeMode::kSpeculative, k, false});
@@ -256,6 +261,8 @@ Result<nlohmann::json> run_decode_benchmark(const DecodeBenchmarkOptions& o) {
   out["pass_cost"] = pass_cost;
   // What cost-aware drafting weighed: a step with k drafts / one without.
   out["draft_step_costs"] = e.draft_step_costs();
+  // The same for steps drafting from the context (k context drafts).
+  out["context_step_costs"] = e.context_step_costs();
   return out;
 }
 

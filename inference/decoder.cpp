@@ -90,11 +90,12 @@ class Decoder {
     if (!pass.empty()) {
       // One sequence alone: its step's wall time teaches the step costs
       // (a packed pass's time belongs to no single draft length).
-      StepCostModel* costs = pass.size() == 1 ? pass[0]->drafter.costs() : nullptr;
+      Drafter* alone = pass.size() == 1 ? &pass[0]->drafter : nullptr;
       const int fed_drafts = static_cast<int>(pass[0]->fed.size()) - 1;
+      const bool fed_context = pass[0]->drafter.drafts_from_context();
       const auto t0 = Clock::now();
       step(pass);
-      if (costs != nullptr) costs->observe(fed_drafts, ms_between(t0, Clock::now()));
+      if (alone != nullptr) alone->observe_step_time(fed_drafts, fed_context, ms_between(t0, Clock::now()));
     }
     auto gone = std::stable_partition(seqs_.begin(), seqs_.end(), [](Sequence* s) { return s->running; });
     ended.insert(ended.end(), gone, seqs_.end());
@@ -271,8 +272,15 @@ class Decoder {
   void draft(const std::vector<HeadInput>& inputs) {
     int most = 0;
     for (const HeadInput& in : inputs) {
-      in.seq->drafter.clear_drafts();
-      most = std::max(most, in.seq->drafter.draft_length());
+      Sequence* s = in.seq;
+      s->drafter.clear_drafts();
+      if (s->drafter.context_drafting()) {
+        // The sequence so far: its session's tokens, then the pending one.
+        s->history.assign(s->session.tokens.begin(), s->session.tokens.end());
+        s->history.push_back(s->t);
+        s->drafter.plan(s->history);
+      }
+      most = std::max(most, s->drafter.draft_length());
     }
     if (most == 0) return;
     std::vector<std::vector<torch::Tensor>> rows(inputs.size());
@@ -359,7 +367,8 @@ size_t StepDecoder::size() const { return impl_->decoder.size(); }
 Sequence::Sequence(Engine::Impl& engine, Session::State& s, const GenerationRequest& r,
                    Engine::Impl::Prepared prepared)
     : session(s), request(r), prompt(std::move(prepared.prompt)), rules(r, *engine.tokenizer),
-      drafter(r, engine.model->config().n_future - 1, engine.options.adaptive_min_acceptance, engine.step_costs) {
+      drafter(r, engine.model->config().n_future - 1, engine.options.adaptive_min_acceptance, engine.step_costs,
+              engine.context_costs) {
   const int model_draft = engine.model->config().n_future - 1;
   result.prompt_truncated = prepared.truncated;
   result.stats.proposed.assign(model_draft, 0);

@@ -48,6 +48,7 @@ struct Sequence {
   int64_t n = 0;             // tokens in the session (rows 0..n-1)
   int32_t t = -1;            // the pending token, fed at position n next pass
   std::vector<int32_t> fed;  // this pass's tokens: t and the drafts that fit
+  std::vector<int32_t> history;  // context drafting's view: session tokens, then t
   std::chrono::steady_clock::time_point decode_start;
 };
 

@@ -55,6 +55,7 @@ int cost_aware_draft_length(const std::vector<double>& estimate, const std::vect
 
 StepCostModel::StepCostModel(std::vector<double> calibrated)
     : calibrated_(std::move(calibrated)), ms_(calibrated_.size(), 0.0), n_(calibrated_.size(), 0),
+      recent_(calibrated_.size()),
       acceptance_(calibrated_.empty() ? 0 : calibrated_.size() - 1, 1.0) {}
 
 void StepCostModel::observe_verification(int checked, int accepted) {
@@ -73,8 +74,16 @@ std::vector<double> StepCostModel::acceptance() const {
 void StepCostModel::observe(int k, double ms) {
   if (k < 0 || k > max_draft() || !(ms > 0)) return;
   std::lock_guard<std::mutex> lock(mu_);
-  ms_[k] = n_[k] == 0 ? ms : kDraftEstimateDecay * ms_[k] + (1 - kDraftEstimateDecay) * ms;
+  // The median of the last kStepCostWindow steps: a step stretched by a
+  // preemption (another process on the core) moves it little.
+  std::vector<double>& recent = recent_[k];
+  if (recent.size() < static_cast<size_t>(kStepCostWindow)) recent.push_back(ms);
+  else recent[n_[k] % kStepCostWindow] = ms;
   ++n_[k];
+  std::vector<double> sorted = recent;
+  std::sort(sorted.begin(), sorted.end());
+  const size_t h = sorted.size() / 2;
+  ms_[k] = sorted.size() % 2 == 1 ? sorted[h] : (sorted[h - 1] + sorted[h]) / 2;
 }
 
 int64_t StepCostModel::observed_without_drafts() const {
@@ -106,7 +115,7 @@ std::vector<double> StepCostModel::relative() const {
 }
 
 Drafter::Drafter(const GenerationRequest& request, int model_draft, double adaptive_min_acceptance,
-                 std::shared_ptr<StepCostModel> costs)
+                 std::shared_ptr<StepCostModel> costs, std::shared_ptr<StepCostModel> context_costs)
     : greedy_(request.mode != DecodeMode::kSampling), adaptive_(request.adaptive_draft),
       max_draft_(max_draft_for(request, model_draft)), min_acceptance_(adaptive_min_acceptance),
       sampling_(request.sampling),
@@ -117,7 +126,15 @@ Drafter::Drafter(const GenerationRequest& request, int model_draft, double adapt
                      costs->max_draft() >= max_draft_
                  ? std::move(costs)
                  : nullptr),
-      k_(max_draft_), rng_(request.sampling.seed), estimate_(max_draft_, 1.0) {
+      k_(max_draft_), rng_(request.sampling.seed), estimate_(max_draft_, 1.0),
+      // Greedy speculative only (outputs identical whatever is drafted), and
+      // only where the heads' side is priced too (or there are no heads).
+      context_costs_(request.mode == DecodeMode::kSpeculative && adaptive_ && request.cost_aware_draft &&
+                             request.context_draft && context_costs && context_costs->max_draft() >= 1 &&
+                             (max_draft_ == 0 || costs_)
+                         ? std::move(context_costs)
+                         : nullptr) {
+  if (context_costs_) context_estimate_ = context_costs_->acceptance();
   if (costs_) {
     const std::vector<double> prior = costs_->acceptance();
     for (int j = 0; j < max_draft_; ++j) estimate_[j] = prior[j];
@@ -152,7 +169,77 @@ void Drafter::propose(const torch::Tensor& logits) {
   }
 }
 
+namespace {
+
+// Expected tokens per unit of time of a step with k drafts whose
+// conditional acceptances are `estimate`, at relative cost step_cost[k].
+double draft_rate(const std::vector<double>& estimate, const std::vector<double>& step_cost, int k) {
+  double expected = 1.0, run = 1.0;
+  for (int j = 0; j < k; ++j) {
+    run *= estimate[j];
+    expected += run;
+  }
+  return expected / step_cost[k];
+}
+
+}  // namespace
+
+void Drafter::plan(const std::vector<int32_t>& history) {
+  if (!context_costs_) return;
+  // The previous proposal against what followed: positions up to the first
+  // wrong token are judged; later ones wait for a proposal that gets there.
+  if (!shadow_.empty() && history.size() > shadow_at_) {
+    const size_t known = std::min(shadow_.size(), history.size() - shadow_at_);
+    int matched = 0;
+    while (static_cast<size_t>(matched) < known && shadow_[matched] == history[shadow_at_ + matched]) ++matched;
+    const int checked = static_cast<size_t>(matched) < known ? matched + 1 : matched;
+    for (int j = 0; j < checked; ++j)
+      context_estimate_[j] =
+          kDraftEstimateDecay * context_estimate_[j] + (1 - kDraftEstimateDecay) * (j < matched ? 1.0 : 0.0);
+    context_costs_->observe_verification(checked, matched);
+  }
+  from_context_ = false;
+  ContextMatch match = find_context_match(history.data(), static_cast<int64_t>(history.size()));
+  shadow_ = std::move(match.continuation);
+  shadow_at_ = history.size();
+  if (shadow_.empty()) return;
+  const std::vector<double> cost = context_costs_->relative();
+  const int most = std::min(static_cast<int>(shadow_.size()), context_costs_->max_draft());
+  // The heads' plan, priced the same way (no heads: a plain step).
+  const double heads_rate = costs_ ? draft_rate(estimate_, costs_->relative(), k_) : 1.0 / cost[0];
+  int best = 0;
+  double best_rate = heads_rate;
+  for (int k = 1; k <= most; ++k) {
+    const double rate = draft_rate(context_estimate_, cost, k);
+    if (rate > best_rate * (1 + 1e-9)) {
+      best = k;
+      best_rate = rate;
+    }
+  }
+  if (best == 0) return;
+  clear_drafts();
+  drafts_.assign(shadow_.begin(), shadow_.begin() + best);
+  from_context_ = true;
+}
+
+void Drafter::observe_step_time(int fed_drafts, bool fed_context, double ms) {
+  if (fed_drafts == 0 || !fed_context) {
+    if (costs_) costs_->observe(fed_drafts, ms);
+  }
+  if (context_costs_ && (fed_drafts == 0 || fed_context)) context_costs_->observe(fed_drafts, ms);
+}
+
 Drafter::Verdict Drafter::verify(const torch::Tensor& logits, int checked, GenerationStats& stats) {
+  if (from_context_) {
+    // Greedy only. Counted apart from the heads' drafts; the acceptance
+    // estimates learn at the next plan(), from the same tokens.
+    const std::vector<int32_t> best = argmax_rows(logits);
+    int accepted = 0;
+    while (accepted < checked && best[accepted] == drafts_[accepted]) ++accepted;
+    stats.context_proposed += checked;
+    stats.context_accepted += accepted;
+    return {accepted, best[accepted]};
+  }
   int accepted = 0;
   int32_t next = -1;
   std::vector<int32_t> best;  // head 1's argmax per fed position (greedy)

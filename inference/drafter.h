@@ -17,6 +17,7 @@
 #include <mutex>
 #include <vector>
 
+#include "inference/context_lookup.h"
 #include "inference/engine.h"
 #include "inference/sampling.h"
 
@@ -42,10 +43,13 @@ int cost_aware_draft_length(const std::vector<double>& estimate, const std::vect
 constexpr int kDraftProbeEvery = 16;
 constexpr int kBaseProbeEvery = 32;
 
+// Steps whose wall times make a learned step cost (their median).
+constexpr int kStepCostWindow = 15;
+
 // The time of a speculative step with k drafts relative to one without,
 // k = 0..max_draft: calibrated at load (Engine::measure_step_costs), then
-// learned from the steps decoded: an exponentially weighted mean of the
-// wall time of single-sequence steps per k. A k not seen yet is priced
+// learned from the steps decoded: the median wall time of the last
+// kStepCostWindow single-sequence steps per k. A k not seen yet is priced
 // from its calibrated ratio, scaled by the steps that were seen.
 // Thread-safe (the engine's sessions share one).
 class StepCostModel {
@@ -68,8 +72,9 @@ class StepCostModel {
  private:
   mutable std::mutex mu_;
   const std::vector<double> calibrated_;
-  std::vector<double> ms_;
-  std::vector<int64_t> n_;
+  std::vector<double> ms_;                  // [k] the median of recent_[k]
+  std::vector<int64_t> n_;                  // [k] steps observed
+  std::vector<std::vector<double>> recent_;  // [k] the last kStepCostWindow times
   std::vector<double> acceptance_;  // [j] for head j+2
 };
 
@@ -84,13 +89,35 @@ class Drafter {
   // and cost_aware_draft, drafting is cost-aware (cost_aware_draft_length)
   // and may choose no drafts. Sampling keeps the acceptance-only rule: its
   // draws depend on k, and a seeded run must repeat exactly.
+  //
+  // `context_costs` (the engine's; may be null): the costs of steps whose
+  // drafts come from the context (context_lookup.h), k = 0..
+  // kContextMaxDraft, and those drafts' acceptance across requests. When
+  // given, and the request is greedy speculative, adaptive, cost-aware
+  // (or the model has no draft heads) and context_draft, each step drafts
+  // from the context instead of the heads whenever that promises more
+  // tokens per unit of time.
   Drafter(const GenerationRequest& request, int model_draft, double adaptive_min_acceptance,
-          std::shared_ptr<StepCostModel> costs = nullptr);
+          std::shared_ptr<StepCostModel> costs = nullptr, std::shared_ptr<StepCostModel> context_costs = nullptr);
   // The step costs this drafter weighs and feeds; null when it does not.
   StepCostModel* costs() const { return costs_.get(); }
+  // Whether this drafter may draft from the context (plan() does something).
+  bool context_drafting() const { return context_costs_ != nullptr; }
+
+  // Before each drafting point, with the sequence's tokens so far and the
+  // pending token last: learns how the previous context proposal fared
+  // against the tokens that followed (whether or not it was fed), looks up
+  // a new one, and either takes it as this step's drafts (then
+  // draft_length() is 0: no head runs) or leaves drafting to the heads.
+  void plan(const std::vector<int32_t>& history);
+  // The current drafts came from the context, not the heads.
+  bool drafts_from_context() const { return from_context_; }
+  // A single-sequence step's wall time, to the cost model of the kind of
+  // drafts it fed (both when it fed none).
+  void observe_step_time(int fed_drafts, bool fed_context, double ms);
 
   // Draft heads to run at the next drafting point.
-  int draft_length() const { return k_; }
+  int draft_length() const { return from_context_ ? 0 : k_; }
   const std::vector<int32_t>& drafts() const { return drafts_; }
   // The token head 1's logits (CPU float [rows, vocab]) give at `row`:
   // the argmax, or a draw.
@@ -125,6 +152,13 @@ class Drafter {
   std::vector<double> estimate_;  // per head: decayed acceptance given all earlier drafts stood
   std::vector<int32_t> drafts_;
   std::vector<std::vector<double>> draft_dists_;  // sampling: the distribution each draft was drawn from
+
+  // Context drafting (null: off).
+  const std::shared_ptr<StepCostModel> context_costs_;
+  std::vector<double> context_estimate_;  // per draft position, conditional, as estimate_
+  std::vector<int32_t> shadow_;           // the last context proposal, fed or not
+  size_t shadow_at_ = 0;                  // history length when it was proposed
+  bool from_context_ = false;
 };
 
 }  // namespace mtpc

@@ -36,6 +36,10 @@ std::vector<double> Engine::draft_step_costs() const {
   return impl_->step_costs ? impl_->step_costs->relative() : std::vector<double>{};
 }
 
+std::vector<double> Engine::context_step_costs() const {
+  return impl_->context_costs ? impl_->context_costs->relative() : std::vector<double>{};
+}
+
 int Engine::max_prompt_tokens(int max_new_tokens) const {
   return static_cast<int>(prompt_room(impl_->model->config(), max_new_tokens));
 }
@@ -83,21 +87,28 @@ Result<std::shared_ptr<Engine>> Engine::load(const std::string& model_dir, const
     if (impl->model->config().head_kind == HeadKind::kMlp) impl->mlp_heads = MlpHeadStack::build(*impl->model);
     std::shared_ptr<Engine> engine(new Engine(std::move(impl)));
     const ModelConfig& c = engine->config();
+    // A few passes per draft length on a short context; a failure leaves
+    // the acceptance-only rule in place rather than failing the load.
+    // Big models (a 7B pass takes a second or more on a CPU) get one timed
+    // run per k on a short context: decoding refines the costs anyway.
+    int64_t parameters = 0;
+    for (const auto& p : engine->impl_->model->parameters()) parameters += p.numel();
+    const bool big = parameters > 200'000'000;
+    auto ratios_of = [](const Result<std::vector<double>>& ms) -> std::shared_ptr<StepCostModel> {
+      if (!ms.ok() || ms->empty() || !((*ms)[0] > 0)) return nullptr;
+      std::vector<double> ratios;
+      for (double m : *ms) ratios.push_back(m / (*ms)[0]);
+      return std::make_shared<StepCostModel>(std::move(ratios));
+    };
     if (options.cost_aware_drafts && c.n_future > 1) {
-      // A few passes per draft length on a short context; a failure leaves
-      // the acceptance-only rule in place rather than failing the load.
-      // Big models (a 7B pass takes a second or more on a CPU) get one timed
-      // run per k on a short context: decoding refines the costs anyway.
-      int64_t parameters = 0;
-      for (const auto& p : engine->impl_->model->parameters()) parameters += p.numel();
-      const bool big = parameters > 200'000'000;
       const int context = std::max(1, std::min(big ? 8 : 64, c.max_seq_len - c.n_future));
-      auto ms = engine->measure_step_costs(c.n_future - 1, context, big ? 1 : 3);
-      if (ms.ok() && !ms->empty() && (*ms)[0] > 0) {
-        std::vector<double> ratios;
-        for (double m : *ms) ratios.push_back(m / (*ms)[0]);
-        engine->impl_->step_costs = std::make_shared<StepCostModel>(std::move(ratios));
-      }
+      engine->impl_->step_costs = ratios_of(engine->measure_step_costs(c.n_future - 1, context, big ? 1 : 3));
+    }
+    if (options.cost_aware_drafts && options.context_drafts && c.max_seq_len > kContextMaxDraft + 2) {
+      // Verifying passes of 1..kContextMaxDraft + 1 rows: what a step with
+      // that many context drafts costs (it runs no draft head).
+      const int context = std::max(1, std::min(big ? 8 : 64, c.max_seq_len - kContextMaxDraft - 1));
+      engine->impl_->context_costs = ratios_of(engine->measure_pass_costs(kContextMaxDraft + 1, context, big ? 1 : 3));
     }
     return engine;
   } catch (const std::exception& e) {

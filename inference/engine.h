@@ -104,6 +104,12 @@ struct GenerationRequest {
   // k, 0 included, for the most tokens per unit of time (sampling never
   // does: its draws depend on k). false: the acceptance-only rule (k >= 1).
   bool cost_aware_draft = true;
+  // Greedy speculative with cost-aware drafting: a step may draft from the
+  // context instead (the tokens that followed an earlier occurrence of the
+  // last tokens: inference/context_lookup.h) when that promises more
+  // tokens per unit of time; outputs stay identical. Also drafts for a
+  // model without draft heads. Needs EngineOptions::context_drafts.
+  bool context_draft = true;
   SamplingParams sampling;
   bool stop_at_eos = true;  // stop at any of the tokenizer's stop_ids() (EOS, end of infill, ...)
   std::vector<std::string> stop_strings;
@@ -125,6 +131,9 @@ struct GenerationStats {
   // Head i+1's drafts: proposed while all earlier drafts in the pass were
   // accepted, and accepted; acceptance = accepted / proposed (conditional).
   std::vector<int64_t> proposed, accepted;
+  // Drafts taken from the context (GenerationRequest::context_draft) and
+  // fed, and those of them accepted; not in proposed/accepted.
+  int64_t context_proposed = 0, context_accepted = 0;
   double prefill_ms = 0, decode_ms = 0;
   double tokens_per_forward() const {
     return forward_passes == 0 ? 0.0 : static_cast<double>(tokens) / forward_passes;
@@ -187,6 +196,10 @@ struct EngineOptions {
   // most expected tokens per unit of time. false: no timing at load, and
   // adaptive k follows adaptive_min_acceptance alone (at least one draft).
   bool cost_aware_drafts = true;
+  // With cost_aware_drafts: also time verifying passes of up to
+  // kContextMaxDraft + 1 rows at load, so that requests may draft from the
+  // context (GenerationRequest::context_draft). false: heads only.
+  bool context_drafts = true;
 };
 
 class Engine {
@@ -238,6 +251,9 @@ class Engine {
   // calibrated at load and then learned from the steps decoded since;
   // empty when not measured (one head, the option off, or timing failed).
   std::vector<double> draft_step_costs() const;
+  // The same for steps with k drafts from the context, k = 0..
+  // kContextMaxDraft; empty when not measured (context_drafts off).
+  std::vector<double> context_step_costs() const;
   // Waits until queued device work is done (CUDA kernels run asynchronously);
   // nothing to wait for on CPU. Benchmarks call it before reading a clock.
   void synchronize() const;

@@ -48,6 +48,8 @@ struct Engine::Impl {
   // Cost-aware drafting's step costs: calibrated at load, learned while
   // decoding (drafter.h); null when not measured.
   std::shared_ptr<StepCostModel> step_costs;
+  // The same for steps drafting from the context (verifying passes only).
+  std::shared_ptr<StepCostModel> context_costs;
 
   // Runs the trunk on `tokens` at positions start.., after rolling the
   // session back to `start`; stores hidden rows. Returns hidden [1, T, dim].

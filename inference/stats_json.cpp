@@ -14,6 +14,8 @@ nlohmann::json generation_stats_json(const GenerationStats& stats) {
           {"forward_passes", stats.forward_passes},
           {"tokens_per_forward", stats.tokens_per_forward()},
           {"acceptance_per_head", acceptance},
+          {"context_drafts_proposed", stats.context_proposed},
+          {"context_drafts_accepted", stats.context_accepted},
           {"prefill_tokens", stats.prefill_tokens},
           {"reused_tokens", stats.reused_tokens},
           {"prompt_tokens_computed", stats.prefill_tokens},
@@ -34,6 +36,8 @@ void add_generation_stats(GenerationStats& into, const GenerationStats& s) {
     into.proposed[i] += s.proposed[i];
     into.accepted[i] += s.accepted[i];
   }
+  into.context_proposed += s.context_proposed;
+  into.context_accepted += s.context_accepted;
   into.prefill_ms += s.prefill_ms;
   into.decode_ms += s.decode_ms;
 }

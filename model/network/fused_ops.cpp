@@ -1,6 +1,10 @@
 #include "model/network/fused_ops.h"
 
+#include <ATen/Parallel.h>
+
 #include <cmath>
+
+#include "model/network/attention_kernel.h"
 
 namespace mtpc {
 namespace {
@@ -73,6 +77,31 @@ torch::Tensor rotary(const torch::Tensor& x, const torch::Tensor& cos, const tor
   auto c = cos.unsqueeze(0).unsqueeze(2).to(x.scalar_type());
   auto s = sin.unsqueeze(0).unsqueeze(2).to(x.scalar_type());
   return torch::cat({x1 * c - x2 * s, x1 * s + x2 * c}, -1);
+}
+
+torch::Tensor cached_attention(const torch::Tensor& q, const torch::Tensor& kc, const torch::Tensor& vc,
+                               int64_t total) {
+  if (!fast_path(q) || !attention_kernel_available() || q.dim() != 4 || q.size(0) != 1 || kc.dim() != 4 ||
+      kc.size(0) != 1 || kc.scalar_type() != torch::kFloat32 || vc.scalar_type() != torch::kFloat32 ||
+      !kc.device().is_cpu() || !vc.device().is_cpu() || !kc.is_contiguous() || !vc.is_contiguous() ||
+      kc.sizes() != vc.sizes())
+    return {};
+  const int64_t T = q.size(1), H = q.size(2), D = q.size(3), KV = kc.size(1), capacity = kc.size(2);
+  if (kc.size(3) != D || KV < 1 || H % KV != 0 || total < T || total > capacity) return {};
+  auto qc = q.contiguous();
+  auto out = torch::empty({1, T, H * D}, qc.options());
+  const float* qp = qc.data_ptr<float>();
+  const float* kp = kc.data_ptr<float>();
+  const float* vp = vc.data_ptr<float>();
+  float* op = out.data_ptr<float>();
+  const float scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(D)));
+  // Heads split across threads only when there is enough work (a prompt);
+  // a decoding pass stays on the calling thread.
+  const int64_t grain = T * total >= 8192 ? 1 : H;
+  at::parallel_for(0, H, grain, [&](int64_t begin, int64_t end) {
+    attention_kernel(qp, kp, vp, op, T, H, KV, D, total, capacity * D, scale, begin, end);
+  });
+  return out;
 }
 
 }  // namespace mtpc

@@ -20,4 +20,12 @@ torch::Tensor rms_norm(const torch::Tensor& x, const torch::Tensor& weight, doub
 // Rotates each pair (x[i], x[i + D/2]) by its angle.
 torch::Tensor rotary(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin);
 
+// Causal attention of q [1, T, H, D] (rows at absolute positions total - T
+// .. total - 1) against the first `total` rows of a KV cache layer, kc and
+// vc [1, KV, capacity, D]: [1, T, H * D], by model/network/attention_kernel.h.
+// Under c10::InferenceMode on an AVX2 CPU in fp32 only: otherwise an
+// undefined tensor, and the caller runs torch's ops.
+torch::Tensor cached_attention(const torch::Tensor& q, const torch::Tensor& kc, const torch::Tensor& vc,
+                               int64_t total);
+
 }  // namespace mtpc

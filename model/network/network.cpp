@@ -103,7 +103,8 @@ torch::Tensor AttentionImpl::forward(const torch::Tensor& x, const torch::Tensor
                                      const torch::Tensor& sin, int64_t start_pos, KvCache* cache,
                                      int layer) {
   const int64_t B = x.size(0), T = x.size(1);
-  auto q = rotary(wq(x).view({B, T, n_heads_, head_dim_}), cos, sin).transpose(1, 2);
+  auto q_rows = rotary(wq(x).view({B, T, n_heads_, head_dim_}), cos, sin);
+  auto q = q_rows.transpose(1, 2);
   auto k = rotary(wk(x).view({B, T, n_kv_heads_, head_dim_}), cos, sin).transpose(1, 2);
   auto v = wv(x).view({B, T, n_kv_heads_, head_dim_}).transpose(1, 2);
 
@@ -119,6 +120,8 @@ torch::Tensor AttentionImpl::forward(const torch::Tensor& x, const torch::Tensor
     vc.narrow(2, start_pos, T).copy_(v);
     total = start_pos + T;
     cache->lengths[layer] = total;
+    // Inference on the CPU: the cache read in place (fused_ops.h).
+    if (auto fast = cached_attention(q_rows, kc, vc, total); fast.defined()) return linear_apply(fast, wo->weight);
     k = kc.narrow(2, 0, total).to(q.scalar_type());
     v = vc.narrow(2, 0, total).to(q.scalar_type());
   }

@@ -60,6 +60,10 @@ torch::Tensor attention_packed(AttentionImpl& attn, const ModelConfig& c, const 
       vc.narrow(2, seg.start, T).copy_(v);
       total = seg.start + T;
       cache->lengths[layer] = total;
+      if (auto fast = cached_attention(q_all.narrow(1, offset - T, T), kc, vc, total); fast.defined()) {
+        outs.push_back(fast);
+        continue;
+      }
       k = kc.narrow(2, 0, total).to(q.scalar_type());
       v = vc.narrow(2, 0, total).to(q.scalar_type());
     }

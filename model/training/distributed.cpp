@@ -229,6 +229,17 @@ std::vector<double> DataParallel::allreduce_max(const std::vector<double>& value
   return impl_->reduce(values, c10d::ReduceOp::MAX, env_.rank);
 }
 
+void DataParallel::allreduce_sum_inplace(const torch::Tensor& tensor) {
+  torch::NoGradGuard no_grad;
+  std::vector<torch::Tensor> one = {tensor.is_contiguous() ? tensor : tensor.contiguous()};
+  if (impl_->nccl && !tensor.is_cuda()) one[0] = tensor.to(torch::kCUDA);
+  c10d::AllreduceOptions opts;
+  opts.reduceOp = c10d::ReduceOp::SUM;
+  opts.timeout = impl_->collective_timeout;
+  impl_->wait(impl_->group->allreduce(one, opts), "all-reduce", env_.rank);
+  if (!one[0].is_same(tensor)) tensor.copy_(one[0]);
+}
+
 void DataParallel::barrier() {
   c10d::BarrierOptions opts;
   opts.timeout = impl_->collective_timeout;

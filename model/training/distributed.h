@@ -68,6 +68,9 @@ class DataParallel {
   // Element-wise over the ranks: the sum, or the maximum.
   std::vector<double> allreduce_sum(const std::vector<double>& values);
   std::vector<double> allreduce_max(const std::vector<double>& values);
+  // `tensor` (any dtype Gloo sums: float, double, int32, int64) replaced by
+  // its element-wise sum over the ranks, in place.
+  void allreduce_sum_inplace(const torch::Tensor& tensor);
 
   // Waits for every rank (bounded by the collective timeout).
   void barrier();

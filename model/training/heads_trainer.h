@@ -23,10 +23,27 @@
 // checkpoint), train.jsonl (a record per logged step and evaluation),
 // targets.bin / targets.json.
 //
+// Data-parallel (options.dist enabled; model/training/distributed.h): every
+// rank loads the base; the distilled targets are generated once, sharded:
+// the missing batches of generate_batch prompts go round-robin to the ranks,
+// each appending to its own OUT/targets.part-R-of-W-*.bin (resumable, never
+// a file two ranks write), then one all-reduce hands every rank all records
+// and rank 0 alone writes targets.bin. Each step every rank runs its shard
+// of the global batch, the new heads' gradients are averaged over the ranks
+// before clipping, and rank 0 writes the checkpoint, train.jsonl and the
+// progress lines. Resume: rank 0 reads OUT/heads and broadcasts the heads,
+// the optimizer state and the step; a checkpoint written at another world
+// size is refused. A rank that dies or hangs makes the others fail with an
+// error naming the collective. With cache_dir, rank 0 builds the disk cache
+// while the others wait (within the collective timeout), then every rank
+// reads it: cache_dir must be a directory every rank sees.
+//
 // Errors, each a Status naming the file or flag: a missing base, heads or
 // targets made for another base (checksum), a corpus that is missing, empty
 // or shorter than one window, N < 2, a head kind the base cannot take,
-// sequences longer than the base's context, OUT/heads present without resume.
+// sequences longer than the base's context, OUT/heads present without resume,
+// a global batch that does not divide by the world size, a resume at another
+// world size, cache_dir with corpus targets.
 #pragma once
 
 #include <cstdint>
@@ -36,6 +53,7 @@
 
 #include "base/status.h"
 #include "model/network/config.h"
+#include "model/training/distributed_env.h"
 
 namespace mtpc {
 
@@ -69,6 +87,16 @@ struct HeadsTrainOptions {
   // after their first pass (L * dim * 4 bytes a sequence), so later epochs
   // skip the frozen forward.
   bool cache_hidden = false;
+  // Distill: the same states cached on DISK in this directory, in one file
+  // named after the base's and the targets' checksums (hidden_cache.h),
+  // built once with the frozen forward and read by every later epoch, run
+  // and resume; a file that fails its checks is rebuilt. Supersedes
+  // cache_hidden. "" = no disk cache.
+  std::string cache_dir;
+  // Data-parallel: this process's place in a torchrun-style job (disabled:
+  // a plain run) and its timeouts. batch_size is the global batch.
+  DistributedEnv dist;
+  DistributedTimeouts dist_timeouts;
   bool resume = false;
   std::string device = "cpu";
   std::function<void(const std::string&)> progress;  // default: stderr
@@ -84,6 +112,11 @@ struct HeadsTrainSummary {
   std::vector<double> eval_loss, eval_agreement;
   std::vector<double> start_eval_loss, start_eval_agreement;  // the same before this run's first step
   std::string heads_dir;
+  // Sequences the frozen trunk ran for during training and evaluation (0
+  // when every state came from the disk cache), and the disk cache used.
+  int64_t frozen_rows = 0;
+  std::string hidden_cache;
+  bool hidden_cache_built = false;  // this run (re)built it
 };
 
 Result<HeadsTrainSummary> train_heads(const HeadsTrainOptions& options);

@@ -16,13 +16,24 @@ deploy/prometheus-config. Then:
   - Prometheus scraped both replicas' /metrics (and HAProxy's).
 Every wait is bounded; all processes are killed at the end.
 
-usage: scale_out_test.py MTPC_BINARY MODEL_DIR REPO_ROOT
+With --https the same run goes over TLS end to end, with a CA and a
+certificate made by openssl in the temp dir: the replicas serve TLS on the
+LSP port and HTTPS on the HTTP port (a plain request to it is refused);
+HAProxy is configured by `haproxy-config --https --ca-file --server-name
+--frontend-crt` (health checks and HTTP traffic to the replicas over
+verified TLS, HTTPS for clients at its HTTP port, the LSP's TLS passed
+through), Prometheus by `prometheus-config --https --ca-file --server-name`;
+every client verifies the certificate against the CA.
+
+usage: scale_out_test.py [--https] MTPC_BINARY MODEL_DIR REPO_ROOT
 """
 import json
 import os
+import re
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -37,6 +48,10 @@ HTTP_REQUESTS = 24          # completions sent through HAProxy in all
 KILL_AFTER = 8              # answered requests before one replica is killed
 REQUEST_TRIES = 20          # sends of one request before giving up
 TEST_BUDGET_S = 240         # the whole run, after start-up
+CERT_NAME = "mtpc-replica"  # --https: the DNS name in the replicas' certificate
+
+# --https: the context every client here verifies the servers with (set in main).
+CLIENT_TLS = None
 
 
 def fail(msg):
@@ -72,19 +87,62 @@ def wait_until(what, predicate, timeout_s, procs=()):
 
 
 def http_get(url, timeout=5):
-    with urllib.request.urlopen(url, timeout=timeout) as r:
+    context = CLIENT_TLS if url.startswith("https:") else None
+    with urllib.request.urlopen(url, timeout=timeout, context=context) as r:
         return r.status, r.read().decode()
 
 
-def health_ok(port):
-    status, _ = http_get(f"http://{HOST}:{port}/health", timeout=2)
+def base_url(port, tls=None):
+    """A server we reach with HTTPS under --https (replicas, HAProxy's HTTP
+    port); tls=False for the ones that stay plain (HAProxy's stats, Prometheus)."""
+    use_tls = CLIENT_TLS is not None if tls is None else tls
+    return f"{'https' if use_tls else 'http'}://{HOST}:{port}"
+
+
+def health_ok(port, tls=None):
+    status, _ = http_get(base_url(port, tls) + "/health", timeout=2)
     return status == 200
+
+
+def make_certificates(work):
+    """A CA, and a certificate it signed for CERT_NAME and 127.0.0.1 (the
+    replicas' and HAProxy's frontend). Returns (ca, cert, key, cert+key)."""
+    d = os.path.join(work, "tls")
+    os.mkdir(d)
+    ca, ca_key = os.path.join(d, "ca.pem"), os.path.join(d, "ca.key")
+    cert, key, csr = os.path.join(d, "cert.pem"), os.path.join(d, "key.pem"), os.path.join(d, "req.csr")
+    ext = os.path.join(d, "ext.cnf")
+    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
+    with open(ext, "w") as f:
+        f.write("basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\n"
+                f"extendedKeyUsage=serverAuth\nsubjectAltName=DNS:{CERT_NAME},IP:{HOST}\n")
+    for argv in (["openssl", "req", "-x509", *ec, "-days", "1", "-subj", "/CN=mtpc scale-out test CA",
+                  "-addext", "basicConstraints=critical,CA:TRUE",
+                  "-addext", "keyUsage=critical,keyCertSign,cRLSign", "-keyout", ca_key, "-out", ca],
+                 ["openssl", "req", *ec, "-subj", f"/CN={CERT_NAME}", "-keyout", key, "-out", csr],
+                 ["openssl", "x509", "-req", "-in", csr, "-CA", ca, "-CAkey", ca_key, "-CAcreateserial",
+                  "-days", "1", "-extfile", ext, "-out", cert]):
+        r = subprocess.run(argv, capture_output=True, text=True, timeout=30)
+        if r.returncode != 0:
+            fail(f"{' '.join(argv[:3])} failed: {r.stderr[-500:]}")
+    bundle = os.path.join(d, "haproxy.pem")
+    with open(bundle, "w") as out:
+        for part in (cert, key):
+            with open(part) as f:
+                out.write(f.read())
+    return ca, cert, key, bundle
 
 
 # --- LSP over TCP -----------------------------------------------------------
 class LspClient:
     def __init__(self, port):
         self.sock = socket.create_connection((HOST, port), timeout=30)
+        if CLIENT_TLS is not None:  # passed through HAProxy: the replica's own TLS
+            try:
+                self.sock = CLIENT_TLS.wrap_socket(self.sock, server_hostname=HOST)
+            except OSError:
+                self.sock.close()
+                raise
         self.buf = b""
         self.next_id = 1
 
@@ -161,18 +219,23 @@ def lsp_session(port, uri):
 # --- HTTP -------------------------------------------------------------------
 def post_completion(port, prompt):
     body = json.dumps({"prompt": prompt, "max_tokens": 8, "temperature": 0}).encode()
-    req = urllib.request.Request(f"http://{HOST}:{port}/v1/completions", data=body,
+    req = urllib.request.Request(base_url(port) + "/v1/completions", data=body,
                                  headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(req, timeout=30) as r:
+    with urllib.request.urlopen(req, timeout=30, context=CLIENT_TLS) as r:
         return r.status, json.loads(r.read())
 
 
 def main():
-    if len(sys.argv) != 4:
+    global CLIENT_TLS
+    args = sys.argv[1:]
+    https = bool(args) and args[0] == "--https"
+    if https:
+        args = args[1:]
+    if len(args) != 3:
         print(__doc__)
         return 2
-    mtpc, model, root = sys.argv[1:4]
-    for tool in ("haproxy", "prometheus"):
+    mtpc, model, root = args
+    for tool in ("haproxy", "prometheus") + (("openssl",) if https else ()):
         if shutil.which(tool) is None:
             fail(f"{tool} is not installed (scripts/setup installs it)")
     work = tempfile.mkdtemp(prefix="mtpc-scale-out-")
@@ -188,15 +251,32 @@ def main():
 
     try:
         lsp1, http1, lsp2, http2, fe_lsp, fe_http, fe_stats, prom = free_ports(8)
+        tls_serve, haproxy_tls, prom_tls = [], [], []
+        if https:
+            ca, cert, key, bundle = make_certificates(work)
+            CLIENT_TLS = ssl.create_default_context(cafile=ca)
+            tls_serve = ["--tls-cert", cert, "--tls-key", key]
+            verify = ["--https", "--ca-file", ca, "--server-name", CERT_NAME]
+            haproxy_tls = verify + ["--frontend-crt", bundle]
+            prom_tls = verify
         replicas = {}
         for name, lsp, http in (("replica1", lsp1, http1), ("replica2", lsp2, http2)):
             replicas[name] = start(name, [mtpc, "--threads", "1", "serve", "--model", model,
-                                          "--listen", f"{HOST}:{lsp}", "--http", f"{HOST}:{http}"])
+                                          "--listen", f"{HOST}:{lsp}", "--http", f"{HOST}:{http}", *tls_serve])
         wait_until("both replicas' /health", lambda: health_ok(http1) and health_ok(http2), 120, procs)
+        if https:
+            # The replicas take HTTPS only: HAProxy and Prometheus below must speak TLS to them.
+            try:
+                http_get(f"http://{HOST}:{http1}/health")
+                fail("replica1 answered plain HTTP although it serves HTTPS")
+            except urllib.error.HTTPError as e:
+                if e.code != 400:
+                    fail(f"plain HTTP to an HTTPS replica: {e.code}, want 400")
+            print("https: replicas serve HTTPS only (plain HTTP: 400)", flush=True)
 
         cfg = subprocess.run(["bash", os.path.join(root, "deploy/haproxy-config"), "--bind", HOST, "--maxconn", "256",
                               "--lsp-port", str(fe_lsp), "--http-port", str(fe_http),
-                              "--stats-port", str(fe_stats),
+                              "--stats-port", str(fe_stats), *haproxy_tls,
                               f"{HOST}:{lsp1}:{http1}", f"{HOST}:{lsp2}:{http2}"],
                              check=True, capture_output=True, text=True).stdout
         cfg_path = os.path.join(work, "haproxy.cfg")
@@ -205,7 +285,7 @@ def main():
         start("haproxy", ["haproxy", "-db", "-f", cfg_path])
 
         prom_cfg = subprocess.run(["bash", os.path.join(root, "deploy/prometheus-config"),
-                                   "--interval", "1s", "--haproxy", f"{HOST}:{fe_stats}",
+                                   "--interval", "1s", "--haproxy", f"{HOST}:{fe_stats}", *prom_tls,
                                    f"{HOST}:{http1}", f"{HOST}:{http2}"],
                                   check=True, capture_output=True, text=True).stdout
         prom_path = os.path.join(work, "prometheus.yml")
@@ -215,13 +295,27 @@ def main():
                              f"--storage.tsdb.path={os.path.join(work, 'tsdb')}",
                              f"--web.listen-address={HOST}:{prom}", "--log.level=warn"])
 
-        wait_until("HAProxy's /health", lambda: health_ok(fe_stats), 30, procs)
+        wait_until("HAProxy's /health", lambda: health_ok(fe_stats, tls=False), 30, procs)
+
+        def checks_passed():
+            """Every replica's health check, in both backends, last passed
+            (L7OK in HAProxy's exporter): under --https that is a verified
+            TLS handshake and GET /health over it."""
+            _, text = http_get(base_url(fe_stats, tls=False) + "/metrics")
+            ok = set()
+            for line in text.splitlines():
+                m = re.match(r'haproxy_server_check_status\{proxy="([^"]+)",server="([^"]+)",state="L7OK"\} 1$',
+                             line)
+                if m:
+                    ok.add(m.groups())
+            return ok >= {(b, r) for b in ("mtpc_lsp", "mtpc_http") for r in ("replica1", "replica2")}
+        wait_until("HAProxy's health checks of both replicas to pass in both backends", checks_passed, 30, procs)
         # HAProxy starts with the servers up and checks them at once.
         wait_until("HAProxy to answer a completion",
                    lambda: post_completion(fe_http, "def f(x):\n    return ")[0] == 200, 30, procs)
 
         def prom_query(q):
-            url = f"http://{HOST}:{prom}/api/v1/query?" + urllib.parse.urlencode({"query": q})
+            url = base_url(prom, tls=False) + "/api/v1/query?" + urllib.parse.urlencode({"query": q})
             status, body = http_get(url)
             data = json.loads(body)
             if data.get("status") != "success":
@@ -236,7 +330,12 @@ def main():
         deadline = time.monotonic() + TEST_BUDGET_S
 
         # Two LSP clients through HAProxy: least connections puts one on each replica.
-        lsp_clients = [lsp_session(fe_lsp, f"file:///client{i}.py") for i in range(2)]
+        lsp_clients = []
+        for i in range(2):
+            try:
+                lsp_clients.append(lsp_session(fe_lsp, f"file:///client{i}.py"))
+            except (ConnectionError, OSError, ValueError) as e:
+                fail(f"LSP client {i} could not connect and complete through HAProxy: {e!r}")
 
         # HTTP completions through HAProxy from two threads; kill replica1 midway.
         answered, errors, retried = [], [], [0]

@@ -49,14 +49,21 @@ TEST(StepCostModel, LearnsFromTheStepsDecodedAndPricesTheRestByCalibration) {
   EXPECT_DOUBLE_EQ(r[1], 1.5);
   EXPECT_DOUBLE_EQ(r[2], 1.4);
   EXPECT_EQ(m.observed_without_drafts(), 1);
-  // Later steps move the mean by kDraftEstimateDecay.
+  // Later steps: the median of the recent ones.
   m.observe(1, 4.0);
-  EXPECT_DOUBLE_EQ(m.relative()[1], (kDraftEstimateDecay * 3.0 + (1 - kDraftEstimateDecay) * 4.0) / 2.0);
+  EXPECT_DOUBLE_EQ(m.relative()[1], 3.5 / 2.0);
   // Nonsense is ignored.
   m.observe(7, 1.0);
   m.observe(1, -1.0);
   m.observe(1, 0.0);
-  EXPECT_DOUBLE_EQ(m.relative()[1], (kDraftEstimateDecay * 3.0 + (1 - kDraftEstimateDecay) * 4.0) / 2.0);
+  EXPECT_DOUBLE_EQ(m.relative()[1], 3.5 / 2.0);
+  // A step stretched tenfold by a preemption barely moves it.
+  m.observe(1, 3.0);
+  m.observe(1, 40.0);
+  EXPECT_DOUBLE_EQ(m.relative()[1], 3.5 / 2.0);
+  // Only the last kStepCostWindow steps count: the costs follow a change.
+  for (int i = 0; i < kStepCostWindow; ++i) m.observe(1, 5.0);
+  EXPECT_DOUBLE_EQ(m.relative()[1], 5.0 / 2.0);
 }
 
 TEST(CostAwareDrafting, ProbesWithOneDraftWhileItDraftsNothing) {

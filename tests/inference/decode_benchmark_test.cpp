@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include "inference/context_lookup.h"
 #include "test_models.h"
 
 namespace mtpc {
@@ -43,9 +44,10 @@ TEST(DecodeBenchmark, SpeculativeAndBatchedRunsGiveGreedysTokensAndCountsAddUp) 
   EXPECT_TRUE(j["identical"].get<bool>()) << j.dump(2);
   EXPECT_EQ(j["prompts"], 3);
   EXPECT_GT(progress_calls, 0);
-  // greedy, speculative (adaptive, cost-aware), and the adaptive rule
-  // without the step costs beside it.
-  ASSERT_EQ(j["runs"].size(), 3u);
+  // greedy, speculative (adaptive, cost-aware, context drafts), the
+  // adaptive rule without the step costs, and the heads without context
+  // drafts beside it.
+  ASSERT_EQ(j["runs"].size(), 4u);
   const nlohmann::json& greedy = j["runs"][0];
   const nlohmann::json& cost_aware = j["runs"][1];
   const nlohmann::json& spec = j["runs"][2];
@@ -54,6 +56,13 @@ TEST(DecodeBenchmark, SpeculativeAndBatchedRunsGiveGreedysTokensAndCountsAddUp) 
   EXPECT_EQ(spec["decoder"], "speculative_acceptance_only");
   EXPECT_TRUE(cost_aware["identical"].get<bool>());
   EXPECT_TRUE(spec["identical"].get<bool>());
+  EXPECT_EQ(j["runs"][3]["decoder"], "speculative_heads_only");
+  EXPECT_TRUE(j["runs"][3]["identical"].get<bool>());
+  EXPECT_EQ(j["runs"][3]["context_drafts_proposed"], 0);
+  EXPECT_EQ(spec["context_drafts_proposed"], 0) << "the acceptance-only rule drafts from the heads";
+  EXPECT_LE(cost_aware["context_drafts_accepted"].get<int64_t>(), cost_aware["context_drafts_proposed"].get<int64_t>());
+  ASSERT_EQ(j["context_step_costs"].size(), static_cast<size_t>(kContextMaxDraft + 1));
+  EXPECT_DOUBLE_EQ(j["context_step_costs"][0].get<double>(), 1.0);
   ASSERT_EQ(j["draft_step_costs"].size(), 4u);
   EXPECT_DOUBLE_EQ(j["draft_step_costs"][0].get<double>(), 1.0);
   EXPECT_LE(cost_aware["forward_passes"].get<int64_t>(), greedy["forward_passes"].get<int64_t>());
@@ -99,7 +108,7 @@ TEST(DecodeBenchmark, SpeculativeAndBatchedRunsGiveGreedysTokensAndCountsAddUp) 
 
   ASSERT_TRUE(j.contains("batch"));
   EXPECT_EQ(j["batch"]["size"], 2);
-  ASSERT_EQ(j["batch"]["runs"].size(), 3u);
+  ASSERT_EQ(j["batch"]["runs"].size(), 4u);
   for (const nlohmann::json& run : j["batch"]["runs"]) {
     EXPECT_TRUE(run["identical_to_batch1"].get<bool>());
     EXPECT_EQ(run["tokens"], 3 * 12);

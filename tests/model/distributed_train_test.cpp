@@ -3,10 +3,6 @@
 // ways a job goes wrong (an unreachable master, a world size that differs
 // from the checkpoint's, a rank that hangs, a rank that is killed).
 #include <gtest/gtest.h>
-#include <signal.h>
-#include <fcntl.h>
-#include <spawn.h>
-#include <sys/wait.h>
 
 #include <chrono>
 #include <cmath>
@@ -19,10 +15,10 @@
 
 #include "model/checkpoint/checkpoint.h"
 #include "base/machine.h"
+#include "common/processes.h"
 #include "model/training/distributed_env.h"
 #include "test_util.h"
 
-extern char** environ;
 namespace fs = std::filesystem;
 
 namespace mtpc {
@@ -33,6 +29,9 @@ using mtpc::testing::run_command;
 using mtpc::testing::TempDir;
 using mtpc::testing::write_file;
 using mtpc::testing::write_small_corpus;
+using mtpc::testing::children_of;
+using mtpc::testing::spawn;
+using mtpc::testing::wait_for;
 
 const std::string kBinary = MTPC_BINARY;
 
@@ -263,48 +262,9 @@ TEST(DistributedTrain, BadTorchrunEnvironmentIsAClearError) {
   EXPECT_FALSE(fs::exists(dir / "out"));
 }
 
-// A process started with `env` added, output to `log`.
-pid_t spawn(const std::vector<std::string>& argv, const std::vector<std::string>& env, const std::string& log) {
-  std::vector<std::string> envs;
-  for (char** e = environ; *e; ++e) envs.push_back(*e);
-  envs.insert(envs.end(), env.begin(), env.end());
-  std::vector<char*> a, e;
-  auto args = argv;
-  for (auto& s : args) a.push_back(s.data());
-  a.push_back(nullptr);
-  for (auto& s : envs) e.push_back(s.data());
-  e.push_back(nullptr);
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_addopen(&fa, 1, log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  posix_spawn_file_actions_adddup2(&fa, 1, 2);
-  pid_t pid = -1;
-  EXPECT_EQ(posix_spawn(&pid, a[0], &fa, nullptr, a.data(), e.data()), 0);
-  posix_spawn_file_actions_destroy(&fa);
-  return pid;
-}
-
-// The exit status of `pid` within `limit`, or nullopt (then it is killed).
-std::optional<int> wait_for(pid_t pid, std::chrono::seconds limit) {
-  const auto end = std::chrono::steady_clock::now() + limit;
-  while (std::chrono::steady_clock::now() < end) {
-    int status = 0;
-    if (::waitpid(pid, &status, WNOHANG) == pid) return status;
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
-  ::kill(pid, SIGKILL);
-  ::waitpid(pid, nullptr, 0);
-  return std::nullopt;
-}
-
 // Waits until rank 0 has logged a step, so the ranks are inside the loop.
 bool wait_for_first_step(const std::string& log_path, std::chrono::seconds limit) {
-  const auto end = std::chrono::steady_clock::now() + limit;
-  while (std::chrono::steady_clock::now() < end) {
-    if (read_file(log_path).find("\"loss\"") != std::string::npos) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
-  return false;
+  return testing::wait_for_text(log_path, "\"loss\"", limit);
 }
 
 TEST(DistributedTrain, HungRankStopsTheOthersAfterTheCollectiveTimeout) {
@@ -331,14 +291,6 @@ TEST(DistributedTrain, HungRankStopsTheOthersAfterTheCollectiveTimeout) {
   const std::string log = read_file(dir / "rank0.log");
   EXPECT_NE(log.find("all-reduce failed on rank 0"), std::string::npos) << log;
   expect_clean_checkpoint(dir / "out");
-}
-
-// The launcher's children, from /proc (the ranks it started).
-std::vector<pid_t> children_of(pid_t pid) {
-  std::istringstream in(read_file("/proc/" + std::to_string(pid) + "/task/" + std::to_string(pid) + "/children"));
-  std::vector<pid_t> out;
-  for (pid_t c; in >> c;) out.push_back(c);
-  return out;
 }
 
 TEST(DistributedTrain, KilledRankStopsTheJobWithAClearError) {

@@ -2,6 +2,10 @@
 
 #include <gtest/gtest.h>
 
+#include <cmath>
+#include <limits>
+#include <tuple>
+
 namespace mtpc {
 namespace {
 
@@ -42,6 +46,52 @@ TEST(FusedOps, RotaryLoopMatchesTorchAndIsRowLocal) {
     EXPECT_TRUE(torch::equal(rotary(x.narrow(1, t, 1), cos.narrow(0, t, 1), sin.narrow(0, t, 1)), fast.narrow(1, t, 1)))
         << "row " << t;
   EXPECT_THROW(rotary(x, cos.narrow(0, 0, T - 1), sin.narrow(0, 0, T - 1)), c10::Error);
+}
+
+// The reference: causal attention of q [1, T, H, D] against the first
+// `total` cache rows with torch's ops, as AttentionImpl::forward writes it.
+torch::Tensor attention_reference(const torch::Tensor& q, const torch::Tensor& kc, const torch::Tensor& vc,
+                                  int64_t total) {
+  const int64_t T = q.size(1), H = q.size(2), D = q.size(3), KV = kc.size(1);
+  auto k = kc.narrow(2, 0, total).repeat_interleave(H / KV, 1).to(torch::kFloat64);
+  auto v = vc.narrow(2, 0, total).repeat_interleave(H / KV, 1).to(torch::kFloat64);
+  auto scores = torch::matmul(q.transpose(1, 2).to(torch::kFloat64), k.transpose(-2, -1)) / std::sqrt(double(D));
+  auto mask = torch::ones({T, total}, torch::kBool).triu(total - T + 1);
+  scores = scores.masked_fill(mask, -std::numeric_limits<double>::infinity());
+  return torch::matmul(torch::softmax(scores, -1), v).transpose(1, 2).reshape({1, T, H * D}).to(torch::kFloat32);
+}
+
+TEST(FusedOps, CachedAttentionMatchesTorchAndIsRowLocal) {
+  torch::manual_seed(3);
+  // Grouped (8 query heads on 4 KV heads, D 32) and plain heads with a D
+  // that is not a multiple of 8; short and long contexts.
+  for (auto [H, KV, D] : {std::tuple<int64_t, int64_t, int64_t>{8, 4, 32}, {3, 3, 12}, {4, 1, 72}}) {
+    for (int64_t total : {1, 7, 9, 130, 403}) {
+      const int64_t capacity = 512;
+      auto kc = torch::randn({1, KV, capacity, D});
+      auto vc = torch::randn({1, KV, capacity, D});
+      const int64_t T = std::min<int64_t>(total, 5);
+      auto q = torch::randn({1, T, H, D}) * 2;
+      EXPECT_FALSE(cached_attention(q, kc, vc, total).defined()) << "outside InferenceMode: torch's ops";
+      auto reference = attention_reference(q, kc, vc, total);
+      c10::InferenceMode guard;
+      auto fast = cached_attention(q, kc, vc, total);
+      ASSERT_TRUE(fast.defined()) << "this machine has AVX2 (the linear kernel's tests need it too)";
+      EXPECT_TRUE(torch::allclose(fast, reference, 1e-5, 1e-5))
+          << "H " << H << " D " << D << " total " << total << ": " << (fast - reference).abs().max();
+      // Each row alone (as a decoding step at its position) gives the same bits.
+      for (int64_t j = 0; j < T; ++j) {
+        auto alone = cached_attention(q.narrow(1, j, 1), kc, vc, total - T + j + 1);
+        EXPECT_TRUE(torch::equal(alone, fast.narrow(1, j, 1))) << "row " << j << " of " << T << ", total " << total;
+      }
+    }
+  }
+  c10::InferenceMode guard;
+  auto kc = torch::randn({1, 2, 16, 8}), vc = torch::randn({1, 2, 16, 8});
+  EXPECT_FALSE(cached_attention(torch::randn({1, 2, 3, 8}), kc, vc, 4).defined()) << "3 heads on 2 KV heads";
+  EXPECT_FALSE(cached_attention(torch::randn({1, 2, 2, 8}), kc, vc, 17).defined()) << "beyond the capacity";
+  EXPECT_FALSE(cached_attention(torch::randn({1, 5, 2, 8}), kc, vc, 4).defined()) << "more rows than positions";
+  EXPECT_FALSE(cached_attention(torch::randn({1, 2, 2, 8}).to(torch::kBFloat16), kc, vc, 4).defined());
 }
 
 }  // namespace
