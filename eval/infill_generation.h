@@ -8,9 +8,9 @@
 // it repeats the first non-blank line after the hole.
 //
 // OUT/samples.jsonl and OUT/generation.json as in generation.h (resume,
-// settings check); each record also holds "wall_ms" (the completion's time
-// through the core, from the request to the finished text) and
-// "deadline_hit". Errors of the core (kFailed) are recorded as the sample's
+// settings check), through eval/core_generation.h; each record also holds
+// "wall_ms" (the completion's time through the core, from the request to
+// the finished text) and "deadline_hit". Errors of the core (kFailed) are recorded as the sample's
 // error and generated again by a rerun. One sample per hole: the core
 // decodes greedily.
 //
@@ -26,6 +26,7 @@
 #include <nlohmann/json.hpp>
 
 #include "completion/completer.h"
+#include "eval/core_generation.h"
 #include "eval/generation.h"
 #include "eval/infill.h"
 #include "eval/report.h"
@@ -43,13 +44,6 @@ struct InfillGenerateOptions {
   std::string device = "cpu";
   std::string dtype = "fp32";
 };
-
-// The "stop" of a sample where the core proposed nothing without running
-// the model (inside a word with the scope unset, as an editor gets).
-inline constexpr const char* kInfillNotRun = "not_run";
-
-// "line", "block" or "auto" (unset).
-const char* infill_scope_name(const std::optional<completion::CompletionScope>& scope);
 
 // Generates what OUT/samples.jsonl lacks for `tasks` and returns all of
 // their samples (task order). Fails (Status) when OUT cannot be written,

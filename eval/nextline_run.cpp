@@ -14,7 +14,7 @@
 #include "base/atomic_file.h"
 #include "completion/completer.h"
 #include "completion/model.h"
-#include "eval/generated_samples.h"
+#include "eval/core_generation.h"
 #include "eval/infill_generation.h"
 #include "eval/nextline.h"
 #include "eval/progress.h"
@@ -22,7 +22,6 @@
 namespace mtpc::eval {
 namespace {
 
-using Clock = std::chrono::steady_clock;
 using nlohmann::json;
 
 EvalExit fail(const std::string& message, int code = 1) { return EvalExit{code, message}; }
@@ -47,44 +46,14 @@ struct NextlineScore {
 
 json settings_json(const EvalOptions& a, const NextlineBenchmark& b, const completion::Settings& s,
                    const json& identity) {
+  json completion = core_settings_json(s);
+  completion["max_prompt_tokens"] = a.max_prompt_tokens;
   return {{"benchmark", "nextline"},
           {"data", {{"seed", b.header.value("seed", json())}, {"holes", b.holes.size()}}},
           {"model", identity},
           {"device", a.device},
           {"dtype", a.dtype},
-          {"completion",
-           {{"scope", infill_scope_name(s.scope)},
-            {"max_lines", s.max_lines},
-            {"max_tokens", s.max_tokens},
-            {"deadline_ms", s.deadline_ms},
-            {"fim", s.fim},
-            {"draft_length", s.draft_length},
-            {"max_prompt_tokens", a.max_prompt_tokens}}}};
-}
-
-GeneratedSample complete_hole(completion::Completer& completer, const NextlineHole& hole,
-                              const NextlineFile& file, const completion::Settings& settings) {
-  completion::OpenDocument doc(completion::language_from_path(file.path), file.text, file.path);
-  completion::CompletionRequest request;
-  request.cursor = static_cast<size_t>(hole.offset);
-  request.settings = settings;
-  request.received = Clock::now();
-  const completion::Completion c = completer.complete(doc, request);
-  const double wall_ms = std::chrono::duration<double, std::milli>(Clock::now() - request.received).count();
-  GeneratedSample s;
-  s.task_id = hole.id;
-  s.seconds = wall_ms / 1000;
-  if (!c.ok()) {
-    s.error = c.error.empty() ? "the completion core failed" : c.error;
-    return s;
-  }
-  s.completion = utf8_sanitized(c.text);
-  s.stop = c.stop_reason.empty() ? kInfillNotRun : c.stop_reason;
-  if (c.stats) s.stats = *c.stats;
-  s.prompt_truncated = c.prompt_truncated;
-  s.wall_ms = wall_ms;
-  s.deadline_hit = c.hit_deadline;
-  return s;
+          {"completion", completion}};
 }
 
 std::string pct(double x) {
@@ -162,48 +131,28 @@ EvalExit run_nextline_eval(const EvalOptions& a) {
   settings.max_lines = a.max_lines;
   settings.draft_length = a.draft_length;
   settings.fim = !a.no_fim;
-  completion::CompleterOptions copts;
-  if (a.max_prompt_tokens > 0) copts.max_prompt_tokens = static_cast<size_t>(a.max_prompt_tokens);
-  completion::Completer completer(model.value().get(), copts);
-
   const std::string model_name = std::filesystem::path(identity->at("path").get<std::string>()).filename().string();
   const std::string out = a.out.empty() ? "runs/eval/nextline-" + model_name : a.out;
-  std::error_code ec;
-  std::filesystem::create_directories(out, ec);
-  if (ec) return fail(out + ": cannot create: " + ec.message());
-  if (Status s = check_or_write_generation_settings(out, settings_json(a, bench.value(), settings, identity.value()));
-      !s.ok())
-    return fail(s.message());
-  GenerationRun run;
-  Result<std::unique_ptr<GeneratedSamplesLog>> opened = GeneratedSamplesLog::open(out + "/samples.jsonl", &run.messages);
-  if (!opened.ok()) return fail(opened.status().message());
-  GeneratedSamplesLog& log = *opened.value();
+  CoreGenerateOptions core;
+  core.out_dir = out;
+  core.settings_json = settings_json(a, bench.value(), settings, identity.value());
+  core.settings = settings;
+  core.max_prompt_tokens = a.max_prompt_tokens;
+  std::vector<std::string> ids;
+  for (const NextlineHole* h : holes) ids.push_back(h->id);
+  auto hole = [&](size_t i) {
+    const NextlineFile& file = bench->files.at(holes[i]->file);
+    return CoreHole{completion::language_from_path(file.path), file.text, file.path,
+                    static_cast<size_t>(holes[i]->offset)};
+  };
+  Result<GenerationRun> generated =
+      generate_through_core(ids, hole, *model.value(), core, {}, generation_progress("nextline"));
+  if (!generated.ok()) return fail(generated.status().message());
+  GenerationRun run = std::move(generated.value());
   for (const std::string& m : run.messages) std::fprintf(stderr, "mtpc eval: %s\n", m.c_str());
-
-  std::vector<const NextlineHole*> pending;
-  for (const NextlineHole* h : holes) {
-    auto it = log.records().find({h->id, 0});
-    if (it == log.records().end() || !it->second.ok()) pending.push_back(h);
-  }
-  GenerationProgress p;
-  p.tasks_total = holes.size();
-  p.tasks_done = holes.size() - pending.size();
-  p.samples_total = pending.size();
-  auto progress = generation_progress("nextline");
-  progress(p);
-  const Clock::time_point start = Clock::now();
-  for (const NextlineHole* h : pending) {
-    GeneratedSample s = complete_hole(completer, *h, bench->files.at(h->file), settings);
-    run.seconds += s.seconds;
-    if (Status st = log.append(s); !st.ok()) return fail(st.message());
-    ++run.generated;
-    ++p.samples_done;
-    ++p.tasks_done;
-    p.tokens += s.stats.tokens;
-    p.elapsed_s = std::chrono::duration<double>(Clock::now() - start).count();
-    p.eta_s = p.elapsed_s / static_cast<double>(p.samples_done) * static_cast<double>(p.samples_total - p.samples_done);
-    progress(p);
-  }
+  std::map<std::string, GeneratedSample> records;
+  for (GeneratedSample& s : run.samples) records.emplace(s.task_id, std::move(s));
+  run.samples.clear();  // refilled below with the holes generated without error
 
   // Scores.
   NextlineScore overall;
@@ -212,11 +161,11 @@ EvalExit run_nextline_eval(const EvalOptions& a) {
   int errors = 0, not_run = 0, within_server = 0;
   const int server_deadline_ms = completion::Settings{}.deadline_ms;
   for (const NextlineHole* h : holes) {
-    auto it = log.records().find({h->id, 0});
-    if (it == log.records().end() || !it->second.ok()) {
+    auto it = records.find(h->id);
+    if (it == records.end() || !it->second.ok()) {
       ++errors;
       std::fprintf(stderr, "mtpc eval: %s: not generated: %s\n", h->id.c_str(),
-                   it == log.records().end() ? "missing" : it->second.error.c_str());
+                   it == records.end() ? "missing" : it->second.error.c_str());
       continue;
     }
     const GeneratedSample& s = it->second;

@@ -233,33 +233,22 @@ void CompletionService::generate(completion::TextRequest request, std::string en
       if (metrics_) metrics_->queue_wait(seconds_since(received));
       return finish(std::move(*prepared->answer));
     }
-    // A sequence of its own (HTTP requests share no document), reused by
-    // later requests: its cache keeps the longest shared prefix. At most
-    // kMaxTextSequences (each holds a KV cache); beyond, requests share the
-    // least used one and the scheduler queues each until it is free.
-    TextSequence* chosen = nullptr;
-    for (auto& t : text_sequences_)
-      if (!chosen || t.users < chosen->users) chosen = &t;
-    if (!chosen || (chosen->users > 0 && text_sequences_.size() < kMaxTextSequences)) {
-      auto seq = model_->new_sequence();
-      if (!seq.ok()) {
-        g.outcome = completion::TextGeneration::Outcome::kFailed;
-        g.error = seq.status().message();
-        return finish(std::move(g));
-      }
-      text_sequences_.push_back({std::move(*seq), 0});
-      chosen = &text_sequences_.back();
+    // A sequence of the pool (HTTP requests share no document): its cache
+    // keeps the longest prefix shared with earlier requests.
+    Result<TextSequencePool::Sequence*> chosen = text_sequences_.acquire([this] { return model_->new_sequence(); });
+    if (!chosen.ok()) {
+      g.outcome = completion::TextGeneration::Outcome::kFailed;
+      g.error = chosen.status().message();
+      return finish(std::move(g));
     }
-    ++chosen->users;
-    completion::CompletionModel::Sequence* sequence = chosen->sequence.get();
+    completion::CompletionModel::Sequence* sequence = chosen.value();
     const double service_wait = seconds_since(received);
     model_->generate_async(
         *sequence, prepared->request, "http",
         [this, sequence, prepared, service_wait, finish = std::move(finish)](ScheduledResult r) mutable {
           auto answer = [this, sequence, prepared, service_wait, finish = std::move(finish),
                          r = std::move(r)]() mutable {
-            for (auto& t : text_sequences_)
-              if (t.sequence.get() == sequence) --t.users;
+            text_sequences_.release(sequence);
             if (metrics_) metrics_->queue_wait(service_wait + r.queue_ms / 1000.0);
             if (metrics_ && r.batch_size > 0) metrics_->batched(r.batch_size);
             if (r.outcome != ScheduleOutcome::kDone) {

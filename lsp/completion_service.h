@@ -37,6 +37,7 @@
 #include "lsp/log.h"
 #include "lsp/protocol.h"
 #include "lsp/server_metrics.h"
+#include "lsp/text_sequence_pool.h"
 
 namespace mtpc::lsp {
 
@@ -137,15 +138,9 @@ class CompletionService {
   completion::Completer completer_;                     // engine thread only
   std::map<int, std::unique_ptr<ClientState>> clients_;  // engine thread only
   std::atomic<int> next_client_{1};
-  // generate()'s sequences (engine thread only): one per request decoding
-  // at once, up to kMaxTextSequences, kept for reuse (their caches keep
-  // shared prefixes).
-  struct TextSequence {
-    std::unique_ptr<completion::CompletionModel::Sequence> sequence;
-    int users = 0;  // requests decoding or queued on it
-  };
-  static constexpr size_t kMaxTextSequences = 16;
-  std::deque<TextSequence> text_sequences_;  // a deque: pointers stay valid as it grows
+  // generate()'s sequences (engine thread only), kept for reuse: their
+  // caches keep shared prefixes.
+  TextSequencePool text_sequences_;
   ServerMetrics* metrics_ = nullptr;
   std::atomic<bool> model_loaded_{false};
 

@@ -16,6 +16,9 @@ namespace mtpc {
 namespace {
 
 using mtpc::testing::FixtureModel;
+using mtpc::testing::fixed_length_request;
+using mtpc::testing::generate_alone;
+using mtpc::testing::load_fixture_engine;
 using mtpc::testing::make_engine;
 using mtpc::testing::random_prompt;
 using mtpc::testing::small_config;
@@ -34,14 +37,6 @@ Models& models() {
     m.mlp_random = make_engine(m.mlp_dir, HeadKind::kMlp, 0);
   }
   return m;
-}
-
-GenerationResult alone(Engine& e, const GenerationRequest& r) {
-  auto s = e.new_session();
-  EXPECT_TRUE(s.ok());
-  auto out = e.generate(*s, r);
-  EXPECT_TRUE(out.ok()) << out.status().message();
-  return out.ok() ? *out : GenerationResult{};
 }
 
 // Runs the requests as one batch on fresh sessions; every one must succeed.
@@ -77,11 +72,8 @@ std::vector<GenerationRequest> mixed_requests(DecodeMode mode, uint32_t seed, in
   std::mt19937 rng(seed);
   std::vector<GenerationRequest> rs;
   for (int i = 0; i < count; ++i) {
-    GenerationRequest r;
-    r.prompt = random_prompt(rng);
-    r.max_new_tokens = 8 + static_cast<int>(rng() % 24);
-    r.stop_at_eos = false;
-    r.mode = mode;
+    std::vector<int32_t> prompt = random_prompt(rng);
+    GenerationRequest r = fixed_length_request(std::move(prompt), 8 + static_cast<int>(rng() % 24), mode);
     // Cost-aware drafting learns from every request the engine decodes, so
     // the same request alone and in a batch could draft differently (with
     // the same tokens); these tests compare the drafting too.
@@ -138,7 +130,7 @@ TEST(Batch, GreedyAndSpeculativeBatchesGiveEachSequenceItsSingleOutput) {
         auto results = batched(*engine, requests);
         ASSERT_EQ(results.size(), requests.size());
         for (size_t i = 0; i < requests.size(); ++i) {
-          auto single = alone(*engine, requests[i]);
+          auto single = generate_alone(*engine, requests[i]);
           ASSERT_EQ(single.tokens.size(), static_cast<size_t>(requests[i].max_new_tokens));
           expect_same(single, results[i], std::string(decode_mode_name(mode)) + " k=" + std::to_string(k) +
                                               " sequence " + std::to_string(i));
@@ -180,14 +172,14 @@ TEST(Batch, MixedModesAndSamplingInOneBatch) {
   auto results = batched(e, requests);
   ASSERT_EQ(results.size(), requests.size());
   for (size_t i = 0; i < requests.size(); ++i)
-    expect_same(alone(e, requests[i]), results[i], "sequence " + std::to_string(i));
+    expect_same(generate_alone(e, requests[i]), results[i], "sequence " + std::to_string(i));
 }
 
 TEST(Batch, EachSequenceKeepsItsOwnStopRulesCancellationDeadlineAndStream) {
   Engine& e = *models().transformer_trained;
   std::vector<GenerationRequest> requests = mixed_requests(DecodeMode::kSpeculative, 21, 5);
   for (auto& r : requests) r.max_new_tokens = 30;
-  auto free_run = alone(e, requests[0]);
+  auto free_run = generate_alone(e, requests[0]);
   ASSERT_GE(free_run.text.size(), 12u);
   requests[0].stop_strings = {free_run.text.substr(8, 2)};
   requests[1].stop_predicate = [](std::string_view text) -> std::optional<size_t> {
@@ -217,7 +209,7 @@ TEST(Batch, EachSequenceKeepsItsOwnStopRulesCancellationDeadlineAndStream) {
     std::string alone_stream;
     GenerationRequest single = requests[i];
     single.on_chunk = [&alone_stream](std::string_view c) { alone_stream += c; };
-    expect_same(alone(e, single), results[i], "sequence " + std::to_string(i));
+    expect_same(generate_alone(e, single), results[i], "sequence " + std::to_string(i));
     EXPECT_EQ(streamed[i], alone_stream) << i;
     if (i != 1) EXPECT_EQ(streamed[i], results[i].text) << i;
   }
@@ -238,7 +230,7 @@ TEST(Batch, SessionsKeepTheirCachesForTheNextBatch) {
   for (size_t i = 0; i < requests.size(); ++i) {
     ASSERT_TRUE((*warm)[i].ok());
     EXPECT_GE((*warm)[i]->stats.reused_tokens, static_cast<int64_t>(requests[i].prompt.size()) - 1);
-    EXPECT_EQ((*warm)[i]->tokens, alone(e, requests[i]).tokens) << i;
+    EXPECT_EQ((*warm)[i]->tokens, generate_alone(e, requests[i]).tokens) << i;
   }
 }
 
@@ -255,7 +247,7 @@ TEST(Batch, BadRequestsFailAloneAndTheRestStillRun) {
   ASSERT_TRUE(out.ok()) << out.status().message();
   ASSERT_EQ(out->size(), 4u);
   ASSERT_TRUE((*out)[0].ok());
-  EXPECT_EQ((*out)[0]->tokens, alone(e, requests[0]).tokens);
+  EXPECT_EQ((*out)[0]->tokens, generate_alone(e, requests[0]).tokens);
   ASSERT_FALSE((*out)[1].ok());
   EXPECT_NE((*out)[1].status().message().find("100000"), std::string::npos);
   ASSERT_TRUE((*out)[2].ok());
@@ -280,13 +272,11 @@ TEST(Batch, NanLogitsFailTheBatchSequencesAndResetTheirSessions) {
   o.n_future = 2;
   o.seed.reset();
   o.weights = FixtureModel::Weights::kNanLogit;
-  ASSERT_TRUE(write_fixture_model(dir.path(), o).ok());
-  auto e = Engine::load(dir.path());
-  ASSERT_TRUE(e.ok());
+  auto e = load_fixture_engine(dir, o, EngineOptions{});
   auto requests = mixed_requests(DecodeMode::kSpeculative, 3, 2);
   std::vector<Session> sessions;
-  for (int i = 0; i < 2; ++i) sessions.push_back(std::move(*(*e)->new_session()));
-  auto out = (*e)->generate_batch({&sessions[0], &sessions[1]}, requests);
+  for (int i = 0; i < 2; ++i) sessions.push_back(std::move(*e->new_session()));
+  auto out = e->generate_batch({&sessions[0], &sessions[1]}, requests);
   ASSERT_TRUE(out.ok());
   for (int i = 0; i < 2; ++i) {
     ASSERT_FALSE((*out)[i].ok());

@@ -113,22 +113,13 @@ TEST(CostAwareDrafting, TheEngineMeasuresStepCostsAndStaysIdenticalToGreedy) {
 
   // Greedy identity: cost-aware speculative decoding gives next-token
   // greedy's tokens.
-  GenerationRequest r;
-  r.prompt = {10, 20, 30, 40, 50};
-  r.max_new_tokens = 40;
-  r.stop_at_eos = false;
-  r.mode = DecodeMode::kGreedy;
-  auto s1 = engine->new_session();
-  ASSERT_TRUE(s1.ok());
-  auto greedy = engine->generate(*s1, r);
-  ASSERT_TRUE(greedy.ok()) << greedy.status().message();
+  GenerationRequest r = testing::fixed_length_request({10, 20, 30, 40, 50}, 40, DecodeMode::kGreedy);
+  const GenerationResult greedy = testing::generate_alone(*engine, r);
+  ASSERT_EQ(greedy.tokens.size(), 40u);
   r.mode = DecodeMode::kSpeculative;
   r.adaptive_draft = true;
-  auto s2 = engine->new_session();
-  ASSERT_TRUE(s2.ok());
-  auto fast = engine->generate(*s2, r);
-  ASSERT_TRUE(fast.ok()) << fast.status().message();
-  EXPECT_EQ(fast->tokens, greedy->tokens);
+  const GenerationResult fast = testing::generate_alone(*engine, r);
+  EXPECT_EQ(fast.tokens, greedy.tokens);
 
   // Switched off: nothing measured, and the acceptance-only rule drafts.
   EngineOptions off = testing::test_engine_options();

@@ -18,16 +18,10 @@ namespace mtpc {
 namespace {
 
 using mtpc::testing::TempDir;
+using mtpc::testing::fixed_length_request;
+using mtpc::testing::generate_alone;
 using mtpc::testing::make_engine;
 using mtpc::testing::random_prompt;
-
-GenerationResult run(Engine& e, const GenerationRequest& r) {
-  auto s = e.new_session();
-  EXPECT_TRUE(s.ok());
-  auto out = e.generate(*s, r);
-  EXPECT_TRUE(out.ok()) << out.status().message();
-  return out.ok() ? *out : GenerationResult{};
-}
 
 struct Case {
   HeadKind kind;
@@ -42,19 +36,15 @@ TEST_P(Equivalence, SpeculativeGreedyEqualsNextTokenGreedyOnRandomPrompts) {
   std::mt19937 rng(99);
   int64_t drafts_accepted = 0;
   for (int i = 0; i < 50; ++i) {
-    GenerationRequest r;
-    r.prompt = random_prompt(rng);
-    r.max_new_tokens = 24;
-    r.stop_at_eos = false;
-    r.mode = DecodeMode::kGreedy;
-    auto reference = run(*engine, r);
+    GenerationRequest r = fixed_length_request(random_prompt(rng), 24, DecodeMode::kGreedy);
+    auto reference = generate_alone(*engine, r);
     ASSERT_EQ(reference.tokens.size(), 24u);
     r.mode = DecodeMode::kSpeculative;
     for (int k : {1, 2, 3}) {
       for (bool adaptive : {false, true}) {
         r.draft_length = k;
         r.adaptive_draft = adaptive;
-        auto fast = run(*engine, r);
+        auto fast = generate_alone(*engine, r);
         ASSERT_EQ(fast.tokens, reference.tokens) << "prompt " << i << " k=" << k << " adaptive=" << adaptive;
         EXPECT_LE(fast.stats.forward_passes, reference.stats.forward_passes);
         for (auto a : fast.stats.accepted) drafts_accepted += a;
@@ -78,11 +68,7 @@ TEST(Session, CacheAfterRollbacksEqualsACacheBuiltFromScratch) {
   TempDir dir;
   auto engine = make_engine(dir, HeadKind::kTransformer, 150);
   std::mt19937 rng(5);
-  GenerationRequest r;
-  r.prompt = random_prompt(rng);
-  r.max_new_tokens = 40;
-  r.stop_at_eos = false;
-  r.mode = DecodeMode::kSpeculative;
+  GenerationRequest r = fixed_length_request(random_prompt(rng), 40, DecodeMode::kSpeculative);
   auto spec = engine->new_session();
   auto out = engine->generate(*spec, r);
   ASSERT_TRUE(out.ok());
@@ -127,7 +113,7 @@ TEST(Session, PrefixReuseGivesTheSameOutputAsAColdStart) {
     ASSERT_TRUE(warm.ok());
     EXPECT_GE(warm->stats.reused_tokens, static_cast<int64_t>(r.prompt.size()) - 2);
     EXPECT_LE(warm->stats.prefill_tokens, 2);
-    auto cold = run(*engine, r);
+    auto cold = generate_alone(*engine, r);
     EXPECT_EQ(warm->tokens, cold.tokens) << "prompt " << i;
   }
 }

@@ -75,16 +75,8 @@ double sum(const std::vector<double>& v) {
 }
 
 std::vector<int32_t> decode(Engine& e, const std::string& prompt, DecodeMode mode) {
-  auto session = e.new_session();
-  EXPECT_TRUE(session.ok());
-  GenerationRequest r;
-  r.prompt = encode_prompt(e.tokenizer(), prompt);
-  r.max_new_tokens = 32;
-  r.stop_at_eos = false;
-  r.mode = mode;
-  auto out = e.generate(*session, r);
-  EXPECT_TRUE(out.ok()) << out.status().message();
-  return out.ok() ? out->tokens : std::vector<int32_t>{};
+  return testing::generate_alone(e, testing::fixed_length_request(encode_prompt(e.tokenizer(), prompt), 32, mode))
+      .tokens;
 }
 
 void edit_config(const std::string& dir, const std::function<void(nlohmann::json&)>& edit) {

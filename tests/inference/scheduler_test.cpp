@@ -16,6 +16,8 @@
 namespace mtpc {
 namespace {
 
+using mtpc::testing::fixed_length_request;
+using mtpc::testing::generate_alone;
 using mtpc::testing::make_engine;
 using mtpc::testing::random_prompt;
 using mtpc::testing::TempDir;
@@ -31,24 +33,15 @@ std::vector<GenerationRequest> requests(DecodeMode mode, uint32_t seed, int coun
   std::mt19937 rng(seed);
   std::vector<GenerationRequest> rs;
   for (int i = 0; i < count; ++i) {
-    GenerationRequest r;
-    r.prompt = random_prompt(rng);
-    r.max_new_tokens = 6 + static_cast<int>(rng() % 20);
-    r.stop_at_eos = false;
-    r.mode = mode;
+    std::vector<int32_t> prompt = random_prompt(rng);
+    GenerationRequest r = fixed_length_request(std::move(prompt), 6 + static_cast<int>(rng() % 20), mode);
     r.cost_aware_draft = false;  // drafting learned from timings would differ run to run
     rs.push_back(r);
   }
   return rs;
 }
 
-GenerationResult alone(const GenerationRequest& r) {
-  auto s = engine()->new_session();
-  EXPECT_TRUE(s.ok());
-  auto out = engine()->generate(*s, r);
-  EXPECT_TRUE(out.ok()) << out.status().message();
-  return out.ok() ? *out : GenerationResult{};
-}
+GenerationResult alone(const GenerationRequest& r) { return generate_alone(*engine(), r); }
 
 void expect_same(const GenerationResult& single, const GenerationResult& got, const std::string& what) {
   EXPECT_EQ(got.tokens, single.tokens) << what;

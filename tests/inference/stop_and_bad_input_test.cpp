@@ -5,6 +5,7 @@
 
 #include "inference/engine.h"
 #include "inference/session_state.h"
+#include "common/fixture_engine.h"
 #include "common/fixture_model.h"
 #include "common/test_util.h"
 #include "model/tokenizer/tokenizer.h"
@@ -13,8 +14,9 @@ namespace mtpc {
 namespace {
 
 using mtpc::testing::FixtureModel;
+using mtpc::testing::fixed_length_request;
+using mtpc::testing::load_fixture_engine;
 using mtpc::testing::TempDir;
-using mtpc::testing::write_fixture_model;
 
 std::shared_ptr<Engine> random_engine(const TempDir& dir, int max_seq_len = 96) {
   FixtureModel o;
@@ -22,20 +24,11 @@ std::shared_ptr<Engine> random_engine(const TempDir& dir, int max_seq_len = 96) 
   o.n_future = 3;
   o.max_seq_len = max_seq_len;
   o.seed = 3;
-  EXPECT_TRUE(write_fixture_model(dir.path(), o).ok());
-  auto e = Engine::load(dir.path());
-  EXPECT_TRUE(e.ok()) << e.status().message();
-  return *e;
+  return load_fixture_engine(dir, o, EngineOptions{});
 }
 
 GenerationRequest request(int max_new_tokens, DecodeMode mode = DecodeMode::kSpeculative) {
-  GenerationRequest r;
-  ByteTokenizer tok;
-  r.prompt = tok.encode("def main():\n    ");
-  r.max_new_tokens = max_new_tokens;
-  r.mode = mode;
-  r.stop_at_eos = false;
-  return r;
+  return fixed_length_request(ByteTokenizer().encode("def main():\n    "), max_new_tokens, mode);
 }
 
 TEST(StopRules, MaxTokensZeroReturnsNothingWithoutRunningTheModel) {
@@ -248,11 +241,9 @@ TEST(BadInput, NanWeightsGiveAnErrorNotGarbage) {
   o.max_seq_len = 0;
   o.seed.reset();
   o.weights = FixtureModel::Weights::kNanLogit;
-  ASSERT_TRUE(write_fixture_model(dir.path(), o).ok());
-  auto e = Engine::load(dir.path());
-  ASSERT_TRUE(e.ok());
-  auto s = (*e)->new_session();
-  auto out = (*e)->generate(*s, request(4));
+  auto e = load_fixture_engine(dir, o, EngineOptions{});
+  auto s = e->new_session();
+  auto out = e->generate(*s, request(4));
   ASSERT_FALSE(out.ok());
   EXPECT_NE(out.status().message().find("NaN"), std::string::npos) << out.status().message();
   // The session is still usable afterwards (and still fails the same way).

@@ -1,16 +1,17 @@
 // Inference-test engines over fixture models (common/fixture_model.h), some
 // briefly trained on a repetitive text so that drafts are often right.
+// Loading any fixture engine, fixed-length requests and single decodes:
+// common/fixture_engine.h.
 #pragma once
 
-#include <cstdlib>
 #include <memory>
 #include <random>
-#include <stdexcept>
 #include <string>
 #include <vector>
 
 #include <gtest/gtest.h>
 
+#include "common/fixture_engine.h"
 #include "common/fixture_model.h"
 #include "common/test_util.h"
 #include "inference/engine.h"
@@ -26,28 +27,13 @@ inline ModelConfig small_config(HeadKind kind, int n_future = 4) {
   return fixture_config(o);
 }
 
-// MTPC_TEST_DEVICE (cpu | cuda, default cpu) and MTPC_TEST_DTYPE (fp32 |
-// bf16, default fp32) move the engines of the equivalence tests onto another
-// device: scripts/gpu-check runs them on CUDA that way.
-inline EngineOptions test_engine_options() {
-  EngineOptions o;
-  if (const char* d = std::getenv("MTPC_TEST_DEVICE")) o.device = d;
-  if (const char* t = std::getenv("MTPC_TEST_DTYPE")) o.dtype = t;
-  return o;
-}
-
 inline std::shared_ptr<Engine> make_engine(const TempDir& dir, HeadKind kind, int train_steps = 0,
                                            int n_future = 4) {
   FixtureModel o;
   o.head_kind = kind;
   o.n_future = n_future;
   o.train_steps = train_steps;
-  Status written = write_fixture_model(dir.path(), o);
-  if (!written.ok()) throw std::runtime_error(written.message());
-  auto e = Engine::load(dir.path(), test_engine_options());
-  // GoogleTest reports the exception as the test's failure.
-  if (!e.ok()) throw std::runtime_error("cannot load the test model: " + e.status().message());
-  return *e;
+  return load_fixture_engine(dir, o);
 }
 
 inline std::vector<int32_t> random_prompt(std::mt19937& rng, int max_len = 40) {

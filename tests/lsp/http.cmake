@@ -6,7 +6,8 @@ set(MTPC_LSP_HTTP_TESTS
   ${CMAKE_CURRENT_SOURCE_DIR}/server_fixture.cpp
   ${CMAKE_CURRENT_SOURCE_DIR}/http_api_test.cpp
   ${CMAKE_CURRENT_SOURCE_DIR}/http_e2e_test.cpp
-  ${CMAKE_CURRENT_SOURCE_DIR}/http_access_test.cpp)
+  ${CMAKE_CURRENT_SOURCE_DIR}/http_access_test.cpp
+  ${CMAKE_CURRENT_SOURCE_DIR}/text_sequence_pool_test.cpp)
 add_executable(mtpc_lsp_http_tests ${MTPC_LSP_HTTP_TESTS})
 target_include_directories(mtpc_lsp_http_tests PRIVATE ${PROJECT_SOURCE_DIR}/tests)
 target_link_libraries(mtpc_lsp_http_tests PRIVATE mtpc_lsp mtpc_completion_engine mtpc_test_fixture_model

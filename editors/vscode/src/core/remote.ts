@@ -4,6 +4,7 @@
 import * as fs from 'fs';
 import * as net from 'net';
 import * as tls from 'tls';
+import { DEFAULT_CONNECT_TIMEOUT_MS, settleConnection } from './tcp';
 
 export interface ServerAddress {
   scheme: 'tcp' | 'tls';
@@ -21,39 +22,24 @@ export function parseServerAddress(address: string): ServerAddress | undefined {
   return { scheme: m[1] === 'tls' ? 'tls' : 'tcp', host: m[2], port };
 }
 
-export const DEFAULT_TLS_TIMEOUT_MS = 5000;
+export const DEFAULT_TLS_TIMEOUT_MS = DEFAULT_CONNECT_TIMEOUT_MS;
 
 // A TLS connection that checks the server's certificate against the system's
 // CAs, or only against the PEM file `caFile` when given.
 export function connectTls(
   host: string, port: number, caFile = '', timeoutMs = DEFAULT_TLS_TIMEOUT_MS,
 ): Promise<tls.TLSSocket> {
-  return new Promise((resolve, reject) => {
-    let ca: Buffer | undefined;
-    if (caFile !== '') {
-      try {
-        ca = fs.readFileSync(caFile);
-      } catch (err) {
-        reject(new Error(`cannot read mtpc.caFile '${caFile}': ${(err as NodeJS.ErrnoException).code ?? String(err)}`));
-        return;
-      }
+  let ca: Buffer | undefined;
+  if (caFile !== '') {
+    try {
+      ca = fs.readFileSync(caFile);
+    } catch (err) {
+      return Promise.reject(
+        new Error(`cannot read mtpc.caFile '${caFile}': ${(err as NodeJS.ErrnoException).code ?? String(err)}`));
     }
-    const socket = tls.connect({ host, port, ca, servername: net.isIP(host) ? undefined : host });
-    const timer = setTimeout(() => {
-      socket.destroy();
-      reject(new Error(`cannot connect to tls://${host}:${port}: no answer in ${timeoutMs} ms`));
-    }, timeoutMs);
-    socket.once('secureConnect', () => {
-      clearTimeout(timer);
-      socket.setNoDelay(true);
-      resolve(socket);
-    });
-    socket.once('error', (err: NodeJS.ErrnoException) => {
-      clearTimeout(timer);
-      socket.destroy();
-      reject(new Error(`cannot connect to tls://${host}:${port}: ${err.code ?? err.message}`));
-    });
-  });
+  }
+  const socket = tls.connect({ host, port, ca, servername: net.isIP(host) ? undefined : host });
+  return settleConnection(socket, 'secureConnect', `tls://${host}:${port}`, timeoutMs);
 }
 
 // initializationOptions: the server settings, and the token (when there is

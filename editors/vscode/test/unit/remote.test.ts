@@ -1,7 +1,8 @@
 import * as assert from 'assert';
+import * as net from 'net';
 import { describeLaunch, planLaunch } from '../../src/core/launch';
 import {
-  Backoff, DEFAULT_RETRY_MS, MAX_RETRY_MS, RATE_LIMITED, errorCode, initializationOptions, parseServerAddress,
+  Backoff, DEFAULT_RETRY_MS, connectTls, MAX_RETRY_MS, RATE_LIMITED, errorCode, initializationOptions, parseServerAddress,
   retryAfterMs, isClientSideCode, isConnectionLimitNotice,
 } from '../../src/core/remote';
 import { needsRestart, readSettings } from '../../src/core/settings';
@@ -77,5 +78,43 @@ describe('remote', () => {
   it("tells vscode-jsonrpc's own error codes from the server's", () => {
     for (const c of [-32099, -32098, -32097, -32096]) assert.strictEqual(isClientSideCode(c), true, String(c));
     for (const c of [-32010, -32011, -32012, -32600, -32603, -32095, -32100]) assert.strictEqual(isClientSideCode(c), false, String(c));
+  });
+});
+
+// connectTls shares connectTcp's connection core (tcp.ts settleConnection):
+// the same timeout and errors, naming the tls:// address.
+describe('connectTls', () => {
+  async function listen(onConnection: (s: net.Socket) => void): Promise<{ server: net.Server; port: number }> {
+    const server = net.createServer(onConnection);
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    return { server, port: (server.address() as net.AddressInfo).port };
+  }
+
+  it('refuses an unreadable CA file before connecting', async () => {
+    await assert.rejects(connectTls('127.0.0.1', 1, '/nonexistent/ca.pem'),
+      /cannot read mtpc.caFile '\/nonexistent\/ca.pem': ENOENT/);
+  });
+
+  it('gives up on a server that never answers the handshake, naming the address', async () => {
+    const held: net.Socket[] = [];
+    const { server, port } = await listen((s) => { held.push(s); });
+    await assert.rejects(connectTls('127.0.0.1', port, '', 50),
+      new RegExp(`cannot connect to tls://127.0.0.1:${port}: no answer in 50 ms`));
+    held.forEach((s) => s.destroy());
+    await new Promise((r) => server.close(r));
+  });
+
+  it('fails with the reason when the server is not TLS', async () => {
+    const held: net.Socket[] = [];
+    const { server, port } = await listen((s) => { held.push(s); s.end('Content-Length: 2\r\n\r\n{}'); });
+    await assert.rejects(connectTls('127.0.0.1', port, '', 1000), new RegExp(`cannot connect to tls://127.0.0.1:${port}: ERR_SSL`));
+    held.forEach((s) => s.destroy());
+    await new Promise((r) => server.close(r));
+  });
+
+  it('fails with ECONNREFUSED when nothing listens', async () => {
+    const { server, port } = await listen(() => undefined);
+    await new Promise((r) => server.close(r));
+    await assert.rejects(connectTls('127.0.0.1', port), new RegExp(`cannot connect to tls://127.0.0.1:${port}: ECONNREFUSED`));
   });
 });
