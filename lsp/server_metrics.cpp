@@ -38,6 +38,11 @@ ServerMetrics::ServerMetrics()
       accepted_per_pos_(registry_.counter("mtpc_spec_decode_num_accepted_tokens_per_pos_total",
                                           "Drafted tokens accepted, by draft position (1: the first draft).",
                                           {"position"})),
+      context_drafts_(registry_.counter(
+          "mtpc_spec_decode_context_draft_tokens_total",
+          "Tokens drafted from the context (what followed an earlier occurrence of the last tokens), verified.")),
+      context_accepted_(registry_.counter("mtpc_spec_decode_context_accepted_tokens_total",
+                                          "Context-drafted tokens the next-token head accepted.")),
       typeahead_(registry_.counter("mtpc_typeahead_hits_total",
                                    "Completions answered from the completion last shown (no model run).")),
       cancellations_(registry_.counter("mtpc_cancellations_total", "Requests cancelled, by endpoint.", {"endpoint"})),
@@ -67,6 +72,8 @@ ServerMetrics::ServerMetrics()
   forward_passes_.with({});
   drafts_.with({});
   accepted_.with({});
+  context_drafts_.with({});
+  context_accepted_.with({});
   typeahead_.with({});
 }
 
@@ -102,6 +109,8 @@ void ServerMetrics::generation(const GenerationStats& stats) {
   }
   drafts_.with({}).inc(static_cast<double>(proposed));
   accepted_.with({}).inc(static_cast<double>(accepted));
+  context_drafts_.with({}).inc(static_cast<double>(stats.context_proposed));
+  context_accepted_.with({}).inc(static_cast<double>(stats.context_accepted));
 }
 
 void ServerMetrics::typeahead_hit() { typeahead_.with({}).inc(); }

@@ -5,7 +5,9 @@
 //
 // Names follow vLLM's / llama.cpp's where they have one:
 //   mtpc_spec_decode_num_draft_tokens_total, ..._num_accepted_tokens_total,
-//   ..._num_accepted_tokens_per_pos_total{position="1".."k"}.
+//   ..._num_accepted_tokens_per_pos_total{position="1".."k"} (the heads'
+//   drafts); context drafts apart: ..._context_draft_tokens_total,
+//   ..._context_accepted_tokens_total.
 #pragma once
 
 #include <chrono>
@@ -74,6 +76,8 @@ class ServerMetrics {
   metrics::Family<metrics::Counter>& drafts_;
   metrics::Family<metrics::Counter>& accepted_;
   metrics::Family<metrics::Counter>& accepted_per_pos_;
+  metrics::Family<metrics::Counter>& context_drafts_;
+  metrics::Family<metrics::Counter>& context_accepted_;
   metrics::Family<metrics::Counter>& typeahead_;
   metrics::Family<metrics::Counter>& cancellations_;
   metrics::Family<metrics::Counter>& auth_failures_;

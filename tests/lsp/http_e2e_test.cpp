@@ -67,6 +67,7 @@ TEST(HttpServe, CurlHealthCompletionsInfillAndPromtoolMetrics) {
         "# TYPE mtpc_queue_wait_seconds histogram", "mtpc_queue_depth ", "mtpc_running_sequences 0",
         "mtpc_generation_tokens_total ", "mtpc_forward_passes_total ", "mtpc_spec_decode_num_draft_tokens_total ",
         "mtpc_spec_decode_num_accepted_tokens_total ", "mtpc_spec_decode_num_accepted_tokens_per_pos_total{position=\"1\"}",
+        "mtpc_spec_decode_context_draft_tokens_total ", "mtpc_spec_decode_context_accepted_tokens_total ",
         "# TYPE mtpc_typeahead_hits_total counter", "# TYPE mtpc_cancellations_total counter",
         "# TYPE mtpc_auth_failures_total counter", "# TYPE mtpc_evictions_total counter",
         // The access numbers (AccessControl's, by transport), present at 0.
