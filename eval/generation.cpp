@@ -2,6 +2,7 @@
 
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <ctime>
@@ -199,15 +200,39 @@ Result<json> model_identity(const std::string& model_dir) {
   if (!fs::is_directory(model_dir, ec))
     return Status::Error(model_dir + ": no such model directory (expected config.json and model.safetensors)");
   const std::string config_path = model_dir + "/config.json";
-  const std::string weights_path = model_dir + "/model.safetensors";
   Result<json> config = read_json_file(config_path);
   if (!config.ok()) return config.status();
-  struct stat st {};
-  if (::stat(weights_path.c_str(), &st) != 0) return Status::Error(weights_path + ": missing");
+  // The weights: model.safetensors (mtpc), heads.safetensors (a heads-only
+  // directory: its config names the base by sha256), else every shard
+  // (*.safetensors, consolidated*.pth) counted together.
+  std::vector<std::string> files;
+  for (const char* one : {"model.safetensors", "heads.safetensors"})
+    if (fs::is_regular_file(model_dir + "/" + one, ec)) {
+      files.push_back(model_dir + "/" + one);
+      break;
+    }
+  if (files.empty())
+    for (const auto& entry : fs::directory_iterator(model_dir, ec)) {
+      const std::string name = entry.path().filename().string();
+      const bool shard = (name.size() > 12 && name.compare(name.size() - 12, 12, ".safetensors") == 0) ||
+                         (name.rfind("consolidated", 0) == 0 && name.size() > 4 &&
+                          name.compare(name.size() - 4, 4, ".pth") == 0);
+      if (shard && entry.is_regular_file(ec)) files.push_back(entry.path().string());
+    }
+  if (files.empty())
+    return Status::Error(model_dir + "/model.safetensors: missing (nor heads.safetensors, *.safetensors shards or "
+                                      "consolidated*.pth)");
+  int64_t bytes = 0, mtime = 0;
+  for (const std::string& f : files) {
+    struct stat st {};
+    if (::stat(f.c_str(), &st) != 0) return Status::Error(f + ": missing");
+    bytes += static_cast<int64_t>(st.st_size);
+    mtime = std::max<int64_t>(mtime, static_cast<int64_t>(st.st_mtime));
+  }
   return json{{"path", fs::canonical(model_dir, ec).string()},
               {"config", *config},
-              {"weights_bytes", static_cast<int64_t>(st.st_size)},
-              {"weights_mtime", static_cast<int64_t>(st.st_mtime)}};
+              {"weights_bytes", bytes},
+              {"weights_mtime", mtime}};
 }
 
 Result<GenerationRun> generate_samples(const Dataset& dataset, const std::vector<const Task*>& tasks,

@@ -15,7 +15,10 @@ namespace {
 // The longest prompt kept whole: room for the answer and the last pass's
 // drafts (n_future), at most half the context.
 int64_t prompt_room(const ModelConfig& c, int max_new_tokens) {
-  const int64_t reserve = std::min<int64_t>(std::max(max_new_tokens, 0) + c.n_future, c.max_seq_len / 2);
+  // The drafts' room is the same for every model, so that the same trunk
+  // with other heads (or none) cuts a long prompt at the same token and its
+  // greedy output stays the same; drafts past the context's end are not fed.
+  const int64_t reserve = std::min<int64_t>(std::max(max_new_tokens, 0) + kPromptDraftRoom, c.max_seq_len / 2);
   return c.max_seq_len - reserve;
 }
 

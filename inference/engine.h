@@ -91,6 +91,9 @@ struct SamplingParams {
   uint64_t seed = 0;
 };
 
+// Positions max_prompt_tokens keeps free for the drafts of the last pass.
+constexpr int kPromptDraftRoom = 8;
+
 struct GenerationRequest {
   std::vector<int32_t> prompt;  // empty: decoding starts from BOS (EOS for a tokenizer without one)
   int max_new_tokens = 128;
@@ -217,8 +220,10 @@ class Engine {
   const Tokenizer& tokenizer() const;
   // The longest prompt generate() keeps whole for a request of
   // `max_new_tokens`: it keeps room for the answer and the drafts of the
-  // last pass (n_future), at most half the context, and cuts longer
-  // prompts from the left. Prompt builders size their prompts to this.
+  // last pass (kPromptDraftRoom, whatever the model's heads, so that heads
+  // never change where a prompt is cut), at most half the context, and
+  // cuts longer prompts from the left. Prompt builders size their prompts
+  // to this.
   int max_prompt_tokens(int max_new_tokens) const;
   // A session with its KV cache preallocated for max_seq_len tokens.
   Result<Session> new_session() const;

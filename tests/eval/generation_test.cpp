@@ -5,6 +5,8 @@
 
 #include <gtest/gtest.h>
 
+#include <filesystem>
+
 #include <nlohmann/json.hpp>
 
 #include "eval/generated_samples.h"
@@ -298,6 +300,44 @@ TEST_F(Generation, SpeedupMeasurementComparesWithNextTokenGreedyAndIsStored) {
   ASSERT_TRUE(sampled.ok()) << sampled.status().message();
   EXPECT_EQ(sampled->prompts, 1) << "capped at the number of tasks";
   EXPECT_FALSE(sampled->identical.has_value());
+}
+
+TEST(ModelIdentity, SingleFileHeadsOnlyAndShardedDirectories) {
+  TempDir dir;
+  // mtpc: config.json + model.safetensors.
+  std::filesystem::create_directories(dir / "mtpc");
+  write_file(dir / "mtpc/config.json", "{\"format\": \"mtpc-checkpoint\"}");
+  write_file(dir / "mtpc/model.safetensors", std::string(100, 'w'));
+  Result<json> one = model_identity(dir / "mtpc");
+  ASSERT_TRUE(one.ok()) << one.status().message();
+  EXPECT_EQ(one.value()["weights_bytes"], 100);
+  EXPECT_EQ(one.value()["config"]["format"], "mtpc-checkpoint");
+  // Heads-only (mtpc train heads): heads.safetensors, the base named in the config.
+  std::filesystem::create_directories(dir / "heads");
+  write_file(dir / "heads/config.json", "{\"format\": \"mtpc-heads\"}");
+  write_file(dir / "heads/heads.safetensors", std::string(30, 'h'));
+  Result<json> heads = model_identity(dir / "heads");
+  ASSERT_TRUE(heads.ok()) << heads.status().message();
+  EXPECT_EQ(heads.value()["weights_bytes"], 30);
+  // Hugging Face shards: all of them.
+  std::filesystem::create_directories(dir / "hf");
+  write_file(dir / "hf/config.json", "{}");
+  write_file(dir / "hf/model-00001-of-00002.safetensors", std::string(10, 'a'));
+  write_file(dir / "hf/model-00002-of-00002.safetensors", std::string(7, 'b'));
+  write_file(dir / "hf/tokenizer.json", "{}");
+  Result<json> hf = model_identity(dir / "hf");
+  ASSERT_TRUE(hf.ok()) << hf.status().message();
+  EXPECT_EQ(hf.value()["weights_bytes"], 17);
+  // No weights, no directory, no config: clear errors.
+  std::filesystem::create_directories(dir / "empty");
+  write_file(dir / "empty/config.json", "{}");
+  Result<json> none = model_identity(dir / "empty");
+  ASSERT_FALSE(none.ok());
+  EXPECT_NE(none.status().message().find("missing"), std::string::npos) << none.status().message();
+  EXPECT_FALSE(model_identity(dir / "nowhere").ok());
+  std::filesystem::create_directories(dir / "noconfig");
+  write_file(dir / "noconfig/model.safetensors", "x");
+  EXPECT_FALSE(model_identity(dir / "noconfig").ok());
 }
 
 }  // namespace

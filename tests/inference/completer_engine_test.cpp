@@ -20,12 +20,12 @@ TEST(CompleterWithEngine, AFullContextPromptReachesTheEngineWhole) {
   testing::TempDir dir;
   testing::FixtureModel fixture;
   fixture.size = testing::FixtureModel::Size::kMicro;
-  fixture.n_future = 8;  // the engine reserves 8 positions: more than a line of the document
+  fixture.n_future = 8;  // the engine reserves kPromptDraftRoom positions: more than a line of the document
   fixture.max_seq_len = 256;
   ASSERT_TRUE(testing::write_fixture_model(dir / "m", fixture).ok());
   auto model = completion::load_engine_model(dir / "m", EngineOptions{});
   ASSERT_TRUE(model.ok()) << model.status().message();
-  EXPECT_EQ((*model)->max_prompt_tokens(16), 256 - 16 - 8);
+  EXPECT_EQ((*model)->max_prompt_tokens(16), 256 - 16 - kPromptDraftRoom);
 
   // Short lines, so the window the completer cuts fills its budget to
   // within a few bytes.
