@@ -3,6 +3,8 @@
 #include <ATen/Parallel.h>
 
 #include <cmath>
+#include <cstdlib>
+#include <string>
 
 #include "model/network/attention_kernel.h"
 
@@ -81,7 +83,13 @@ torch::Tensor rotary(const torch::Tensor& x, const torch::Tensor& cos, const tor
 
 torch::Tensor cached_attention(const torch::Tensor& q, const torch::Tensor& kc, const torch::Tensor& vc,
                                int64_t total) {
-  if (!fast_path(q) || !attention_kernel_available() || q.dim() != 4 || q.size(0) != 1 || kc.dim() != 4 ||
+  // MTPC_ATTENTION_KERNEL=0 keeps torch's ops: a switch for side-by-side
+  // benchmarks of the kernel.
+  static const bool off = [] {
+    const char* v = std::getenv("MTPC_ATTENTION_KERNEL");
+    return v != nullptr && std::string(v) == "0";
+  }();
+  if (off || !fast_path(q) || !attention_kernel_available() || q.dim() != 4 || q.size(0) != 1 || kc.dim() != 4 ||
       kc.size(0) != 1 || kc.scalar_type() != torch::kFloat32 || vc.scalar_type() != torch::kFloat32 ||
       !kc.device().is_cpu() || !vc.device().is_cpu() || !kc.is_contiguous() || !vc.is_contiguous() ||
       kc.sizes() != vc.sizes())

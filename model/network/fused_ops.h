@@ -23,8 +23,9 @@ torch::Tensor rotary(const torch::Tensor& x, const torch::Tensor& cos, const tor
 // Causal attention of q [1, T, H, D] (rows at absolute positions total - T
 // .. total - 1) against the first `total` rows of a KV cache layer, kc and
 // vc [1, KV, capacity, D]: [1, T, H * D], by model/network/attention_kernel.h.
-// Under c10::InferenceMode on an AVX2 CPU in fp32 only: otherwise an
-// undefined tensor, and the caller runs torch's ops.
+// Under c10::InferenceMode on an AVX2 CPU in fp32 only: otherwise (and
+// with MTPC_ATTENTION_KERNEL=0 in the environment, for side-by-side
+// benchmarks) an undefined tensor, and the caller runs torch's ops.
 torch::Tensor cached_attention(const torch::Tensor& q, const torch::Tensor& kc, const torch::Tensor& vc,
                                int64_t total);
 
