@@ -171,25 +171,17 @@ TEST(ContextDrafting, OutputsStayIdenticalToGreedy) {
       ASSERT_EQ(engine->context_step_costs().size(), static_cast<size_t>(kContextMaxDraft + 1));
       int64_t context_fed = 0;
       for (int p = 0; p < 6; ++p) {
-        GenerationRequest r;
-        r.prompt = testing::random_prompt(rng);
+        std::vector<int32_t> prompt = testing::random_prompt(rng);
         if (p % 2 == 0)  // repeat it: the context has matches from the start
-          r.prompt.insert(r.prompt.end(), r.prompt.begin(), r.prompt.end());
-        r.max_new_tokens = 48;
-        r.stop_at_eos = false;
-        r.mode = DecodeMode::kGreedy;
-        auto s1 = engine->new_session();
-        ASSERT_TRUE(s1.ok());
-        auto greedy = engine->generate(*s1, r);
-        ASSERT_TRUE(greedy.ok()) << greedy.status().message();
+          prompt.insert(prompt.end(), prompt.begin(), prompt.end());
+        GenerationRequest r = testing::fixed_length_request(prompt, 48);
+        const GenerationResult greedy = testing::generate_alone(*engine, r);
         r.mode = DecodeMode::kSpeculative;
-        auto s2 = engine->new_session();
-        ASSERT_TRUE(s2.ok());
-        auto fast = engine->generate(*s2, r);
-        ASSERT_TRUE(fast.ok()) << fast.status().message();
-        EXPECT_EQ(fast->tokens, greedy->tokens) << "n_future " << n_future << " prompt " << p;
-        EXPECT_LE(fast->stats.context_accepted, fast->stats.context_proposed);
-        context_fed += fast->stats.context_proposed;
+        const GenerationResult fast = testing::generate_alone(*engine, r);
+        ASSERT_EQ(greedy.tokens.size(), 48u);
+        EXPECT_EQ(fast.tokens, greedy.tokens) << "n_future " << n_future << " prompt " << p;
+        EXPECT_LE(fast.stats.context_accepted, fast.stats.context_proposed);
+        context_fed += fast.stats.context_proposed;
         // The same request twice in one batch.
         auto s3 = engine->new_session(), s4 = engine->new_session();
         ASSERT_TRUE(s3.ok() && s4.ok());
@@ -197,7 +189,7 @@ TEST(ContextDrafting, OutputsStayIdenticalToGreedy) {
         ASSERT_TRUE(batch.ok()) << batch.status().message();
         for (auto& one : *batch) {
           ASSERT_TRUE(one.ok()) << one.status().message();
-          EXPECT_EQ(one->tokens, greedy->tokens) << "batched, n_future " << n_future << " prompt " << p;
+          EXPECT_EQ(one->tokens, greedy.tokens) << "batched, n_future " << n_future << " prompt " << p;
         }
       }
       // Random weights loop on what they produced: the context repeats.
@@ -215,15 +207,10 @@ TEST(ContextDrafting, SwitchedOffInTheEngine) {
   ASSERT_TRUE(plain.ok()) << plain.status().message();
   EXPECT_TRUE((*plain)->context_step_costs().empty());
   EXPECT_FALSE((*plain)->draft_step_costs().empty()) << "the heads' costs stay";
-  GenerationRequest r;
-  r.prompt = {1, 2, 3, 1, 2, 3, 1, 2};
-  r.max_new_tokens = 32;
-  r.stop_at_eos = false;
-  auto s = (*plain)->new_session();
-  ASSERT_TRUE(s.ok());
-  auto out = (*plain)->generate(*s, r);
-  ASSERT_TRUE(out.ok()) << out.status().message();
-  EXPECT_EQ(out->stats.context_proposed, 0);
+  const GenerationResult out =
+      testing::generate_alone(**plain, testing::fixed_length_request({1, 2, 3, 1, 2, 3, 1, 2}, 32, DecodeMode::kSpeculative));
+  EXPECT_EQ(out.tokens.size(), 32u);
+  EXPECT_EQ(out.stats.context_proposed, 0);
 }
 
 }  // namespace
