@@ -64,17 +64,24 @@ struct Replies {
 
 const char* default_typed_script() { return kDefaultScript; }
 
-Result<json> run_replay_benchmark(const ReplayBenchmarkOptions& o) {
+Result<std::string> typed_script(const std::string& file, int max_keystrokes) {
   std::string script = kDefaultScript;
-  if (!o.file.empty()) {
-    std::ifstream in(o.file, std::ios::binary);
-    if (!in) return Status::Error(o.file + ": cannot read");
+  if (!file.empty()) {
+    std::ifstream in(file, std::ios::binary);
+    if (!in) return Status::Error(file + ": cannot read");
     std::ostringstream ss;
     ss << in.rdbuf();
     script = ss.str();
   }
-  if (o.max_keystrokes > 0 && script.size() > static_cast<size_t>(o.max_keystrokes))
-    script.resize(static_cast<size_t>(o.max_keystrokes));
+  if (max_keystrokes > 0 && script.size() > static_cast<size_t>(max_keystrokes))
+    script.resize(static_cast<size_t>(max_keystrokes));
+  return script;
+}
+
+Result<json> run_replay_benchmark(const ReplayBenchmarkOptions& o) {
+  Result<std::string> typed = typed_script(o.file, o.max_keystrokes);
+  if (!typed.ok()) return typed.status();
+  const std::string script = std::move(typed.value());
   auto server = ServerProcess::spawn({o.mtpc_binary, "--threads", std::to_string(o.threads), "--device", o.device,
                                       "serve", "--model", o.model, "--log", o.log, "--deadline-ms",
                                       std::to_string(o.deadline_ms)});

@@ -267,16 +267,9 @@ Result<json> run_once(const ServeBenchmarkOptions& o, const std::string& script,
 }  // namespace
 
 Result<json> run_serve_benchmark(const ServeBenchmarkOptions& o) {
-  std::string script = default_typed_script();
-  if (!o.file.empty()) {
-    std::ifstream in(o.file, std::ios::binary);
-    if (!in) return Status::Error(o.file + ": cannot read");
-    std::ostringstream ss;
-    ss << in.rdbuf();
-    script = ss.str();
-  }
-  if (o.max_keystrokes > 0 && script.size() > static_cast<size_t>(o.max_keystrokes))
-    script.resize(static_cast<size_t>(o.max_keystrokes));
+  Result<std::string> typed = typed_script(o.file, o.max_keystrokes);
+  if (!typed.ok()) return typed.status();
+  const std::string script = std::move(typed.value());
   if (o.clients.empty()) return Status::Error("--clients: give at least one count");
   for (int n : o.clients)
     if (n < 1 || n > 256) return Status::Error("--clients: each count must be in 1..256, got " + std::to_string(n));

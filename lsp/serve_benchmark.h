@@ -45,5 +45,9 @@ Result<nlohmann::json> run_serve_benchmark(const ServeBenchmarkOptions& options)
 
 // The text typed by the LSP benchmarks when no file is given.
 const char* default_typed_script();
+// What a benchmark types: `file`'s bytes (empty: default_typed_script()),
+// cut to the first `max_keystrokes` characters when that is > 0. Error: the
+// file cannot be read.
+Result<std::string> typed_script(const std::string& file, int max_keystrokes);
 
 }  // namespace mtpc::lsp

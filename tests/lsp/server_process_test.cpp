@@ -14,6 +14,7 @@
 #include "common/test_util.h"
 #include "lsp/framing.h"
 #include "lsp/server_fixture.h"
+#include "lsp/serve_benchmark.h"
 #include "lsp/server_process.h"
 
 namespace mtpc::lsp_testing {
@@ -190,6 +191,24 @@ TEST(CompleteCommand, CompletesAtFileLineColumn) {
     EXPECT_EQ(r.exit_code, 1) << r.output;
     EXPECT_NE(r.output.find(bad + ": does not exist or is not a file"), std::string::npos) << r.output;
   }
+}
+
+TEST(BenchLsp, TypedScriptIsTheFileOrTheDefaultCutToMaxKeystrokes) {
+  auto whole = lsp::typed_script("", 0);
+  ASSERT_TRUE(whole.ok()) << whole.status().message();
+  EXPECT_EQ(*whole, std::string(lsp::default_typed_script()));
+  auto cut = lsp::typed_script("", 5);
+  ASSERT_TRUE(cut.ok());
+  EXPECT_EQ(*cut, whole->substr(0, 5));
+  mtpc::testing::TempDir dir;
+  mtpc::testing::write_file(dir / "typed.py", "x = 1\ny = 2\n");
+  auto file = lsp::typed_script(dir / "typed.py", 0);
+  ASSERT_TRUE(file.ok());
+  EXPECT_EQ(*file, "x = 1\ny = 2\n");
+  EXPECT_EQ(*lsp::typed_script(dir / "typed.py", 3), "x =");
+  auto missing = lsp::typed_script(dir / "nowhere.py", 0);
+  ASSERT_FALSE(missing.ok());
+  EXPECT_NE(missing.status().message().find("cannot read"), std::string::npos) << missing.status().message();
 }
 
 TEST(BenchLsp, ReplaysATypingSessionAndPrintsPercentiles) {
