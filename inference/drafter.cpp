@@ -37,9 +37,9 @@ int adaptive_draft_length(const std::vector<double>& estimate, int max_draft, do
 }
 
 int cost_aware_draft_length(const std::vector<double>& estimate, const std::vector<double>& step_cost,
-                            int max_draft) {
+                            int max_draft, double rate_to_beat) {
   int best = 0;
-  double best_rate = 1.0 / step_cost[0];
+  double best_rate = rate_to_beat >= 0 ? rate_to_beat : 1.0 / step_cost[0];
   double expected = 1.0, run = 1.0;  // expected tokens per step; P(the first j drafts all stand)
   for (int k = 1; k <= max_draft; ++k) {
     run *= estimate[k - 1];
@@ -205,17 +205,10 @@ void Drafter::plan(const std::vector<int32_t>& history) {
   if (shadow_.empty()) return;
   const std::vector<double> cost = context_costs_->relative();
   const int most = std::min(static_cast<int>(shadow_.size()), context_costs_->max_draft());
-  // The heads' plan, priced the same way (no heads: a plain step).
+  // The context's best draft length, against the heads' plan priced the
+  // same way (no heads: a plain step).
   const double heads_rate = costs_ ? draft_rate(estimate_, costs_->relative(), k_) : 1.0 / cost[0];
-  int best = 0;
-  double best_rate = heads_rate;
-  for (int k = 1; k <= most; ++k) {
-    const double rate = draft_rate(context_estimate_, cost, k);
-    if (rate > best_rate * (1 + 1e-9)) {
-      best = k;
-      best_rate = rate;
-    }
-  }
+  const int best = cost_aware_draft_length(context_estimate_, cost, most, heads_rate);
   if (best == 0) return;
   clear_drafts();
   drafts_.assign(shadow_.begin(), shadow_.begin() + best);

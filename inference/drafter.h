@@ -34,8 +34,10 @@ int adaptive_draft_length(const std::vector<double>& estimate, int max_draft, do
 // step_cost[k], where e_j is head j+2's conditional acceptance estimate and
 // step_cost[k] the time of a step with k drafts relative to one without.
 // Ties go to the shorter k. step_cost must have max_draft + 1 entries.
+// `rate_to_beat` >= 0 replaces k = 0's rate (1 / step_cost[0]): a k > 0
+// must beat it, else 0 (context drafts against the heads' plan).
 int cost_aware_draft_length(const std::vector<double>& estimate, const std::vector<double>& step_cost,
-                            int max_draft);
+                            int max_draft, double rate_to_beat = -1);
 // While cost-aware drafting has chosen k = 0 (drafts did not pay), every
 // kDraftProbeEvery steps drafts one token to keep head 2's estimate
 // current; while it drafts, every kBaseProbeEvery steps it takes one step

@@ -29,6 +29,11 @@ TEST(CostAwareDraftLength, WeighsExpectedTokensAgainstStepCost) {
   EXPECT_EQ(cost_aware_draft_length({0.8, 0.1, 0.9}, {1.0, 1.2, 1.4, 1.6}, 3), 1);
   // Ties go to the shorter draft.
   EXPECT_EQ(cost_aware_draft_length({1.0}, {1.0, 2.0}, 1), 0);
+  // A rate to beat other than a plain step's (the heads' plan, for context
+  // drafts): a k > 0 must beat it, else 0.
+  EXPECT_EQ(cost_aware_draft_length({0.9, 0.9, 0.9}, {1.0, 1.05, 1.1, 1.15}, 3, 10.0), 0);
+  EXPECT_EQ(cost_aware_draft_length({0.9, 0.9, 0.9}, {1.0, 1.05, 1.1, 1.15}, 3, 2.0), 3);
+  EXPECT_EQ(cost_aware_draft_length({0.5, 0.0}, {1.0, 1.05, 1.1}, 2, 0.5), 1) << "below a plain step's rate";
   // max_draft caps the choice.
   EXPECT_EQ(cost_aware_draft_length({1.0, 1.0, 1.0}, {1.0, 1.0, 1.0, 1.0}, 1), 1);
 }
