@@ -14,6 +14,7 @@ void add_train_command(CLI::App& app, GlobalOptions& global) {
   struct Args {
     std::string preset, config, data, out;
     bool resume = false;
+    std::string init;
     int64_t steps = 0;
     int ranks = 0;
     double connect_timeout_s = 60, collective_timeout_s = 300;
@@ -28,6 +29,9 @@ void add_train_command(CLI::App& app, GlobalOptions& global) {
   cmd->add_option("--out", args->out, "output directory (checkpoint/, train.jsonl) (required)");
   add_train_heads_command(*cmd, global);
   cmd->add_flag("--resume", args->resume, "continue from OUT/checkpoint if it exists");
+  cmd->add_option("--init", args->init,
+                  "start from this model's weights (same shapes; fill-in-the-middle layout may differ), "
+                  "fresh optimizer and schedule");
   auto* steps = cmd->add_option("--steps", args->steps, "total optimizer steps (overrides the config)")
                     ->check(CLI::PositiveNumber);
   cmd->add_option("--ranks", args->ranks,
@@ -59,6 +63,7 @@ void add_train_command(CLI::App& app, GlobalOptions& global) {
                                std::to_string(args->connect_timeout_s), "--dist-timeout",
                                std::to_string(args->collective_timeout_s)});
       if (args->resume) argv.push_back("--resume");
+      if (!args->init.empty()) argv.insert(argv.end(), {"--init", args->init});
       if (steps->count() > 0) argv.insert(argv.end(), {"--steps", std::to_string(args->steps)});
       auto launched = launch_local_ranks(argv, args->ranks);
       if (!launched.ok()) throw CLI::RuntimeError("mtpc train: " + launched.status().message(), 1);
@@ -83,6 +88,7 @@ void add_train_command(CLI::App& app, GlobalOptions& global) {
     o.data_dir = args->data;
     o.out_dir = args->out;
     o.resume = args->resume;
+    o.init_dir = args->init;
     o.device = global.device;
     o.dist = *env;
     o.dist_timeouts.connect = std::chrono::milliseconds(static_cast<int64_t>(args->connect_timeout_s * 1000));

@@ -1,5 +1,7 @@
 // The inference engine behind the CompletionModel interface: the one file of
 // completion/ that sees the model's configuration (its context length).
+#include <algorithm>
+
 #include "completion/model.h"
 #include "inference/engine.h"
 #include "model/network/config.h"
@@ -21,7 +23,16 @@ class EngineModel final : public CompletionModel {
   EngineModel(std::shared_ptr<Engine> engine, int max_seq_len, std::unique_ptr<Scheduler> scheduler)
       : engine_(std::move(engine)), max_seq_len_(max_seq_len), scheduler_(std::move(scheduler)) {}
   int max_seq_len() const override { return max_seq_len_; }
-  int max_prompt_tokens(int max_new_tokens) const override { return engine_->max_prompt_tokens(max_new_tokens); }
+  // The engine's room, kept inside the window the trunk was trained on when
+  // the checkpoint records it: prompt, answer and the last pass's drafts
+  // then sit at positions the model saw in training (a byte-level model
+  // trained on 256-byte windows writes worse code from 400-byte prompts).
+  int max_prompt_tokens(int max_new_tokens) const override {
+    int room = engine_->max_prompt_tokens(max_new_tokens);
+    if (const int window = engine_->trained_window(); window > 0)
+      room = std::min(room, window - std::max(max_new_tokens, 0) - kPromptDraftRoom);
+    return room;
+  }
   const Tokenizer& tokenizer() const override { return engine_->tokenizer(); }
   Result<std::unique_ptr<Sequence>> new_sequence() override {
     auto s = engine_->new_session();

@@ -30,7 +30,9 @@ class CompletionModel {
   virtual ~CompletionModel() = default;
   virtual int max_seq_len() const = 0;
   // The longest prompt generate() keeps whole for `max_new_tokens` (a
-  // longer one loses its first tokens: BOS and the FIM prefix marker).
+  // longer one loses its first tokens: BOS and the FIM prefix marker); the
+  // engine's model also keeps prompt and answer inside the window its trunk
+  // was trained on, when the checkpoint records it.
   virtual int max_prompt_tokens(int max_new_tokens) const { return max_seq_len() - max_new_tokens; }
   virtual const Tokenizer& tokenizer() const = 0;
   virtual Result<std::unique_ptr<Sequence>> new_sequence() = 0;

@@ -43,6 +43,8 @@ std::vector<double> Engine::context_step_costs() const {
   return impl_->context_costs ? impl_->context_costs->relative() : std::vector<double>{};
 }
 
+int Engine::trained_window() const { return impl_->trained_window; }
+
 int Engine::max_prompt_tokens(int max_new_tokens) const {
   return static_cast<int>(prompt_room(impl_->model->config(), max_new_tokens));
 }
@@ -66,6 +68,7 @@ Result<std::shared_ptr<Engine>> Engine::load(const std::string& model_dir, const
     auto loaded = load_model(model_dir, impl->device, load_options);
     if (!loaded.ok()) return loaded.status();
     impl->model = loaded->model;
+    impl->trained_window = mtpc::trained_window(loaded->provenance);
     impl->model->to(impl->dtype);
     impl->model->eval();
     if (loaded->tokenizer) {
@@ -77,7 +80,9 @@ Result<std::shared_ptr<Engine>> Engine::load(const std::string& model_dir, const
       if (!tok.ok()) return tok.status();
       impl->tokenizer = *tok;
     } else {
-      auto tok = make_tokenizer(impl->model->config().tokenizer);
+      auto tok = make_tokenizer(impl->model->config().tokenizer, impl->model->config().fim == FimLayout::kSpm
+                                                                     ? FimTemplate::Order::kSuffixPrefixMiddle
+                                                                     : FimTemplate::Order::kPrefixSuffixMiddle);
       if (!tok.ok()) return tok.status();
       impl->tokenizer = *tok;
     }

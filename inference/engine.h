@@ -225,6 +225,10 @@ class Engine {
   // cuts longer prompts from the left. Prompt builders size their prompts
   // to this.
   int max_prompt_tokens(int max_new_tokens) const;
+  // The window the trunk was trained on, from the checkpoint's provenance
+  // (checkpoint.h's trained_window); 0 when the checkpoint does not say.
+  // Positions past it work but are ones the model never saw.
+  int trained_window() const;
   // A session with its KV cache preallocated for max_seq_len tokens.
   Result<Session> new_session() const;
   // Decodes one request on `session`. Errors: bad prompt ids, bad options,

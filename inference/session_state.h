@@ -50,6 +50,8 @@ struct Engine::Impl {
   std::shared_ptr<StepCostModel> step_costs;
   // The same for steps drafting from the context (verifying passes only).
   std::shared_ptr<StepCostModel> context_costs;
+  // The trunk's training window (trained_window(provenance); 0: unknown).
+  int trained_window = 0;
 
   // Runs the trunk on `tokens` at positions start.., after rolling the
   // session back to `start`; stores hidden rows. Returns hidden [1, T, dim].

@@ -100,6 +100,25 @@ Status write_tensors(const std::string& path,
   return write_safetensors(path, refs, metadata);
 }
 
+int trained_window(const nlohmann::json& provenance) {
+  const nlohmann::json* p = &provenance;
+  for (int depth = 0; depth < 8 && p->is_object(); ++depth) {
+    auto train = p->find("train");
+    if (train != p->end() && train->is_object()) {
+      auto len = train->find("seq_len");
+      if (len != train->end() && len->is_number_integer()) {
+        const int64_t n = len->get<int64_t>();
+        return n > 0 && n <= (int64_t{1} << 30) ? static_cast<int>(n) : 0;
+      }
+    }
+    auto next = p->find("base");
+    if (next == p->end()) next = p->find("source");
+    if (next == p->end()) return 0;
+    p = &*next;
+  }
+  return 0;
+}
+
 Result<LoadedModel> load_model(const std::string& dir, torch::Device device, const LoadOptions& options) {
   const std::string config_path = (fs::path(dir) / "config.json").string();
   if (!fs::is_directory(dir)) return Status::Error(dir + ": checkpoint directory not found");

@@ -66,6 +66,14 @@ struct LoadOptions {
   torch::Dtype dtype = torch::kFloat32;
 };
 
+// The window the model's trunk was trained on: provenance.train.seq_len of
+// an `mtpc train` checkpoint, looked up through the provenance of heads
+// checkpoints ("base") and conversions ("source"); 0 when not recorded
+// (imported models, hand-made fixtures) or not a positive integer. Rotary
+// positions past it are ones the model never saw: prompt builders keep
+// prompt and answer inside it.
+int trained_window(const nlohmann::json& provenance);
+
 // Reads a model directory (see the top of this file) onto `device`.
 Result<LoadedModel> load_model(const std::string& dir, torch::Device device = torch::kCPU,
                                const LoadOptions& options = {});

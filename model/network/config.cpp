@@ -73,10 +73,13 @@ Status ModelConfig::validate() const {
   return Status::Ok();
 }
 
+const char* fim_layout_name(FimLayout layout) { return layout == FimLayout::kSpm ? "spm" : "psm"; }
+
 std::vector<std::string> model_preset_names() { return {"tiny", "small", "base"}; }
 
 Result<ModelConfig> model_preset(const std::string& name) {
   ModelConfig c;
+  c.fim = FimLayout::kSpm;
   if (name == "tiny") {
     c.dim = 128; c.n_layers = 2; c.n_heads = 4; c.n_kv_heads = 2; c.hidden_dim = 384;
     c.n_future = 4; c.max_seq_len = 256;
@@ -102,6 +105,7 @@ nlohmann::json model_config_to_json(const ModelConfig& c) {
   if (c.explicit_head_dim > 0) j["head_dim"] = c.explicit_head_dim;
   if (c.attention_bias) j["attention_bias"] = true;
   if (c.tie_embeddings) j["tie_embeddings"] = true;
+  if (c.fim != FimLayout::kPsm) j["fim"] = fim_layout_name(c.fim);
   const RopeScaling& rs = c.rope_scaling;
   if (rs.kind == RopeScalingKind::kLinear) {
     j["rope_scaling"] = {{"type", "linear"}, {"factor", rs.factor}};
@@ -189,6 +193,11 @@ Result<ModelConfig> model_config_from_json(const nlohmann::json& j, const std::s
       auto rs = rope_scaling_from_json(v, source);
       if (!rs.ok()) return rs.status();
       c.rope_scaling = *rs;
+    } else if (key == "fim") {
+      std::string f = v.is_string() ? v.get<std::string>() : "";
+      if (f == "psm") c.fim = FimLayout::kPsm;
+      else if (f == "spm") c.fim = FimLayout::kSpm;
+      else return Status::Error(source + ": field 'fim' must be \"psm\" or \"spm\", got " + v.dump());
     } else if (key == "tokenizer") {
       if (!v.is_string()) return Status::Error(source + ": field 'tokenizer' must be a string");
       c.tokenizer = v.get<std::string>();

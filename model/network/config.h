@@ -39,6 +39,9 @@ struct RopeScaling {
 };
 const char* rope_scaling_name(RopeScalingKind kind);
 
+enum class FimLayout { kPsm, kSpm };
+const char* fim_layout_name(FimLayout layout);
+
 struct ModelConfig {
   int vocab_size = 262;       // byte tokenizer: 256 bytes + 6 specials
   int dim = 256;              // residual width
@@ -54,6 +57,15 @@ struct ModelConfig {
   // "byte": the built-in byte tokenizer; "files": the tokenizer files in the
   // model directory (tokenizer.json / tokenizer.model, see checkpoint.h).
   std::string tokenizer = "byte";
+  // How the byte model was trained to fill in the middle (the byte
+  // tokenizer's FIM template follows it; other tokenizers bring their own):
+  //   kPsm: prefix-suffix-middle, the middle running to the window's end
+  //         (checkpoints that do not say: the layout before "fim" existed);
+  //   kSpm: suffix-prefix-middle (PRE SUF suffix MID prefix middle), the
+  //         middle ended by EOS, so generations stop where the hole does,
+  //         and a prefix growing at the cursor keeps the cached prompt.
+  // JSON "fim": "psm" | "spm", written only for spm. Presets use spm.
+  FimLayout fim = FimLayout::kPsm;
   // Fields of pretrained Llama/Qwen2 models; the defaults are mtpc's own
   // models, and config JSON written by mtpc lists them only when not default.
   int explicit_head_dim = 0;          // JSON "head_dim"; 0: dim / n_heads

@@ -26,8 +26,8 @@ int32_t ByteTokenizer::token_id(std::string_view piece) const {
   return -1;
 }
 
-Result<std::shared_ptr<const Tokenizer>> make_tokenizer(const std::string& kind) {
-  if (kind == "byte") return std::shared_ptr<const Tokenizer>(std::make_shared<ByteTokenizer>());
+Result<std::shared_ptr<const Tokenizer>> make_tokenizer(const std::string& kind, FimTemplate::Order fim_order) {
+  if (kind == "byte") return std::shared_ptr<const Tokenizer>(std::make_shared<ByteTokenizer>(fim_order));
   return Status::Error("unknown tokenizer kind '" + kind + "' (known: byte)");
 }
 

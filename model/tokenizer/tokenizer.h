@@ -69,6 +69,10 @@ inline std::vector<int32_t> encode_prompt(const Tokenizer& tokenizer, std::strin
 // FIM middle 261.
 class ByteTokenizer final : public Tokenizer {
  public:
+  // `fim_order`: the layout the model was trained on (ModelConfig::fim:
+  // psm models the prefix-suffix-middle, spm ones suffix-prefix-middle).
+  explicit ByteTokenizer(FimTemplate::Order fim_order = FimTemplate::Order::kPrefixSuffixMiddle)
+      : fim_order_(fim_order) {}
   static constexpr int32_t kBos = 256, kEos = 257, kPad = 258;
   static constexpr int32_t kFimPrefix = 259, kFimSuffix = 260, kFimMiddle = 261;
   static constexpr int kVocabSize = 262;
@@ -82,19 +86,24 @@ class ByteTokenizer final : public Tokenizer {
   Result<std::string> decode(const std::vector<int32_t>& ids) const override;
   bool is_special(int32_t id) const override { return id >= 256 && id < kVocabSize; }
   int32_t token_id(std::string_view piece) const override;
-  // Prefix-suffix-middle with the three FIM ids, as the trainer lays out
-  // fill-in-the-middle windows.
+  // The three FIM ids in the order the trainer laid out the model's
+  // fill-in-the-middle windows (an spm model's middle ends with EOS, a stop id).
   FimTemplate fim_template() const override {
     FimTemplate t;
     t.prefix = {kFimPrefix};
     t.suffix = {kFimSuffix};
     t.middle = {kFimMiddle};
-    t.order = FimTemplate::Order::kPrefixSuffixMiddle;
+    t.order = fim_order_;
     return t;
   }
+
+ private:
+  FimTemplate::Order fim_order_;
 };
 
-// "byte" -> ByteTokenizer; anything else is an error naming the kind.
-Result<std::shared_ptr<const Tokenizer>> make_tokenizer(const std::string& kind);
+// "byte" -> ByteTokenizer (with `fim_order`); anything else is an error
+// naming the kind.
+Result<std::shared_ptr<const Tokenizer>> make_tokenizer(
+    const std::string& kind, FimTemplate::Order fim_order = FimTemplate::Order::kPrefixSuffixMiddle);
 
 }  // namespace mtpc

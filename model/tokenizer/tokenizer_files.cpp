@@ -211,7 +211,11 @@ Result<std::shared_ptr<const Tokenizer>> load_model_tokenizer(const std::string&
   const json kind = mtpc_checkpoint && config->contains("tokenizer") ? (*config)["tokenizer"] : json("byte");
   if (mtpc_checkpoint && kind != "files") {
     if (!kind.is_string()) return Status::Error((root / "config.json").string() + ": tokenizer: not a string");
-    auto t = make_tokenizer(kind.get<std::string>());
+    // The byte model's FIM layout (config.h's ModelConfig::fim; "psm" when absent).
+    const json* model = config->contains("model") && (*config)["model"].is_object() ? &(*config)["model"] : nullptr;
+    const bool spm = model && model->contains("fim") && (*model)["fim"] == "spm";
+    auto t = make_tokenizer(kind.get<std::string>(), spm ? FimTemplate::Order::kSuffixPrefixMiddle
+                                                         : FimTemplate::Order::kPrefixSuffixMiddle);
     if (!t.ok()) return t.status().wrap((root / "config.json").string());
     return t;
   }

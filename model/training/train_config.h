@@ -56,6 +56,12 @@ struct TrainOptions {
   std::string data_dir;   // holds train.bin, val.bin (mtpc corpus build)
   std::string out_dir;    // checkpoint/, train.jsonl
   bool resume = false;    // continue from out_dir/checkpoint if present
+  // A fresh run (no checkpoint in out_dir) starts from this model
+  // directory's weights instead of random ones: an mtpc checkpoint whose
+  // model config equals run.model in every shape (fim may differ: a model
+  // can be taught another fill-in-the-middle layout). Fresh optimizer and
+  // schedule; the provenance records it as "init". Empty: random weights.
+  std::string init_dir;
   std::optional<int64_t> steps_override;  // with resume: extend or shorten the run
   std::string device = "cpu";
   // Data-parallel: set from the torchrun variables (distributed_env.h). When

@@ -11,8 +11,11 @@ uint64_t splitmix64(uint64_t x) {
 
 Result<WindowSampler> WindowSampler::create(std::vector<uint16_t> tokens, int64_t length,
                                             uint64_t seed, double fim_rate, SpecialTokens specials,
-                                            const std::string& source) {
+                                            const std::string& source, FimLayout layout) {
   if (length < 4) return Status::Error("window length must be >= 4");
+  if (layout == FimLayout::kSpm && length < 5) return Status::Error("suffix-prefix-middle windows must be >= 5 tokens long");
+  if (fim_rate > 0 && layout == FimLayout::kSpm && specials.eos < 0)
+    return Status::Error("suffix-prefix-middle windows need an EOS token to end the middle");
   if (static_cast<int64_t>(tokens.size()) < length)
     return Status::Error(source + ": " + std::to_string(tokens.size()) +
                          " tokens, fewer than one training window of " + std::to_string(length));
@@ -22,6 +25,7 @@ Result<WindowSampler> WindowSampler::create(std::vector<uint16_t> tokens, int64_
   s.seed_ = seed;
   s.fim_rate_ = fim_rate;
   s.specials_ = specials;
+  s.layout_ = layout;
   return s;
 }
 
@@ -37,11 +41,22 @@ std::vector<int64_t> WindowSampler::sample(uint64_t index) const {
     for (int64_t i = 0; i < length_; ++i) out.push_back(tokens_[offset + i]);
     return out;
   }
-  // Prefix-suffix-middle: three specials take the place of three tokens.
-  const int64_t n = length_ - 3;
+  // Prefix-suffix-middle: three specials take the place of three tokens;
+  // suffix-prefix-middle four (EOS ends the middle).
+  const bool spm = layout_ == FimLayout::kSpm;
+  const int64_t n = length_ - (spm ? 4 : 3);
   int64_t a = static_cast<int64_t>(next() % (n + 1)), b = static_cast<int64_t>(next() % (n + 1));
   if (a > b) std::swap(a, b);
   auto at = [&](int64_t i) { return static_cast<int64_t>(tokens_[offset + i]); };
+  if (spm) {
+    out.push_back(specials_.fim_prefix);
+    out.push_back(specials_.fim_suffix);
+    for (int64_t i = b; i < n; ++i) out.push_back(at(i));
+    out.push_back(specials_.fim_middle);
+    for (int64_t i = 0; i < b; ++i) out.push_back(at(i));
+    out.push_back(specials_.eos);
+    return out;
+  }
   out.push_back(specials_.fim_prefix);
   for (int64_t i = 0; i < a; ++i) out.push_back(at(i));
   out.push_back(specials_.fim_suffix);

@@ -3,7 +3,9 @@
 // Windows are a pure function of (seed, sample index), so a resumed run sees
 // exactly the windows an uninterrupted run would, with no sampler state to
 // save. A window is `length` tokens; with fill-in-the-middle it is rewritten
-// prefix-suffix-middle with the FIM specials and keeps its length.
+// with the FIM specials and keeps its length: prefix-suffix-middle
+// (FimLayout::kPsm, the middle running to the window's end) or
+// suffix-prefix-middle (kSpm: PRE SUF suffix MID prefix middle EOS).
 #pragma once
 
 #include <cstdint>
@@ -11,6 +13,7 @@
 #include <vector>
 
 #include "base/status.h"
+#include "model/network/config.h"
 #include "model/tokenizer/tokenizer.h"
 
 namespace mtpc {
@@ -20,7 +23,7 @@ class WindowSampler {
   // `tokens` must hold at least `length` ids (checked by create).
   static Result<WindowSampler> create(std::vector<uint16_t> tokens, int64_t length, uint64_t seed,
                                       double fim_rate, SpecialTokens specials,
-                                      const std::string& source);
+                                      const std::string& source, FimLayout layout = FimLayout::kPsm);
 
   // Random window for global sample number `index` (FIM at the set rate).
   std::vector<int64_t> sample(uint64_t index) const;
@@ -37,6 +40,7 @@ class WindowSampler {
   uint64_t seed_ = 0;
   double fim_rate_ = 0;
   SpecialTokens specials_{};
+  FimLayout layout_ = FimLayout::kPsm;
 };
 
 // A counter-based generator: the n-th value of stream `key`.

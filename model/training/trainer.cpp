@@ -98,6 +98,9 @@ class Trainer {
   MtpLoss train_step(int64_t step, double lr);
   std::vector<double> validate();
   nlohmann::json provenance(int64_t step) const;
+  // --init: copies `dir`'s weights into model_ (same shapes), sets init_.
+  Status init_from(const std::string& dir);
+  nlohmann::json init_;  // provenance "init": {"dir", "provenance"} (null: random start)
 
   TrainOptions o_;
   RunConfig run_;
@@ -131,7 +134,7 @@ Status Trainer::load_data() {
                              std::to_string(run_.model.vocab_size));
     auto s = WindowSampler::create(std::move(*tokens), window, run_.train.seed,
                                    std::string(name) == "train.bin" ? run_.train.fim_rate : 0.0,
-                                   tok.specials(), path);
+                                   tok.specials(), path, run_.model.fim);
     if (!s.ok() && slot == &val_data_) {
       say(s.status().message() + ": training without validation");
       continue;
@@ -149,7 +152,7 @@ nlohmann::json Trainer::provenance(int64_t step) const {
   auto m = nlohmann::json::parse(manifest, nullptr, false);
   if (manifest && m.is_object() && m.contains("train") && m["train"].is_object())
     data_sha256 = m["train"].value("sha256", nlohmann::json(nullptr));
-  return {{"trained_by", "mtpc train"},
+  nlohmann::json p = {{"trained_by", "mtpc train"},
           {"train_bin_sha256", data_sha256},
           {"step", step},
           {"tokens_seen", step * run_.train.batch_size * run_.train.accum_steps * run_.train.seq_len},
@@ -157,6 +160,8 @@ nlohmann::json Trainer::provenance(int64_t step) const {
           {"data_dir", fs::absolute(o_.data_dir).string()},
           {"train_tokens", train_data_->token_count()},
           {"train", train_config_to_json(run_.train)}};
+  if (!init_.is_null()) p["init"] = init_;
+  return p;
 }
 
 Status Trainer::save_checkpoint(int64_t step) {
@@ -186,6 +191,35 @@ Status Trainer::save_checkpoint(int64_t step) {
   return Status::Ok();
 }
 
+Status Trainer::init_from(const std::string& dir) {
+  auto loaded = load_model(dir, torch::kCPU, LoadOptions{/*max_context=*/0});
+  if (!loaded.ok()) return loaded.status();
+  ModelConfig theirs = loaded->model->config();
+  theirs.fim = run_.model.fim;  // the one field a run may change
+  const nlohmann::json a = model_config_to_json(theirs), b = model_config_to_json(run_.model);
+  if (a != b) {
+    std::string diff;
+    for (auto it = b.begin(); it != b.end(); ++it)
+      if (!a.contains(it.key()) || a[it.key()] != it.value())
+        diff += (diff.empty() ? "" : ", ") + it.key() + " " + (a.contains(it.key()) ? a[it.key()].dump() : "absent") +
+                " there, " + it.value().dump() + " here";
+    for (auto it = a.begin(); it != a.end(); ++it)
+      if (!b.contains(it.key())) diff += (diff.empty() ? "" : ", ") + it.key() + " " + it.value().dump() + " there, absent here";
+    return Status::Error(dir + ": its model differs from this run's: " + diff);
+  }
+  auto source = loaded->model->named_parameters(/*recurse=*/true);
+  torch::NoGradGuard no_grad;
+  for (auto& p : model_->named_parameters(/*recurse=*/true)) {
+    const torch::Tensor* from = source.find(p.key());
+    if (!from || from->sizes() != p.value().sizes())
+      return Status::Error(dir + ": no parameter " + p.key() + " of shape " + c10::str(p.value().sizes()));
+    p.value().copy_(*from);
+  }
+  init_ = {{"dir", fs::absolute(dir).string()}, {"provenance", loaded->provenance}};
+  say("starting from the weights of " + dir);
+  return Status::Ok();
+}
+
 Status Trainer::restore(const std::string& ckpt_dir) {
   auto loaded = load_model(ckpt_dir, torch::kCPU);
   if (!loaded.ok()) return loaded.status();
@@ -207,6 +241,7 @@ Status Trainer::restore(const std::string& ckpt_dir) {
                          ": resume with " + std::to_string(written_by) + " rank(s)");
   run_.model = loaded->model->config();
   run_.train = *train;
+  init_ = loaded->provenance.is_object() ? loaded->provenance.value("init", nlohmann::json(nullptr)) : nlohmann::json();
   if (o_.steps_override) run_.train.steps = *o_.steps_override;
   model_ = loaded->model;
   model_->to(device_);
@@ -317,6 +352,8 @@ Result<TrainSummary> Trainer::run() {
     if (Status s = run_.model.validate(); !s.ok()) return s;
     torch::manual_seed(run_.train.seed);
     model_ = MtpModel(run_.model);
+    if (!o_.init_dir.empty())
+      if (Status s = init_from(o_.init_dir); !s.ok()) return s.wrap("--init");
     model_->to(device_);
     optimizer_ = std::make_unique<AdamW>(
         named_parameters_sorted(*model_),

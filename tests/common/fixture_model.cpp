@@ -68,6 +68,7 @@ ModelConfig fixture_config(const FixtureModel& o) {
   c.n_future = o.n_future;
   c.head_kind = o.head_kind;
   if (o.max_seq_len > 0) c.max_seq_len = o.max_seq_len;
+  c.fim = o.fim;
   return c;
 }
 

@@ -39,6 +39,10 @@ struct FixtureModel {
   };
   Weights weights = Weights::kRandom;
   char byte = 'x';  // for kAlwaysByte
+  // The fill-in-the-middle layout its config names (and so the byte
+  // tokenizer's template): psm, as checkpoints without the field, unless a
+  // test asks for spm.
+  FimLayout fim = FimLayout::kPsm;
 };
 
 // The configuration `options` describes.

@@ -487,6 +487,13 @@ TEST(ModelTokenizer, MtpcCheckpointUsesItsTokenizerKind) {
   auto t = load_model_tokenizer(dir.path());
   ASSERT_TRUE(t.ok()) << t.status().message();
   EXPECT_EQ((*t)->kind(), "byte");
+  EXPECT_EQ((*t)->fim_template().order, FimTemplate::Order::kPrefixSuffixMiddle);
+  // An spm model (its config's model.fim) gets the suffix-prefix-middle template.
+  testing::write_file(dir / "config.json",
+                      R"({"format": "mtpc-checkpoint", "tokenizer": "byte", "model": {"fim": "spm"}})");
+  t = load_model_tokenizer(dir.path());
+  ASSERT_TRUE(t.ok()) << t.status().message();
+  EXPECT_EQ((*t)->fim_template().order, FimTemplate::Order::kSuffixPrefixMiddle);
   testing::write_file(dir / "config.json", R"({"format": "mtpc-checkpoint", "tokenizer": "morse"})");
   auto r = load_model_tokenizer(dir.path());
   ASSERT_FALSE(r.ok());

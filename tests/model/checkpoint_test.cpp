@@ -164,6 +164,24 @@ TEST(Checkpoint, ConfigThatDisagreesWithTensorsOrIsInvalid) {
   expect_load_error(dir.path(), "config.json");
 }
 
+TEST(Checkpoint, TrainedWindowIsTheTrainSeqLenThroughHeadsAndConversions) {
+  using nlohmann::json;
+  const json trained = {{"trained_by", "mtpc train"}, {"train", {{"seq_len", 256}, {"steps", 10}}}};
+  EXPECT_EQ(trained_window(trained), 256);
+  // A heads checkpoint's provenance holds the base's; a conversion's its source's.
+  EXPECT_EQ(trained_window(json{{"heads", {{"prompt_len", 384}}}, {"base", trained}}), 256);
+  EXPECT_EQ(trained_window(json{{"converted_from", "/x"}, {"source", trained}}), 256);
+  EXPECT_EQ(trained_window(json{{"source", json{{"base", trained}}}}), 256);
+  // Not recorded, or not a positive integer: unknown (0).
+  EXPECT_EQ(trained_window(json::object()), 0);
+  EXPECT_EQ(trained_window(json{{"source", "huggingface"}}), 0);
+  EXPECT_EQ(trained_window(json{{"train", {{"seq_len", "256"}}}}), 0);
+  EXPECT_EQ(trained_window(json{{"train", {{"seq_len", -4}}}}), 0);
+  EXPECT_EQ(trained_window(json{{"train", {{"seq_len", 12.5}}}}), 0);
+  EXPECT_EQ(trained_window(json::array()), 0);
+  EXPECT_EQ(trained_window(json(nullptr)), 0);
+}
+
 TEST(Checkpoint, PublishDirectoryReplacesAWholeCheckpointAtOnce) {
   TempDir dir;
   const std::string target = dir / "checkpoint", staging = dir / "staging";

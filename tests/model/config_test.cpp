@@ -91,5 +91,28 @@ TEST(ModelConfig, PretrainedFieldsRoundTripAndStayOutOfDefaults) {
   EXPECT_FALSE(c.validate().ok());
 }
 
+// "fim": presets are spm, a config without the field is psm (the layout of
+// every checkpoint written before it existed), psm is not written.
+TEST(ModelConfig, FimLayoutDefaultsToPsmWhenAbsentAndPresetsAreSpm) {
+  ModelConfig preset = *model_preset("small");
+  EXPECT_EQ(preset.fim, FimLayout::kSpm);
+  auto j = model_config_to_json(preset);
+  EXPECT_EQ(j["fim"], "spm");
+  auto back = model_config_from_json(j, "config.json");
+  ASSERT_TRUE(back.ok()) << back.status().message();
+  EXPECT_EQ(back->fim, FimLayout::kSpm);
+  j.erase("fim");
+  back = model_config_from_json(j, "config.json");
+  ASSERT_TRUE(back.ok());
+  EXPECT_EQ(back->fim, FimLayout::kPsm);
+  EXPECT_FALSE(model_config_to_json(*back).contains("fim"));
+  for (const nlohmann::json& bad : {nlohmann::json("pms"), nlohmann::json(1), nlohmann::json(nullptr)}) {
+    j["fim"] = bad;
+    auto e = model_config_from_json(j, "config.json");
+    ASSERT_FALSE(e.ok()) << bad.dump();
+    EXPECT_NE(e.status().message().find("'fim'"), std::string::npos) << e.status().message();
+  }
+}
+
 }  // namespace
 }  // namespace mtpc

@@ -65,5 +65,21 @@ TEST(ByteTokenizer, FimTemplateIsPrefixSuffixMiddleWithItsSpecials) {
   EXPECT_EQ(t.layout(tok.encode("ab"), tok.encode("c"), false), (std::vector<int32_t>{'a', 'b'}));
 }
 
+TEST(ByteTokenizer, SpmModelsGetTheSuffixPrefixMiddleTemplate) {
+  // A model trained with spm windows (ModelConfig::fim): PRE SUF suffix MID
+  // prefix, the prefix last so that the middle continues it.
+  auto tok = make_tokenizer("byte", FimTemplate::Order::kSuffixPrefixMiddle);
+  ASSERT_TRUE(tok.ok());
+  const FimTemplate t = (*tok)->fim_template();
+  EXPECT_EQ(t.order, FimTemplate::Order::kSuffixPrefixMiddle);
+  EXPECT_EQ(t.overhead_tokens(), 3u);
+  EXPECT_EQ(t.layout((*tok)->encode("ab"), (*tok)->encode("c"), true),
+            (std::vector<int32_t>{ByteTokenizer::kFimPrefix, ByteTokenizer::kFimSuffix, 'c', ByteTokenizer::kFimMiddle,
+                                  'a', 'b'}));
+  // Its middle ends with EOS: a stop id.
+  EXPECT_EQ((*tok)->stop_ids(), std::vector<int32_t>{ByteTokenizer::kEos});
+  EXPECT_EQ((*make_tokenizer("byte"))->fim_template().order, FimTemplate::Order::kPrefixSuffixMiddle);
+}
+
 }  // namespace
 }  // namespace mtpc

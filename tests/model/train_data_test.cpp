@@ -50,6 +50,40 @@ TEST(WindowSampler, FimWindowsArePrefixSuffixMiddleOfOneSlice) {
   }
 }
 
+TEST(WindowSampler, SpmWindowsAreSuffixThenPrefixAndMiddleEndedByEos) {
+  ByteTokenizer tok;
+  auto sp = tok.specials();
+  auto s = WindowSampler::create(ramp(5000), 40, 7, 1.0, sp, "t", FimLayout::kSpm);
+  ASSERT_TRUE(s.ok());
+  int empty_suffix = 0;
+  for (uint64_t i = 0; i < 300; ++i) {
+    auto w = s->sample(i);
+    ASSERT_EQ(w.size(), 40u);
+    ASSERT_EQ(w[0], sp.fim_prefix);
+    ASSERT_EQ(w[1], sp.fim_suffix);
+    ASSERT_EQ(w.back(), sp.eos) << "window " << i;
+    auto mid = std::find(w.begin(), w.end(), sp.fim_middle) - w.begin();
+    ASSERT_LT(mid, 39);
+    // PRE SUF suffix MID prefix+middle EOS: prefix+middle then the suffix is
+    // a contiguous ramp of 36 tokens.
+    std::vector<int64_t> doc(w.begin() + mid + 1, w.end() - 1);
+    doc.insert(doc.end(), w.begin() + 2, w.begin() + mid);
+    ASSERT_EQ(doc.size(), 36u);
+    for (size_t k = 1; k < doc.size(); ++k) ASSERT_EQ(doc[k], (doc[k - 1] + 1) % 250) << "window " << i;
+    empty_suffix += mid == 2;
+  }
+  EXPECT_GT(empty_suffix, 0);  // holes at the window's end happen
+  // Not a FIM window: the plain slice, as for psm.
+  auto plain = WindowSampler::create(ramp(5000), 40, 7, 0.0, sp, "t", FimLayout::kSpm);
+  ASSERT_TRUE(plain.ok());
+  EXPECT_NE(plain->sample(3)[0], sp.fim_prefix);
+  // spm needs an EOS and room for four specials.
+  SpecialTokens no_eos = sp;
+  no_eos.eos = -1;
+  EXPECT_FALSE(WindowSampler::create(ramp(5000), 40, 7, 0.5, no_eos, "t", FimLayout::kSpm).ok());
+  EXPECT_FALSE(WindowSampler::create(ramp(5000), 4, 7, 0.5, sp, "t", FimLayout::kSpm).ok());
+}
+
 TEST(WindowSampler, FimRateIsRespected) {
   ByteTokenizer tok;
   auto s = WindowSampler::create(ramp(5000), 40, 3, 0.5, tok.specials(), "t");

@@ -204,6 +204,48 @@ TEST(Train, BadInputGivesOneClearErrorAndNonZeroExit) {
 namespace mtpc {
 namespace {
 
+TEST(Train, InitStartsFromAnotherModelsWeightsAndMayChangeTheFimLayout) {
+  TempDir dir;
+  write_small_corpus(dir / "data");
+  // A: a psm model trained a while; B: a fresh spm run from A's weights.
+  TempDir a_dir, b_dir, c_dir;
+  CommandResult a = run_command(train_cmd(write_config(a_dir, 40, 0, R"(, "fim": "psm")"), dir / "data", dir / "a"));
+  ASSERT_EQ(a.exit_code, 0) << a.output;
+  CommandResult fresh = run_command(train_cmd(write_config(c_dir, 1, 0), dir / "data", dir / "fresh"));
+  ASSERT_EQ(fresh.exit_code, 0) << fresh.output;
+  CommandResult b = run_command(train_cmd(write_config(b_dir, 1, 0), dir / "data", dir / "b") + " --init '" +
+                                (dir / "a/checkpoint") + "'");
+  ASSERT_EQ(b.exit_code, 0) << b.output;
+  EXPECT_NE(b.output.find("starting from the weights of"), std::string::npos) << b.output;
+  const double a_last = losses_by_step(dir / "a/train.jsonl")[40][0].get<double>();
+  const double b_first = losses_by_step(dir / "b/train.jsonl")[1][0].get<double>();
+  const double fresh_first = losses_by_step(dir / "fresh/train.jsonl")[1][0].get<double>();
+  EXPECT_LT(b_first, 0.8 * fresh_first) << "a=" << a_last << " b=" << b_first << " fresh=" << fresh_first;
+  auto loaded = load_model(dir / "b/checkpoint");
+  ASSERT_TRUE(loaded.ok()) << loaded.status().message();
+  EXPECT_EQ(loaded->model->config().fim, FimLayout::kSpm);
+  EXPECT_EQ(loaded->provenance["init"]["dir"], fs::absolute(dir / "a/checkpoint").string());
+  EXPECT_EQ(loaded->provenance["init"]["provenance"]["step"], 40);
+  auto a_loaded = load_model(dir / "a/checkpoint");
+  ASSERT_TRUE(a_loaded.ok());
+  EXPECT_EQ(a_loaded->model->config().fim, FimLayout::kPsm);
+  EXPECT_EQ(read_file(dir / "a/checkpoint/config.json").find("\"fim\""), std::string::npos)
+      << "psm is the default and is not written";
+  // Other shapes: a clear error naming the field; nothing written.
+  TempDir d_dir;
+  const std::string wide = d_dir / "wide.json";
+  write_file(wide, R"({"preset": "tiny",
+    "model": {"dim": 64, "n_layers": 1, "n_heads": 2, "n_kv_heads": 1, "hidden_dim": 64, "n_future": 3, "max_seq_len": 64},
+    "train": {"steps": 1, "batch_size": 4, "seq_len": 32, "eval_every": 0, "checkpoint_every": 0}})");
+  CommandResult d = run_command(train_cmd(wide, dir / "data", dir / "d") + " --init '" + (dir / "a/checkpoint") + "'");
+  EXPECT_NE(d.exit_code, 0);
+  EXPECT_NE(d.output.find("dim 32 there, 64 here"), std::string::npos) << d.output;
+  EXPECT_FALSE(fs::exists(dir / "d/checkpoint"));
+  CommandResult e = run_command(train_cmd(wide, dir / "data", dir / "e") + " --init '" + (dir / "nowhere") + "'");
+  EXPECT_NE(e.exit_code, 0);
+  EXPECT_NE(e.output.find("--init"), std::string::npos) << e.output;
+}
+
 TEST(Train, CorpusWithoutValidationFileTrainsWithoutValidation) {
   TempDir dir;
   write_small_corpus(dir / "data");
