@@ -97,7 +97,7 @@ void add_eval_command(CLI::App& app, GlobalOptions& global) {
   constant->excludes(model)->excludes(samples)->excludes(reference);
   auto no_floors = std::make_shared<bool>(false);
   cmd->add_flag("--no-floors", *no_floors,
-                "humaneval-infill: do not score the constant floors (pass, return False, return True) beside a run");
+                "humaneval-infill: do not score the constant floors (pass, return False, return True, an empty line) beside a run");
   cmd->add_flag("--json", a->json, "print summary.json on stdout instead of the summary lines");
   cmd->add_option("--limit", a->limit, "the first N tasks of the split (0: all)")->capture_default_str();
   cmd->add_option("--split", a->split, "test (default), all; MBPP also prompt, validation, train")

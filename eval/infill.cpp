@@ -98,7 +98,7 @@ std::string infill_constant_completion(const Task& task, InfillVariant variant, 
 }
 
 const std::vector<std::string>& infill_floor_constants() {
-  static const std::vector<std::string> kConstants = {"pass", "return False", "return True"};
+  static const std::vector<std::string> kConstants = {"pass", "return False", "return True", ""};
   return kConstants;
 }
 

@@ -64,6 +64,8 @@ std::string infill_scored_completion(std::string_view inserted, InfillVariant va
 std::string infill_constant_completion(const Task& task, InfillVariant variant, std::string_view constant);
 
 // The trivial floors the dataset notes give for single-line infilling.
-const std::vector<std::string>& infill_floor_constants();  // "pass", "return False", "return True"
+// "pass", "return False", "return True" and "" (an empty line: what a model
+// that writes nothing scores).
+const std::vector<std::string>& infill_floor_constants();
 
 }  // namespace mtpc::eval

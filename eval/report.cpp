@@ -223,7 +223,7 @@ std::string render_infill_markdown(const InfillSummary& f, const EvalSummary& s)
   md += "| exact match | " + std::to_string(f.exact_match) + " of " + std::to_string(f.samples) + " (" +
         percent(f.samples > 0 ? double(f.exact_match) / f.samples : 0) + ") |\n";
   for (const InfillFloor& x : f.floors) {
-    md += "| floor `" + md_escape(x.constant) + "` | " + std::to_string(x.passed) + " of " + std::to_string(x.total) +
+    md += "| floor " + (x.constant.empty() ? infill_floor_label(x.constant) : "`" + md_escape(x.constant) + "`") + " | " + std::to_string(x.passed) + " of " + std::to_string(x.total) +
           " (" + percent(x.total > 0 ? double(x.passed) / x.total : 0) + ") |\n";
   }
   if (f.latency) {

@@ -73,12 +73,16 @@ struct GenerationSpeed {
 };
 
 // A constant completion scored on the same holes (the trivial floors of the
-// infilling benchmark: `pass`, `return False`, `return True`).
+// infilling benchmark: `pass`, `return False`, `return True`, an empty line).
 struct InfillFloor {
   std::string constant;  // "return False"
   int passed = 0;
   int total = 0;
 };
+// How reports name a floor's constant: itself, or "(empty line)" for "".
+inline std::string infill_floor_label(const std::string& constant) {
+  return constant.empty() ? "(empty line)" : constant;
+}
 
 // Per-completion wall time through the completion core and the share that
 // finished before the deadline (generation runs only).

