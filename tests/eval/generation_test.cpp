@@ -304,19 +304,21 @@ TEST_F(Generation, SpeedupMeasurementComparesWithNextTokenGreedyAndIsStored) {
 
 TEST(ModelIdentity, SingleFileHeadsOnlyAndShardedDirectories) {
   TempDir dir;
+  // A directory `name` holding config.json and one weights file of `bytes` bytes.
+  auto one_file = [&dir](const std::string& name, const std::string& config, const std::string& weights,
+                         size_t bytes) {
+    std::filesystem::create_directories(dir / name);
+    write_file(dir / (name + "/config.json"), config);
+    write_file(dir / (name + "/" + weights), std::string(bytes, 'w'));
+    return model_identity(dir / name);
+  };
   // mtpc: config.json + model.safetensors.
-  std::filesystem::create_directories(dir / "mtpc");
-  write_file(dir / "mtpc/config.json", "{\"format\": \"mtpc-checkpoint\"}");
-  write_file(dir / "mtpc/model.safetensors", std::string(100, 'w'));
-  Result<json> one = model_identity(dir / "mtpc");
+  Result<json> one = one_file("mtpc", "{\"format\": \"mtpc-checkpoint\"}", "model.safetensors", 100);
   ASSERT_TRUE(one.ok()) << one.status().message();
   EXPECT_EQ(one.value()["weights_bytes"], 100);
   EXPECT_EQ(one.value()["config"]["format"], "mtpc-checkpoint");
   // Heads-only (mtpc train heads): heads.safetensors, the base named in the config.
-  std::filesystem::create_directories(dir / "heads");
-  write_file(dir / "heads/config.json", "{\"format\": \"mtpc-heads\"}");
-  write_file(dir / "heads/heads.safetensors", std::string(30, 'h'));
-  Result<json> heads = model_identity(dir / "heads");
+  Result<json> heads = one_file("heads", "{\"format\": \"mtpc-heads\"}", "heads.safetensors", 30);
   ASSERT_TRUE(heads.ok()) << heads.status().message();
   EXPECT_EQ(heads.value()["weights_bytes"], 30);
   // Hugging Face shards: all of them.
