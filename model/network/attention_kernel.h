@@ -9,15 +9,18 @@
 // Here each query row reads its KV head's rows in place.
 //
 // Why exactly this arithmetic: a row's result depends only on its own
-// query, its absolute position and the cache — the scores in key order, an
-// 8-lane max and exp-sum laid out by key index, the weighted sum of values
-// in key order — never on how many rows share the call. A prompt prefilled
-// in one call and the same tokens decoded one at a time or in a
-// speculative pass give bit-identical outputs, as linear_kernel.h does for
-// the projections.
+// query, its absolute position and the cache — each score a fixed sum of
+// its own products (keys taken 8 at a time at fixed offsets), an 8-lane
+// max and exp-sum laid out by key index, the weighted sum of values as two
+// chains (even and odd keys) in key order — never on how many rows share
+// the call. A prompt prefilled in one call and the same tokens decoded one
+// at a time or in a speculative pass give bit-identical outputs, as
+// linear_kernel.h does for the projections.
 #pragma once
 
 #include <cstdint>
+
+#include "model/network/linear_kernel.h"
 
 namespace mtpc {
 
@@ -33,5 +36,11 @@ bool attention_kernel_available();
 void attention_kernel(const float* q, const float* k, const float* v, float* out, int64_t T, int64_t H,
                       int64_t KV, int64_t D, int64_t total, int64_t head_stride, float scale, int64_t h_begin,
                       int64_t h_end);
+// The same with a given instruction set (the linear kernel's, by default):
+// kAvx512 computes the weighted values 16 lanes at a time, in the same
+// order per element, so both give the same bits (a test checks).
+void attention_kernel_with(LinearKernelIsa isa, const float* q, const float* k, const float* v, float* out,
+                           int64_t T, int64_t H, int64_t KV, int64_t D, int64_t total, int64_t head_stride,
+                           float scale, int64_t h_begin, int64_t h_end);
 
 }  // namespace mtpc

@@ -6,6 +6,8 @@
 #include <limits>
 #include <tuple>
 
+#include "model/network/attention_kernel.h"
+
 namespace mtpc {
 namespace {
 
@@ -84,6 +86,21 @@ TEST(FusedOps, CachedAttentionMatchesTorchAndIsRowLocal) {
         auto alone = cached_attention(q.narrow(1, j, 1), kc, vc, total - T + j + 1);
         EXPECT_TRUE(torch::equal(alone, fast.narrow(1, j, 1))) << "row " << j << " of " << T << ", total " << total;
       }
+    }
+  }
+  // Where the CPU has AVX-512 the values go 16 lanes at a time: the same
+  // bits as 8 at a time, for head widths with and without a tail.
+  if (linear_kernel_isa_available(LinearKernelIsa::kAvx512)) {
+    for (int64_t D : {32, 16, 24, 72, 128, 12}) {
+      const int64_t H = 4, KV = 2, capacity = 300, total = 277, T = 3;
+      auto kc = torch::randn({KV, capacity, D}), vc = torch::randn({KV, capacity, D});
+      auto q = torch::randn({T, H, D});
+      auto narrow = torch::empty({T, H, D}), wide = torch::empty({T, H, D});
+      attention_kernel_with(LinearKernelIsa::kAvx2, q.data_ptr<float>(), kc.data_ptr<float>(), vc.data_ptr<float>(),
+                            narrow.data_ptr<float>(), T, H, KV, D, total, capacity * D, 0.3f, 0, H);
+      attention_kernel_with(LinearKernelIsa::kAvx512, q.data_ptr<float>(), kc.data_ptr<float>(), vc.data_ptr<float>(),
+                            wide.data_ptr<float>(), T, H, KV, D, total, capacity * D, 0.3f, 0, H);
+      EXPECT_TRUE(torch::equal(narrow, wide)) << "D " << D;
     }
   }
   c10::InferenceMode guard;

@@ -7,22 +7,55 @@
 namespace mtpc {
 namespace {
 
-// Widths with K % 8 != 0 and N % 4 != 0 exercise the tails.
+// Widths with K % 16 != 0, K % 8 != 0 and N % 6 != 0 exercise the tails.
 struct Shape { int64_t n, k; };
-const Shape kShapes[] = {{704, 256}, {256, 704}, {262, 256}, {13, 21}, {5, 3}, {1, 8}, {9, 1}};
+const Shape kShapes[] = {{704, 256}, {256, 704}, {262, 256}, {13, 21}, {5, 3}, {1, 8}, {9, 1}, {7, 24}, {20, 40}};
+
+// The instruction sets this CPU runs: both kernels are tested where both run.
+std::vector<LinearKernelIsa> isas() {
+  std::vector<LinearKernelIsa> out;
+  for (auto isa : {LinearKernelIsa::kAvx2, LinearKernelIsa::kAvx512})
+    if (linear_kernel_isa_available(isa)) out.push_back(isa);
+  return out;
+}
+const char* name(LinearKernelIsa isa) { return isa == LinearKernelIsa::kAvx2 ? "avx2" : "avx512"; }
 
 TEST(LinearKernel, MatchesTorchLinear) {
   if (!linear_kernel_available()) GTEST_SKIP() << "no AVX2/FMA on this CPU: torch's linear is used";
+  EXPECT_TRUE(linear_kernel_isa_available(linear_kernel_isa()));
   torch::manual_seed(3);
+  for (LinearKernelIsa isa : isas())
+    for (const Shape& s : kShapes)
+      for (int64_t m : {1, 2, 3, 4, 5, 7, 8, 33}) {
+        auto x = torch::randn({m, s.k});
+        auto w = torch::randn({s.n, s.k});
+        auto y = torch::empty({m, s.n});
+        linear_kernel_with(isa, x.data_ptr<float>(), w.data_ptr<float>(), y.data_ptr<float>(), m, s.n, s.k, 0, s.n);
+        auto want = torch::nn::functional::linear(x.to(torch::kFloat64), w.to(torch::kFloat64));
+        const double err = (y.to(torch::kFloat64) - want).abs().max().item<double>();
+        EXPECT_LE(err, 1e-4 * std::sqrt(static_cast<double>(s.k))) << name(isa) << " " << s.n << "x" << s.k << " m=" << m;
+      }
+}
+
+// int8 weights: the product equals the fp64 product with the dequantised
+// weights (scale * q) up to float rounding, in every shape and row count.
+TEST(LinearKernel, Int8WeightsMatchTheirDequantisedProduct) {
+  if (!linear_kernel_available()) GTEST_SKIP() << "no AVX2/FMA on this CPU: torch's linear is used";
+  torch::manual_seed(6);
   for (const Shape& s : kShapes)
-    for (int64_t m : {1, 2, 3, 4, 7, 8, 33}) {
+    for (int64_t m : {1, 2, 3, 4, 5, 9}) {
       auto x = torch::randn({m, s.k});
-      auto w = torch::randn({s.n, s.k});
+      auto q = torch::randint(-127, 128, {s.n, s.k}).to(torch::kInt8);
+      auto scale = torch::rand({s.n}) * 0.01;
+      scale[0] = 0;  // an all-zero row quantises to scale 0
       auto y = torch::empty({m, s.n});
-      linear_kernel(x.data_ptr<float>(), w.data_ptr<float>(), y.data_ptr<float>(), m, s.n, s.k, 0, s.n);
-      auto want = torch::nn::functional::linear(x.to(torch::kFloat64), w.to(torch::kFloat64));
+      linear_kernel_q8(x.data_ptr<float>(), q.data_ptr<int8_t>(), scale.data_ptr<float>(), y.data_ptr<float>(), m,
+                       s.n, s.k);
+      auto dequantised = q.to(torch::kFloat64) * scale.to(torch::kFloat64).unsqueeze(1);
+      auto want = torch::nn::functional::linear(x.to(torch::kFloat64), dequantised);
       const double err = (y.to(torch::kFloat64) - want).abs().max().item<double>();
-      EXPECT_LE(err, 1e-4 * std::sqrt(static_cast<double>(s.k))) << s.n << "x" << s.k << " m=" << m;
+      EXPECT_LE(err, 1e-3 * std::sqrt(static_cast<double>(s.k))) << s.n << "x" << s.k << " m=" << m;
+      EXPECT_TRUE(torch::all(y.select(1, 0) == 0).item<bool>());
     }
 }
 
@@ -31,26 +64,28 @@ TEST(LinearKernel, MatchesTorchLinear) {
 TEST(LinearKernel, RowsAreBitIdenticalWhateverTheBatch) {
   if (!linear_kernel_available()) GTEST_SKIP() << "no AVX2/FMA on this CPU: torch's linear is used";
   torch::manual_seed(4);
+  for (LinearKernelIsa isa : isas())
   for (const Shape& s : kShapes) {
     const int64_t m = 37;
     auto x = torch::randn({m, s.k});
     auto w = torch::randn({s.n, s.k});
     auto all = torch::empty({m, s.n});
-    linear_kernel(x.data_ptr<float>(), w.data_ptr<float>(), all.data_ptr<float>(), m, s.n, s.k, 0, s.n);
+    linear_kernel_with(isa, x.data_ptr<float>(), w.data_ptr<float>(), all.data_ptr<float>(), m, s.n, s.k, 0, s.n);
     // Every row alone, and rows in runs of every length 1..9 at odd offsets.
     for (int64_t run = 1; run <= 9; ++run)
       for (int64_t start = 0; start + run <= m; start += run + 2) {
         auto part = x.narrow(0, start, run).contiguous();
         auto y = torch::empty({run, s.n});
-        linear_kernel(part.data_ptr<float>(), w.data_ptr<float>(), y.data_ptr<float>(), run, s.n, s.k, 0, s.n);
-        EXPECT_TRUE(torch::equal(y, all.narrow(0, start, run))) << s.n << "x" << s.k << " rows " << start << "+" << run;
+        linear_kernel_with(isa, part.data_ptr<float>(), w.data_ptr<float>(), y.data_ptr<float>(), run, s.n, s.k, 0, s.n);
+        EXPECT_TRUE(torch::equal(y, all.narrow(0, start, run)))
+            << name(isa) << " " << s.n << "x" << s.k << " rows " << start << "+" << run;
       }
     // Columns computed in uneven pieces, as threads would.
     auto split = torch::empty({m, s.n});
     for (int64_t b = 0; b < s.n; b += 3)
-      linear_kernel(x.data_ptr<float>(), w.data_ptr<float>(), split.data_ptr<float>(), m, s.n, s.k, b,
-                    std::min(s.n, b + 3));
-    EXPECT_TRUE(torch::equal(split, all)) << s.n << "x" << s.k;
+      linear_kernel_with(isa, x.data_ptr<float>(), w.data_ptr<float>(), split.data_ptr<float>(), m, s.n, s.k, b,
+                         std::min(s.n, b + 3));
+    EXPECT_TRUE(torch::equal(split, all)) << name(isa) << " " << s.n << "x" << s.k;
   }
 }
 
