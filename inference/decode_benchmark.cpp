@@ -9,6 +9,7 @@
 #include "inference/engine.h"
 #include "inference/stats_json.h"
 #include "model/network/config.h"
+#include "model/network/linear_kernel.h"
 #include "model/tokenizer/tokenizer.h"
 
 namespace mtpc {
@@ -122,6 +123,7 @@ Result<nlohmann::json> run_decode_benchmark(const DecodeBenchmarkOptions& o) {
   const double load_seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - load_start).count();
   const ProcessMemory after_load = process_memory();
+  const std::string draft_heads = e.draft_heads();
   nlohmann::json pass_cost = nullptr;
   if (o.pass_cost_rows > 0) {
     say("bench decode: timing passes of 1.." + std::to_string(o.pass_cost_rows) + " rows\n");
@@ -231,6 +233,8 @@ Result<nlohmann::json> run_decode_benchmark(const DecodeBenchmarkOptions& o) {
                         {"prompts", prompts.size()},
                         {"max_new_tokens", o.max_new_tokens},
                         {"dtype", o.dtype},
+                        {"draft_heads", draft_heads},
+                        {"linear_kernel", linear_kernel_name()},
                         {"warmup_runs", o.warmup},
                         {"timing", "decode only: tokens / seconds after each prompt's prefill pass"},
                         {"machine", machine_description(o.device, o.threads)},

@@ -1,5 +1,7 @@
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
+#include <string>
 
 #include <torch/cuda.h>
 
@@ -44,6 +46,11 @@ std::vector<double> Engine::context_step_costs() const {
 }
 
 int Engine::trained_window() const { return impl_->trained_window; }
+
+std::string Engine::draft_heads() const {
+  if (!impl_->mlp_heads) return "";
+  return impl_->mlp_heads->weights() == DraftWeights::kInt8 ? "int8" : "exact";
+}
 
 int Engine::max_prompt_tokens(int max_new_tokens) const {
   return static_cast<int>(prompt_room(impl_->model->config(), max_new_tokens));
@@ -92,7 +99,11 @@ Result<std::shared_ptr<Engine>> Engine::load(const std::string& model_dir, const
                            " ids but the model only " + std::to_string(model_vocab));
     if (tok_vocab < model_vocab)
       if (Status s = impl->model->limit_output_vocab(tok_vocab); !s.ok()) return s.wrap(model_dir);
-    if (impl->model->config().head_kind == HeadKind::kMlp) impl->mlp_heads = MlpHeadStack::build(*impl->model);
+    if (impl->model->config().head_kind == HeadKind::kMlp) {
+      const char* env = std::getenv("MTPC_DRAFT_HEADS");
+      const bool int8 = options.int8_draft_heads && !(env != nullptr && std::string(env) == "exact");
+      impl->mlp_heads = MlpHeadStack::build(*impl->model, int8 ? DraftWeights::kInt8 : DraftWeights::kExact);
+    }
     std::shared_ptr<Engine> engine(new Engine(std::move(impl)));
     const ModelConfig& c = engine->config();
     // A few passes per draft length on a short context; a failure leaves

@@ -203,6 +203,12 @@ struct EngineOptions {
   // kContextMaxDraft + 1 rows at load, so that requests may draft from the
   // context (GenerationRequest::context_draft). false: heads only.
   bool context_drafts = true;
+  // MLP draft heads (2..n) with int8 weights, a scale per row, on a CPU in
+  // fp32 (model/network/head_stack.h): a quarter of the bytes to read per
+  // draft. Drafts only propose; head 1, always exact, decides, so outputs
+  // are the same either way. false, or MTPC_DRAFT_HEADS=exact in the
+  // environment: the heads' own fp32 weights.
+  bool int8_draft_heads = true;
 };
 
 class Engine {
@@ -229,6 +235,9 @@ class Engine {
   // (checkpoint.h's trained_window); 0 when the checkpoint does not say.
   // Positions past it work but are ones the model never saw.
   int trained_window() const;
+  // How the MLP draft heads keep their weights: "int8", "exact", or "" for
+  // a model without MLP heads.
+  std::string draft_heads() const;
   // A session with its KV cache preallocated for max_seq_len tokens.
   Result<Session> new_session() const;
   // Decodes one request on `session`. Errors: bad prompt ids, bad options,

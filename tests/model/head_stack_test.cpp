@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include "model/network/linear_kernel.h"
+
 namespace mtpc {
 namespace {
 
@@ -44,6 +46,46 @@ TEST(MlpHeadStack, StatesEqualEachHeadModule) {
         }
       }
   }
+}
+
+// int8 weights (for drafting): close to each head's own states, relative
+// to their size; kept only where the kernel runs, in fp32 on the CPU.
+TEST(MlpHeadStack, Int8WeightsStayCloseToEachHeadModule) {
+  torch::manual_seed(8);
+  MtpModel model(mlp_config());
+  {
+    torch::NoGradGuard no_grad;
+    for (auto& p : model->named_parameters())
+      if (p.key().find("norm") != std::string::npos) p.value().uniform_(0.5, 1.5);
+  }
+  MlpHeadStack stack = MlpHeadStack::build(*model, DraftWeights::kInt8);
+  if (!linear_kernel_available()) {
+    EXPECT_EQ(stack.weights(), DraftWeights::kExact);
+    GTEST_SKIP() << "no AVX2/FMA on this CPU: the stack keeps fp32 weights";
+  }
+  ASSERT_EQ(stack.weights(), DraftWeights::kInt8);
+  EXPECT_EQ(MlpHeadStack::build(*model).weights(), DraftWeights::kExact);
+  const int n = model->config().n_future;
+  torch::NoGradGuard no_grad;
+  auto x = torch::randn({3, model->config().dim});
+  for (int first = 0; first < n; ++first)
+    for (int count = 1; first + count <= n; ++count) {
+      auto got = stack.states(x, first, count);
+      ASSERT_EQ(got.sizes(), (std::vector<int64_t>{count, 3, model->config().dim}));
+      for (int j = 0; j < count; ++j) {
+        auto head = model->heads[first + j]->as<MlpHeadImpl>();
+        auto want = head->forward(x);
+        // The head's own contribution (want - x) within 2% of its size; an
+        // int8 weight is within half a step (max |w| / 254) of the fp32 one.
+        const double err = (got[j] - want).norm().item<double>();
+        const double size = (want - x).norm().item<double>();
+        EXPECT_LE(err, 0.02 * size) << "head " << first + j << " (range " << first << "+" << count << ")";
+        EXPECT_GT(err, 0.0) << "the int8 path ran";
+      }
+    }
+  // bf16 models keep their own weights.
+  model->to(torch::kBFloat16);
+  EXPECT_EQ(MlpHeadStack::build(*model, DraftWeights::kInt8).weights(), DraftWeights::kExact);
 }
 
 TEST(MlpHeadStack, RefusesBadInput) {
