@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include "inference/context_lookup.h"
+#include "model/network/linear_kernel.h"
 #include "test_models.h"
 
 namespace mtpc {
@@ -145,6 +146,10 @@ TEST(DecodeBenchmark, ReportsLoadTimeMemoryAndPassCostPerRowCount) {
                      pc["ms"][i].get<double>() / pc["ms"][0].get<double>());
   }
   EXPECT_EQ(pc["context"], 16);
+  // What ran: a transformer-head model has no MLP draft heads to quantise.
+  EXPECT_EQ(j["draft_heads"], "");
+  const std::string kernel = j["linear_kernel"];
+  EXPECT_TRUE(kernel == "avx512" || kernel == "avx2" || kernel == "torch") << kernel;
 }
 
 TEST(EnginePassCost, RefusesAPassBeyondTheContextAndBadCounts) {
@@ -160,6 +165,17 @@ TEST(EnginePassCost, RefusesAPassBeyondTheContextAndBadCounts) {
   auto costs = engine->measure_pass_costs(3, max_seq - 3, 1);
   ASSERT_TRUE(costs.ok()) << costs.status().message();
   EXPECT_EQ(costs->size(), 3u);
+  // Its draft heads read int8 weights where the CPU kernel runs (CPU fp32).
+  const bool int8 = testing::test_engine_options().device == "cpu" && testing::test_engine_options().dtype == "fp32" &&
+                    linear_kernel_available();
+  EXPECT_EQ(engine->draft_heads(), int8 ? "int8" : "exact");
+  TempDir other;
+  EngineOptions exact = testing::test_engine_options();
+  exact.int8_draft_heads = false;
+  testing::make_engine(other, HeadKind::kMlp);
+  auto plain = Engine::load(other.path(), exact);
+  ASSERT_TRUE(plain.ok()) << plain.status().message();
+  EXPECT_EQ((*plain)->draft_heads(), "exact");
 }
 
 TEST(DecodeBenchmark, ABadPromptsFileIsAnErrorNamingTheLine) {
