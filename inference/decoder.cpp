@@ -62,7 +62,10 @@ class Decoder {
         s->t = s->drafter.pick(*logits[i], 0);
         drafting.push_back(last_rows[i]);
       }
+      const auto t0 = Clock::now();
       draft(drafting);
+      const double ms = ms_between(t0, Clock::now());
+      for (const HeadInput& in : drafting) in.seq->draft_ms = drafting.size() == 1 ? ms : 0;
     }
 
     std::vector<Sequence*> pass;
@@ -89,13 +92,21 @@ class Decoder {
     }
     if (!pass.empty()) {
       // One sequence alone: its step's wall time teaches the step costs
-      // (a packed pass's time belongs to no single draft length).
-      Drafter* alone = pass.size() == 1 ? &pass[0]->drafter : nullptr;
+      // (a packed pass's time belongs to no single draft length). A step
+      // with k drafts costs its verifying pass of k + 1 rows and the
+      // drafting that made those k drafts (timed in the step before); the
+      // drafting this step does for the next one is the next step's.
+      Sequence* alone = pass.size() == 1 ? pass[0] : nullptr;
       const int fed_drafts = static_cast<int>(pass[0]->fed.size()) - 1;
       const bool fed_context = pass[0]->drafter.drafts_from_context();
-      const auto t0 = Clock::now();
-      step(pass);
-      if (alone != nullptr) alone->observe_step_time(fed_drafts, fed_context, ms_between(t0, Clock::now()));
+      const double drafted_ms = fed_drafts > 0 ? pass[0]->draft_ms : 0;
+      const StepTimes times = step(pass);
+      if (alone != nullptr) {
+        alone->drafter.observe_step_time(fed_drafts, fed_context, times.verify_ms + drafted_ms);
+        alone->draft_ms = times.draft_ms;
+      } else {
+        for (Sequence* s : pass) s->draft_ms = 0;
+      }
     }
     auto gone = std::stable_partition(seqs_.begin(), seqs_.end(), [](Sequence* s) { return s->running; });
     ended.insert(ended.end(), gone, seqs_.end());
@@ -231,8 +242,14 @@ class Decoder {
     return out;
   }
 
+  struct StepTimes {
+    double verify_ms = 0;  // feed, head 1, verification
+    double draft_ms = 0;   // the drafts for the next pass
+  };
+
   // One pass: feed, verify with head 1, keep the accepted drafts, draft again.
-  void step(const std::vector<Sequence*>& pass) {
+  StepTimes step(const std::vector<Sequence*>& pass) {
+    const auto t0 = Clock::now();
     std::vector<std::vector<int32_t>> tokens;
     std::vector<int64_t> starts;
     for (Sequence* s : pass) {
@@ -264,7 +281,9 @@ class Decoder {
       s->t = v.next;
       drafting.push_back({s, hidden[i].narrow(1, 0, v.accepted + 1), pass_start});
     }
+    const auto t1 = Clock::now();
     draft(drafting);
+    return {ms_between(t0, t1), ms_between(t1, Clock::now())};
   }
 
   // Drafts for each input's sequence from heads 2..k+1 at the input's last

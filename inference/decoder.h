@@ -49,6 +49,10 @@ struct Sequence {
   int32_t t = -1;            // the pending token, fed at position n next pass
   std::vector<int32_t> fed;  // this pass's tokens: t and the drafts that fit
   std::vector<int32_t> history;  // context drafting's view: session tokens, then t
+  // Wall time of the draft() call that made the current drafts, when the
+  // sequence decoded alone: part of the next step's cost, not of the step
+  // that drafted them (whose own drafts may have been fewer or none).
+  double draft_ms = 0;
   std::chrono::steady_clock::time_point decode_start;
 };
 

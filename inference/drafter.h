@@ -114,8 +114,10 @@ class Drafter {
   void plan(const std::vector<int32_t>& history);
   // The current drafts came from the context, not the heads.
   bool drafts_from_context() const { return from_context_; }
-  // A single-sequence step's wall time, to the cost model of the kind of
-  // drafts it fed (both when it fed none).
+  // A single-sequence step's cost, to the cost model of the kind of drafts
+  // it fed (both when it fed none): the wall time of its verifying pass
+  // plus that of the drafting which made its drafts (the decoder times
+  // each; the drafting a step does for the next pass is the next step's).
   void observe_step_time(int fed_drafts, bool fed_context, double ms);
 
   // Draft heads to run at the next drafting point.
