@@ -58,6 +58,7 @@ MlpHeadStack MlpHeadStack::build(MtpModelImpl& model, DraftWeights weights) {
     std::tie(s.q3_, s.s3_) = quantize_rows(s.w3_);
     std::tie(s.q2_, s.s2_) = quantize_rows(s.w2_);  // [n, dim, hidden] rows: [n, dim] scales
     s.quantized_ = true;
+    s.w1_ = s.w3_ = s.w2_ = torch::Tensor();  // the fp32 copies are not read again
   }
   return s;
 }
@@ -68,7 +69,9 @@ torch::Tensor MlpHeadStack::states(const torch::Tensor& x, int first, int count)
               first + count, ") out of range for ", heads_, " heads");
   // RMSNorm as RMSNormImpl; its weight is folded into w1 and w3.
   auto normed = rms_norm(x, ones_, eps_);
-  if (quantized_ && x.scalar_type() == torch::kFloat32 && x.device().is_cpu()) {
+  if (quantized_) {
+    TORCH_CHECK(x.scalar_type() == torch::kFloat32 && x.device().is_cpu(),
+                "MlpHeadStack: int8 draft weights take fp32 CPU rows, got ", x.scalar_type(), " on ", x.device());
     const int64_t rows = count * hidden_;
     auto gate = linear_q8(normed, q1_.narrow(0, first * hidden_, rows), s1_.narrow(0, first * hidden_, rows));
     auto up = linear_q8(normed, q3_.narrow(0, first * hidden_, rows), s3_.narrow(0, first * hidden_, rows));

@@ -34,7 +34,8 @@ class MlpHeadStack {
   static MlpHeadStack build(MtpModelImpl& model, DraftWeights weights = DraftWeights::kExact);
 
   // x [R, dim] trunk rows -> states [count, R, dim] of heads first ..
-  // first + count - 1 at every row (before the shared final norm).
+  // first + count - 1 at every row (before the shared final norm). kInt8
+  // stacks take fp32 CPU rows (the model's own dtype and device).
   torch::Tensor states(const torch::Tensor& x, int first, int count) const;
 
   int heads() const { return heads_; }
@@ -49,7 +50,8 @@ class MlpHeadStack {
   torch::Tensor w2_;  // [n, dim, hidden]: each head's Linear weight
   torch::Tensor ones_;  // [dim]: the norm's weight once folded away
   // kInt8: the same matrices as int8 [rows, cols] with a float scale per
-  // row (w2 per head: [n, dim, hidden] and [n, dim]).
+  // row (w2 per head: [n, dim, hidden] and [n, dim]); w1_, w3_, w2_ are
+  // then released.
   bool quantized_ = false;
   torch::Tensor q1_, q3_, q2_, s1_, s3_, s2_;
   int heads_ = 0;

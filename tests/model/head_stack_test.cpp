@@ -83,6 +83,8 @@ TEST(MlpHeadStack, Int8WeightsStayCloseToEachHeadModule) {
         EXPECT_GT(err, 0.0) << "the int8 path ran";
       }
     }
+  // Int8 stacks take the model's fp32 CPU rows only.
+  EXPECT_THROW(stack.states(x.to(torch::kBFloat16), 0, 1), c10::Error);
   // bf16 models keep their own weights.
   model->to(torch::kBFloat16);
   EXPECT_EQ(MlpHeadStack::build(*model, DraftWeights::kInt8).weights(), DraftWeights::kExact);
