@@ -283,7 +283,12 @@ void linear_kernel(const float* x, const float* w, float* y, int64_t M, int64_t 
 
 void linear_kernel_q8(const float* x, const int8_t* q, const float* scale, float* y, int64_t M, int64_t N,
                       int64_t K) {
-  if (chosen_isa() == LinearKernelIsa::kAvx512) kernel_q8_avx512(x, q, scale, y, M, N, K);
+  linear_kernel_q8_with(chosen_isa(), x, q, scale, y, M, N, K);
+}
+
+void linear_kernel_q8_with(LinearKernelIsa isa, const float* x, const int8_t* q, const float* scale, float* y,
+                           int64_t M, int64_t N, int64_t K) {
+  if (isa == LinearKernelIsa::kAvx512 && cpu_has_avx512()) kernel_q8_avx512(x, q, scale, y, M, N, K);
   else kernel_q8_avx2(x, q, scale, y, M, N, K);
 }
 
@@ -305,6 +310,11 @@ void linear_kernel(const float*, const float*, float*, int64_t, int64_t, int64_t
 }
 
 void linear_kernel_q8(const float*, const int8_t*, const float*, float*, int64_t, int64_t, int64_t) {
+  std::abort();  // never called: linear_kernel_available() is false
+}
+
+void linear_kernel_q8_with(LinearKernelIsa, const float*, const int8_t*, const float*, float*, int64_t, int64_t,
+                           int64_t) {
   std::abort();  // never called: linear_kernel_available() is false
 }
 

@@ -50,6 +50,8 @@ void linear_kernel(const float* x, const float* w, float* y, int64_t M, int64_t 
 // Requires linear_kernel_available().
 void linear_kernel_q8(const float* x, const int8_t* q, const float* scale, float* y, int64_t M, int64_t N,
                       int64_t K);
+void linear_kernel_q8_with(LinearKernelIsa isa, const float* x, const int8_t* q, const float* scale, float* y,
+                           int64_t M, int64_t N, int64_t K);
 // The same with a given instruction set (tests compare both); kAvx512 on a
 // CPU without it runs kAvx2.
 void linear_kernel_with(LinearKernelIsa isa, const float* x, const float* w, float* y, int64_t M, int64_t N,

@@ -42,6 +42,7 @@ TEST(LinearKernel, MatchesTorchLinear) {
 TEST(LinearKernel, Int8WeightsMatchTheirDequantisedProduct) {
   if (!linear_kernel_available()) GTEST_SKIP() << "no AVX2/FMA on this CPU: torch's linear is used";
   torch::manual_seed(6);
+  for (LinearKernelIsa isa : isas())
   for (const Shape& s : kShapes)
     for (int64_t m : {1, 2, 3, 4, 5, 9}) {
       auto x = torch::randn({m, s.k});
@@ -49,12 +50,12 @@ TEST(LinearKernel, Int8WeightsMatchTheirDequantisedProduct) {
       auto scale = torch::rand({s.n}) * 0.01;
       scale[0] = 0;  // an all-zero row quantises to scale 0
       auto y = torch::empty({m, s.n});
-      linear_kernel_q8(x.data_ptr<float>(), q.data_ptr<int8_t>(), scale.data_ptr<float>(), y.data_ptr<float>(), m,
-                       s.n, s.k);
+      linear_kernel_q8_with(isa, x.data_ptr<float>(), q.data_ptr<int8_t>(), scale.data_ptr<float>(),
+                            y.data_ptr<float>(), m, s.n, s.k);
       auto dequantised = q.to(torch::kFloat64) * scale.to(torch::kFloat64).unsqueeze(1);
       auto want = torch::nn::functional::linear(x.to(torch::kFloat64), dequantised);
       const double err = (y.to(torch::kFloat64) - want).abs().max().item<double>();
-      EXPECT_LE(err, 1e-3 * std::sqrt(static_cast<double>(s.k))) << s.n << "x" << s.k << " m=" << m;
+      EXPECT_LE(err, 1e-3 * std::sqrt(static_cast<double>(s.k))) << name(isa) << " " << s.n << "x" << s.k << " m=" << m;
       EXPECT_TRUE(torch::all(y.select(1, 0) == 0).item<bool>());
     }
 }
