@@ -30,8 +30,8 @@ void add_train_command(CLI::App& app, GlobalOptions& global) {
   add_train_heads_command(*cmd, global);
   cmd->add_flag("--resume", args->resume, "continue from OUT/checkpoint if it exists");
   cmd->add_option("--init", args->init,
-                  "start from this model's weights (same shapes; fill-in-the-middle layout may differ), "
-                  "fresh optimizer and schedule");
+                  "start from this model's weights (same shapes; the fill-in-the-middle layout may differ, "
+                  "and a model with more heads gives its first n_future), fresh optimizer and schedule");
   auto* steps = cmd->add_option("--steps", args->steps, "total optimizer steps (overrides the config)")
                     ->check(CLI::PositiveNumber);
   cmd->add_option("--ranks", args->ranks,

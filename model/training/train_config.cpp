@@ -25,6 +25,7 @@ Status TrainConfig::validate(const ModelConfig& model) const {
   if (!(adam_eps > 0)) return err("adam_eps must be > 0");
   if (!(grad_clip >= 0)) return err("grad_clip must be >= 0");
   if (!(fim_rate >= 0 && fim_rate <= 1)) return err("fim_rate must be in [0, 1]");
+  if (!(fim_line_rate >= 0 && fim_line_rate <= 1)) return err("fim_line_rate must be in [0, 1]");
   if (loss_order != "sequential" && loss_order != "naive")
     return err("loss_order must be sequential or naive, got '" + loss_order + "'");
   if (log_every < 1) return err("log_every must be >= 1");
@@ -55,7 +56,7 @@ nlohmann::json train_config_to_json(const TrainConfig& t) {
           {"warmup_steps", t.warmup_steps}, {"weight_decay", t.weight_decay},
           {"beta1", t.beta1},           {"beta2", t.beta2},
           {"adam_eps", t.adam_eps},     {"grad_clip", t.grad_clip},
-          {"fim_rate", t.fim_rate},     {"seed", t.seed},
+          {"fim_rate", t.fim_rate},     {"fim_line_rate", t.fim_line_rate}, {"seed", t.seed},
           {"bf16", t.bf16},             {"loss_order", t.loss_order},
           {"log_every", t.log_every},   {"eval_every", t.eval_every},
           {"eval_batches", t.eval_batches}, {"checkpoint_every", t.checkpoint_every}};
@@ -72,7 +73,7 @@ Result<TrainConfig> train_config_from_json(const nlohmann::json& j, const std::s
   std::map<std::string, double*> dbl = {
       {"lr", &t.lr},       {"min_lr_ratio", &t.min_lr_ratio}, {"weight_decay", &t.weight_decay},
       {"beta1", &t.beta1}, {"beta2", &t.beta2},               {"adam_eps", &t.adam_eps},
-      {"grad_clip", &t.grad_clip}, {"fim_rate", &t.fim_rate}};
+      {"grad_clip", &t.grad_clip}, {"fim_rate", &t.fim_rate}, {"fim_line_rate", &t.fim_line_rate}};
   for (auto it = j.begin(); it != j.end(); ++it) {
     const std::string& k = it.key();
     const auto& v = it.value();

@@ -25,6 +25,7 @@ struct TrainConfig {
   double beta1 = 0.9, beta2 = 0.95, adam_eps = 1e-8;
   double grad_clip = 1.0;       // global L2 norm; 0 disables
   double fim_rate = 0.5;        // share of windows rewritten prefix-suffix-middle
+  double fim_line_rate = 0;     // share of those whose middle is cut at line ends (train_data.h)
   uint64_t seed = 1234;         // initialisation and data order
   bool bf16 = true;             // bf16 autocast (~2.5x faster than fp32 on this CPU)
   std::string loss_order = "sequential";  // sequential (the paper's) | naive

@@ -11,11 +11,15 @@ uint64_t splitmix64(uint64_t x) {
 
 Result<WindowSampler> WindowSampler::create(std::vector<uint16_t> tokens, int64_t length,
                                             uint64_t seed, double fim_rate, SpecialTokens specials,
-                                            const std::string& source, FimLayout layout) {
+                                            const std::string& source, FimLayout layout,
+                                            double fim_line_rate, int64_t newline) {
   if (length < 4) return Status::Error("window length must be >= 4");
   if (layout == FimLayout::kSpm && length < 5) return Status::Error("suffix-prefix-middle windows must be >= 5 tokens long");
   if (fim_rate > 0 && layout == FimLayout::kSpm && specials.eos < 0)
     return Status::Error("suffix-prefix-middle windows need an EOS token to end the middle");
+  if (!(fim_line_rate >= 0 && fim_line_rate <= 1)) return Status::Error("fim_line_rate must be in [0, 1]");
+  if (fim_line_rate > 0 && newline < 0)
+    return Status::Error("line-aligned fill-in-the-middle needs the tokenizer's newline token");
   if (static_cast<int64_t>(tokens.size()) < length)
     return Status::Error(source + ": " + std::to_string(tokens.size()) +
                          " tokens, fewer than one training window of " + std::to_string(length));
@@ -26,6 +30,8 @@ Result<WindowSampler> WindowSampler::create(std::vector<uint16_t> tokens, int64_
   s.fim_rate_ = fim_rate;
   s.specials_ = specials;
   s.layout_ = layout;
+  s.fim_line_rate_ = fim_line_rate;
+  s.newline_ = newline;
   return s;
 }
 
@@ -45,9 +51,24 @@ std::vector<int64_t> WindowSampler::sample(uint64_t index) const {
   // suffix-prefix-middle four (EOS ends the middle).
   const bool spm = layout_ == FimLayout::kSpm;
   const int64_t n = length_ - (spm ? 4 : 3);
+  auto at = [&](int64_t i) { return static_cast<int64_t>(tokens_[offset + i]); };
   int64_t a = static_cast<int64_t>(next() % (n + 1)), b = static_cast<int64_t>(next() % (n + 1));
   if (a > b) std::swap(a, b);
-  auto at = [&](int64_t i) { return static_cast<int64_t>(tokens_[offset + i]); };
+  // Line-aligned holes draw more numbers only when enabled, so windows of
+  // runs without them stay what they were.
+  if (fim_line_rate_ > 0 && static_cast<double>(next() >> 11) * 0x1.0p-53 < fim_line_rate_) {
+    const uint64_t r = next();
+    a = static_cast<int64_t>(r % (n + 1));
+    if ((r >> 32) & 1)  // from the start of the line
+      while (a > 0 && at(a - 1) != newline_) --a;
+    const uint64_t pick = (r >> 33) & 3;
+    const int64_t lines = pick < 2 ? 1 : pick == 2 ? 2 : 3 + static_cast<int64_t>((r >> 35) % 6);
+    b = a;
+    for (int64_t l = 0; l < lines && b < n; ++l) {
+      while (b < n && at(b) != newline_) ++b;
+      if (b < n) ++b;  // the newline belongs to the middle
+    }
+  }
   if (spm) {
     out.push_back(specials_.fim_prefix);
     out.push_back(specials_.fim_suffix);

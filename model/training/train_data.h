@@ -6,6 +6,13 @@
 // with the FIM specials and keeps its length: prefix-suffix-middle
 // (FimLayout::kPsm, the middle running to the window's end) or
 // suffix-prefix-middle (kSpm: PRE SUF suffix MID prefix middle EOS).
+//
+// Where the middle lies: by default two uniform points of the window (spans
+// of any length, starting and ending anywhere). With `fim_line_rate` > 0,
+// that share of the FIM windows cut the middle the way an editor's holes
+// are cut instead: it ends just after a newline, holds 1 line (half of
+// them), 2 (a quarter) or 3-8 lines, and starts either at the beginning of
+// its first line or anywhere inside it (the rest of a line being typed).
 #pragma once
 
 #include <cstdint>
@@ -23,7 +30,8 @@ class WindowSampler {
   // `tokens` must hold at least `length` ids (checked by create).
   static Result<WindowSampler> create(std::vector<uint16_t> tokens, int64_t length, uint64_t seed,
                                       double fim_rate, SpecialTokens specials,
-                                      const std::string& source, FimLayout layout = FimLayout::kPsm);
+                                      const std::string& source, FimLayout layout = FimLayout::kPsm,
+                                      double fim_line_rate = 0, int64_t newline = -1);
 
   // Random window for global sample number `index` (FIM at the set rate).
   std::vector<int64_t> sample(uint64_t index) const;
@@ -41,6 +49,8 @@ class WindowSampler {
   double fim_rate_ = 0;
   SpecialTokens specials_{};
   FimLayout layout_ = FimLayout::kPsm;
+  double fim_line_rate_ = 0;
+  int64_t newline_ = -1;
 };
 
 // A counter-based generator: the n-th value of stream `key`.

@@ -134,7 +134,9 @@ Status Trainer::load_data() {
                              std::to_string(run_.model.vocab_size));
     auto s = WindowSampler::create(std::move(*tokens), window, run_.train.seed,
                                    std::string(name) == "train.bin" ? run_.train.fim_rate : 0.0,
-                                   tok.specials(), path, run_.model.fim);
+                                   tok.specials(), path, run_.model.fim,
+                                   std::string(name) == "train.bin" ? run_.train.fim_line_rate : 0.0,
+                                   /*newline=*/'\n');
     if (!s.ok() && slot == &val_data_) {
       say(s.status().message() + ": training without validation");
       continue;
@@ -195,7 +197,11 @@ Status Trainer::init_from(const std::string& dir) {
   auto loaded = load_model(dir, torch::kCPU, LoadOptions{/*max_context=*/0});
   if (!loaded.ok()) return loaded.status();
   ModelConfig theirs = loaded->model->config();
-  theirs.fim = run_.model.fim;  // the one field a run may change
+  theirs.fim = run_.model.fim;  // a run may change the FIM layout
+  // ... and keep fewer heads: heads 1..n of a model with more (a next-token
+  // trunk continued from a multi-token one; retrofit drafting heads after).
+  const int their_heads = theirs.n_future;
+  if (run_.model.n_future < their_heads) theirs.n_future = run_.model.n_future;
   const nlohmann::json a = model_config_to_json(theirs), b = model_config_to_json(run_.model);
   if (a != b) {
     std::string diff;
@@ -216,7 +222,11 @@ Status Trainer::init_from(const std::string& dir) {
     p.value().copy_(*from);
   }
   init_ = {{"dir", fs::absolute(dir).string()}, {"provenance", loaded->provenance}};
-  say("starting from the weights of " + dir);
+  if (their_heads != run_.model.n_future) init_["n_future"] = their_heads;
+  say("starting from the weights of " + dir +
+      (their_heads != run_.model.n_future
+           ? " (heads 1-" + std::to_string(run_.model.n_future) + " of its " + std::to_string(their_heads) + ")"
+           : std::string()));
   return Status::Ok();
 }
 

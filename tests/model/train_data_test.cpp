@@ -107,5 +107,93 @@ TEST(WindowSampler, SequentialWindowsTileTheData) {
   EXPECT_EQ(s->sequential(4), s->sequential(1));  // wraps
 }
 
+// Lines of 0-29 letters: text to cut holes in at line ends.
+std::vector<uint16_t> text_lines(int n) {
+  std::vector<uint16_t> v;
+  uint64_t x = 42;
+  while (static_cast<int>(v.size()) < n) {
+    x = splitmix64(x);
+    const int len = static_cast<int>(x % 30);
+    for (int i = 0; i < len; ++i) v.push_back(static_cast<uint16_t>('a' + (x >> 8) % 26));
+    v.push_back('\n');
+  }
+  v.resize(n);
+  return v;
+}
+
+TEST(WindowSampler, LineAlignedHolesEndAfterANewlineAndSpanOneToEightLines) {
+  ByteTokenizer tok;
+  auto sp = tok.specials();
+  auto s = WindowSampler::create(text_lines(20000), 200, 7, 1.0, sp, "t", FimLayout::kPsm,
+                                 /*fim_line_rate=*/1.0, /*newline=*/'\n');
+  ASSERT_TRUE(s.ok()) << s.status().message();
+  int one_line = 0, at_line_start = 0, inside_line = 0, count = 0;
+  for (uint64_t i = 0; i < 1000; ++i) {
+    auto w = s->sample(i);
+    ASSERT_EQ(w.size(), 200u);
+    ASSERT_EQ(w[0], sp.fim_prefix);
+    const auto suf = std::find(w.begin(), w.end(), sp.fim_suffix) - w.begin();
+    const auto mid = std::find(w.begin(), w.end(), sp.fim_middle) - w.begin();
+    ASSERT_LT(suf, mid);
+    std::vector<int64_t> prefix(w.begin() + 1, w.begin() + suf), suffix(w.begin() + suf + 1, w.begin() + mid),
+        middle(w.begin() + mid + 1, w.end());
+    if (middle.empty()) continue;  // the hole began at the window's end
+    ++count;
+    const int64_t newlines = std::count(middle.begin(), middle.end(), '\n');
+    if (!suffix.empty()) {
+      // The hole closes just after a newline, so the suffix starts a line.
+      ASSERT_EQ(middle.back(), '\n') << "window " << i;
+      ASSERT_GE(newlines, 1);
+    }
+    ASSERT_LE(newlines, 8) << "window " << i;
+    one_line += newlines == 1 && !suffix.empty();
+    if (prefix.empty() || prefix.back() == '\n') ++at_line_start;
+    else ++inside_line;
+  }
+  ASSERT_GT(count, 900);
+  EXPECT_NEAR(one_line / static_cast<double>(count), 0.5, 0.07);
+  EXPECT_GT(at_line_start, count / 3);  // half start their line (plus holes that began at one anyway)
+  EXPECT_GT(inside_line, count / 4);    // the rest of a line being typed
+}
+
+TEST(WindowSampler, LineAlignedHolesMixWithSpansAndNeedANewline) {
+  ByteTokenizer tok;
+  auto sp = tok.specials();
+  auto data = text_lines(20000);
+  // Off: the windows of a run without the option, number for number.
+  auto before = WindowSampler::create(data, 200, 7, 0.5, sp, "t", FimLayout::kSpm);
+  auto off = WindowSampler::create(data, 200, 7, 0.5, sp, "t", FimLayout::kSpm, 0.0, '\n');
+  ASSERT_TRUE(before.ok() && off.ok());
+  for (uint64_t i = 0; i < 200; ++i) ASSERT_EQ(before->sample(i), off->sample(i));
+  // Half of the spm holes line-aligned: the suffix (after PRE SUF) starts a
+  // line in those, and spans end anywhere in the others.
+  // Share of holes (with a suffix) whose middle's last token is a newline.
+  auto closing_at_newline = [&](double line_rate) {
+    auto s = WindowSampler::create(data, 200, 7, 1.0, sp, "t", FimLayout::kSpm, line_rate, '\n');
+    EXPECT_TRUE(s.ok());
+    int closes = 0, windows = 0;
+    for (uint64_t i = 0; i < 1000; ++i) {
+      auto w = s->sample(i);
+      EXPECT_EQ(w.back(), sp.eos);
+      const auto mid = std::find(w.begin(), w.end(), sp.fim_middle) - w.begin();
+      if (mid == 2) continue;  // no suffix
+      ++windows;
+      closes += w[w.size() - 2] == '\n';  // the middle's last token
+    }
+    return closes / static_cast<double>(windows);
+  };
+  // Uniform spans close at a newline about as often as a token is one (1 in
+  // 16 here); line-aligned ones always do; half and half lies between
+  // (below the mean of the two: long line-aligned holes reach the window's
+  // end more often and have no suffix then).
+  EXPECT_LT(closing_at_newline(0.0), 0.12);
+  EXPECT_EQ(closing_at_newline(1.0), 1.0);
+  const double half = closing_at_newline(0.5);
+  EXPECT_GT(half, 0.35);
+  EXPECT_LT(half, 0.65);
+  EXPECT_FALSE(WindowSampler::create(data, 200, 7, 0.5, sp, "t", FimLayout::kSpm, 0.5, /*newline=*/-1).ok());
+  EXPECT_FALSE(WindowSampler::create(data, 200, 7, 0.5, sp, "t", FimLayout::kSpm, 1.5, '\n').ok());
+}
+
 }  // namespace
 }  // namespace mtpc

@@ -244,6 +244,24 @@ TEST(Train, InitStartsFromAnotherModelsWeightsAndMayChangeTheFimLayout) {
   CommandResult e = run_command(train_cmd(wide, dir / "data", dir / "e") + " --init '" + (dir / "nowhere") + "'");
   EXPECT_NE(e.exit_code, 0);
   EXPECT_NE(e.output.find("--init"), std::string::npos) << e.output;
+  // Fewer heads: heads 1..n of A (a next-token trunk from a multi-token
+  // one), recorded in the provenance; more heads than A has: refused.
+  TempDir f_dir, g_dir;
+  CommandResult f = run_command(train_cmd(write_config(f_dir, 1, 0, R"(, "n_future": 1)"), dir / "data", dir / "f") +
+                                " --init '" + (dir / "a/checkpoint") + "'");
+  ASSERT_EQ(f.exit_code, 0) << f.output;
+  EXPECT_NE(f.output.find("heads 1-1 of its 3"), std::string::npos) << f.output;
+  const double f_first = losses_by_step(dir / "f/train.jsonl")[1][0].get<double>();
+  EXPECT_LT(f_first, 0.8 * fresh_first) << "f=" << f_first << " fresh=" << fresh_first;
+  auto f_loaded = load_model(dir / "f/checkpoint");
+  ASSERT_TRUE(f_loaded.ok()) << f_loaded.status().message();
+  EXPECT_EQ(f_loaded->model->config().n_future, 1);
+  EXPECT_EQ(f_loaded->provenance["init"]["n_future"], 3);
+  CommandResult g = run_command(train_cmd(write_config(g_dir, 1, 0, R"(, "n_future": 4)"), dir / "data", dir / "g") +
+                                " --init '" + (dir / "a/checkpoint") + "'");
+  EXPECT_NE(g.exit_code, 0);
+  EXPECT_NE(g.output.find("n_future 3 there, 4 here"), std::string::npos) << g.output;
+  EXPECT_FALSE(fs::exists(dir / "g/checkpoint"));
 }
 
 TEST(Train, CorpusWithoutValidationFileTrainsWithoutValidation) {
