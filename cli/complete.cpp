@@ -50,6 +50,9 @@ void add_complete_command(CLI::App& app, GlobalOptions& global) {
   cmd->add_option("--max-tokens", a->settings.max_tokens, "with FILE:LINE:COL: tokens per completion")
       ->check(CLI::PositiveNumber)->capture_default_str();
   cmd->add_flag("--no-fim", a->no_fim, "with FILE:LINE:COL: prefix-only prompts");
+  cmd->add_option("--syntax-retries", a->settings.syntax_retries,
+                  "with FILE:LINE:COL: alternatives sampled when the greedy completion breaks the syntax (0: none)")
+      ->check(CLI::Range(0, 16))->capture_default_str();
   cmd->add_option("--max-new-tokens", r.max_new_tokens)->check(CLI::NonNegativeNumber)->capture_default_str();
   cmd->add_option("--mode", a->mode)->check(CLI::IsMember({"greedy", "speculative", "sampling"}))->capture_default_str();
   cmd->add_option("--k", r.draft_length, "draft length (0: the model's n_future - 1)")->check(CLI::NonNegativeNumber);

@@ -144,6 +144,10 @@ void add_eval_command(CLI::App& app, GlobalOptions& global) {
           ->check(CLI::PositiveNumber)->capture_default_str(),
       cmd->add_option("--max-lines", a->max_lines, "humaneval-infill: longest multi-line completion (the server's)")
           ->check(CLI::PositiveNumber)->capture_default_str(),
+      cmd->add_option("--syntax-retries", a->syntax_retries,
+                      "humaneval-infill, nextline: alternatives sampled when the greedy completion breaks the "
+                      "syntax around the hole (the server's; 0: greedy alone)")
+          ->check(CLI::Range(0, 16))->capture_default_str(),
       cmd->add_option("--max-prompt-tokens", a->max_prompt_tokens,
                       "humaneval-infill, nextline: the core's prompt budget in tokens (0: the server's)")
           ->check(CLI::NonNegativeNumber)->capture_default_str(),

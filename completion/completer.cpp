@@ -66,7 +66,10 @@ std::vector<int32_t> Completer::prompt_ids(const Tokenizer& tokenizer, const Com
 Completion Completer::complete(OpenDocument& open, const CompletionRequest& request) {
   Pending pending = begin(open, request);
   if (pending.answer) return std::move(*pending.answer);
-  return finish(&open, pending, model_->generate(*pending.sequence, pending.request));
+  for (;;) {
+    if (std::optional<Completion> c = step(&open, pending, model_->generate(*pending.sequence, pending.request)))
+      return std::move(*c);
+  }
 }
 
 Completer::Pending Completer::begin(OpenDocument& open, const CompletionRequest& request) {
@@ -138,36 +141,87 @@ Completer::Pending Completer::begin(OpenDocument& open, const CompletionRequest&
   p.cursor = cursor;
   p.text_then = text;
   p.language = open.language();
+  if (settings.syntax_retries > 0 && settings.retry_temperature > 0) {
+    auto check = std::make_shared<const SyntaxCheck>(open.document(), cursor);
+    if (check->available()) {
+      p.check = std::move(check);
+      p.retries_allowed = settings.syntax_retries;
+      p.retry_temperature = settings.retry_temperature;
+    }
+  }
   return p;
 }
 
-Completion Completer::finish(OpenDocument* open, const Pending& p, Result<GenerationResult> result) {
+Completion Completer::finish(OpenDocument* open, const Pending& pending, Result<GenerationResult> result) {
+  Pending last = pending;
+  last.retries_allowed = 0;
+  return *step(open, last, std::move(result));
+}
+
+std::optional<Completion> Completer::step(OpenDocument* open, Pending& p, Result<GenerationResult> result) {
   Completion c;
   c.start = c.end = p.cursor;
-  if (!result.ok()) {
+  const bool unchanged = open != nullptr && open->text() == p.text_then;
+  // The completion to propose: remembered as shown (for typed-ahead
+  // requests) in a document still unchanged.
+  auto done = [&](Completion answer) -> std::optional<Completion> {
+    answer.retries = p.retries;
+    if (answer.ok() && unchanged && !answer.text.empty())
+      open->shown_ = ShownCompletion{p.cursor, p.text_then, answer.text};
+    return answer;
+  };
+  if (!result.ok() || result->reason == StopReason::kCancelled) {
+    if (result.ok()) {
+      c.outcome = Completion::Outcome::kCancelled;
+      return done(std::move(c));
+    }
+    // A failed alternative leaves the greedy completion standing.
+    if (p.best) return done(std::move(*p.best));
     c.outcome = Completion::Outcome::kFailed;
     c.error = result.status().message();
-    return c;
-  }
-  if (result->reason == StopReason::kCancelled) {
-    c.outcome = Completion::Outcome::kCancelled;
-    return c;
+    return done(std::move(c));
   }
   c.hit_deadline = result->reason == StopReason::kDeadline;
   c.stats = result->stats;
   c.prompt_truncated = result->prompt_truncated;
   // The predicate here is the scope's end (of line or block).
   c.stop_reason = result->reason == StopReason::kPredicate ? "end_of_scope" : stop_reason_name(result->reason);
-  const bool unchanged = open != nullptr && open->text() == p.text_then;
   if (unchanged) {
     c.text = finalize_completion(open->document(), p.cursor, p.plan, std::move(result->text));
-    if (!c.text.empty()) open->shown_ = ShownCompletion{p.cursor, p.text_then, c.text};
   } else {
     // Edited or closed while decoding: the text the request was made on.
     const Document then(p.language, p.text_then);
     c.text = finalize_completion(then, p.cursor, p.plan, std::move(result->text));
   }
-  return c;
+  if (!p.check) return done(std::move(c));
+
+  const std::optional<int> errors = p.check->errors_near(c.text);
+  if (!p.best) {
+    p.greedy_decode_ms = c.stats ? c.stats->decode_ms : 0;
+    p.best = std::move(c);
+    p.best_errors = errors.value_or(0);
+  } else if (errors && *errors < p.best_errors && !c.hit_deadline && !c.text.empty()) {
+    // An alternative that breaks less: its text, the greedy decode's account.
+    p.best->text = std::move(c.text);
+    p.best->stop_reason = std::move(c.stop_reason);
+    p.best->from_retry = true;
+    p.best_errors = *errors;
+  }
+  const bool time_left =
+      !p.request.deadline ||
+      std::chrono::steady_clock::now() + std::chrono::duration<double, std::milli>(p.greedy_decode_ms) <
+          *p.request.deadline;
+  const bool cancelled = p.request.cancel && p.request.cancel->cancelled();
+  if (p.best_errors == 0 || p.retries >= p.retries_allowed || p.best->hit_deadline || !time_left || cancelled)
+    return done(std::move(*p.best));
+  ++p.retries;
+  p.request.mode = DecodeMode::kSampling;
+  p.request.draft_length = 0;
+  p.request.sampling.temperature = p.retry_temperature;
+  p.request.sampling.top_k = 0;
+  p.request.sampling.top_p = 0.95;
+  p.request.sampling.seed = static_cast<uint64_t>(p.retries);
+  return std::nullopt;
 }
 
 }  // namespace mtpc::completion

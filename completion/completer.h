@@ -41,6 +41,16 @@ struct Settings {
   // a word. Set (the infilling benchmark, whose holes the dataset fixes):
   // this scope, and a hole inside a word is completed too.
   std::optional<CompletionScope> scope;
+  // When the greedy completion leaves syntax errors around the cursor
+  // (context.h's SyntaxCheck: a line that opens a block the next line does
+  // not indent, an indentation the next line contradicts, an unclosed
+  // string), up to this many alternatives are sampled (seeds 1, 2, ...;
+  // each only while the deadline leaves as long as the greedy decode took),
+  // and the first that leaves none is proposed instead; when none does, the
+  // greedy completion stays. 0: greedy alone. Languages without a grammar
+  // never retry.
+  int syntax_retries = 4;
+  double retry_temperature = 0.8;  // the alternatives' sampling temperature (> 0)
 };
 
 struct CompleterOptions {
@@ -130,6 +140,11 @@ struct Completion {
   std::string stop_reason;
   std::optional<GenerationStats> stats;  // the engine's account; absent when no model ran
   bool prompt_truncated = false;
+  // Alternatives decoded because the greedy completion broke the syntax
+  // (Settings::syntax_retries), and whether `text` is one of them. `stats`
+  // stays the greedy decode's.
+  int retries = 0;
+  bool from_retry = false;
 
   bool ok() const { return outcome == Outcome::kOk; }
 };
@@ -161,8 +176,24 @@ class Completer {
     size_t cursor = 0;
     std::string text_then;
     Language language = Language::kPlain;
+    // Syntax retries (Settings::syntax_retries): the check (null when the
+    // language has none or retries are off), the retries allowed and run,
+    // and the best completion so far with its error count.
+    std::shared_ptr<const SyntaxCheck> check;
+    int retries_allowed = 0;
+    double retry_temperature = 0.8;
+    int retries = 0;
+    std::optional<Completion> best;
+    int best_errors = 0;
+    double greedy_decode_ms = 0;
   };
   Pending begin(OpenDocument& document, const CompletionRequest& request);
+  // After each decode of `pending.request` on `pending.sequence`: the
+  // completion, or nullopt when an alternative is wanted (the greedy text
+  // broke the syntax and retries and time remain). `pending.request` then
+  // asks for it: decode it on the same sequence and call step() again.
+  std::optional<Completion> step(OpenDocument* document, Pending& pending, Result<GenerationResult> result);
+  // step() that asks for no further decode: the best completion so far.
   Completion finish(OpenDocument* document, const Pending& pending, Result<GenerationResult> result);
 
   // The prompt ids for `plan` in the model's fill-in-the-middle template

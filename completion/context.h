@@ -140,6 +140,34 @@ class StopRule {
   std::unique_ptr<Impl> impl_;
 };
 
+// How a completion leaves the syntax around it: the tree-sitter error nodes
+// (ERROR and MISSING) of the document with the completion inserted at the
+// cursor, counted from the start of the cursor's line to the end of the
+// first non-blank line after the inserted text; for Python also the
+// indentation errors there that its grammar lets pass (a block opener with
+// no indented line after it, an indent that opens no block, a dedent to no
+// enclosing column; an opener on a line the user had begun may stay
+// without a body, as while typing one). The completer uses it to
+// replace a greedy completion that breaks the code there (a Python line
+// that opens a block where the next line is not indented, an indented line
+// where it cannot be) with an alternative that does not. Copies what it
+// needs from the document (which may change afterwards); reparses
+// incrementally from the document's tree. One thread at a time.
+class SyntaxCheck {
+ public:
+  SyntaxCheck(const Document& doc, size_t cursor);
+  ~SyntaxCheck();
+  SyntaxCheck(SyntaxCheck&&) noexcept;
+  // False without a tree (kPlain, a document too large or that failed to
+  // parse): errors_near() then gives nullopt.
+  bool available() const;
+  std::optional<int> errors_near(std::string_view completion) const;
+  struct Impl;
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
+
 // Post-processing of the final text: drops what the suffix already has
 // (never repeat the rest of the line or the next lines), trims trailing
 // whitespace-only lines, and keeps brackets balanced against the suffix:

@@ -55,7 +55,8 @@ nlohmann::json core_settings_json(const completion::Settings& s) {
           {"max_tokens", s.max_tokens},
           {"deadline_ms", s.deadline_ms},
           {"fim", s.fim},
-          {"draft_length", s.draft_length}};
+          {"draft_length", s.draft_length},
+          {"syntax_retries", s.syntax_retries}};
 }
 
 Result<GenerationRun> generate_through_core(const std::vector<std::string>& ids,

@@ -62,6 +62,7 @@ struct EvalOptions {
   int deadline_ms = completion::Settings{}.deadline_ms;
   int max_tokens = completion::Settings{}.max_tokens;
   int max_lines = completion::Settings{}.max_lines;
+  int syntax_retries = completion::Settings{}.syntax_retries;  // humaneval-infill, nextline
   // humaneval-infill and nextline: the core's prompt budget in tokens (0: the
   // completer's default, CompleterOptions::max_prompt_tokens, within the
   // model's context) and prefix-only prompts (no fill-in-the-middle).

@@ -25,6 +25,7 @@ completion::Settings core_settings(const Settings& s) {
   c.deadline_ms = s.deadline_ms;
   c.fim = s.fim;
   c.draft_length = s.draft_length;
+  c.syntax_retries = s.syntax_retries;
   return c;
 }
 
@@ -362,16 +363,27 @@ void CompletionService::start_completion(int client, const CompletionQuery& quer
   request.cancel = cancel;
   auto pending = std::make_shared<completion::Completer::Pending>(completer_.begin(open.doc, request));
   if (pending->answer) return now(to_answer(std::move(*pending->answer), at));
+  decode_completion(client, query.uri, at, std::move(pending), received, service_wait, std::move(done));
+}
+
+void CompletionService::decode_completion(int client, std::string uri, Position at,
+                                          std::shared_ptr<completion::Completer::Pending> pending,
+                                          std::chrono::steady_clock::time_point received, double service_wait,
+                                          std::function<void(CompletionAnswer)> done) {
+  completion::Completer::Pending& p = *pending;
   // The user is the fairness key: a token's user over TCP, else the client.
   model_->generate_async(
-      *pending->sequence, pending->request, "client " + std::to_string(client),
-      [this, client, uri = query.uri, at, pending, received, service_wait,
+      *p.sequence, p.request, "client " + std::to_string(client),
+      [this, client, uri = std::move(uri), at, pending, received, service_wait,
        done = std::move(done)](ScheduledResult r) mutable {
         auto finish = [this, client, uri = std::move(uri), at, pending, received, service_wait,
                        done = std::move(done), r = std::move(r)]() mutable {
-          if (metrics_) metrics_->queue_wait(service_wait + r.queue_ms / 1000.0);
-          if (metrics_ && r.batch_size > 0) metrics_->batched(r.batch_size);
-          if (r.outcome != ScheduleOutcome::kDone)
+          // Counted once per request: at its first (greedy) decode.
+          const bool first = !pending->best;
+          if (metrics_ && first) metrics_->queue_wait(service_wait + r.queue_ms / 1000.0);
+          if (metrics_ && first && r.batch_size > 0) metrics_->batched(r.batch_size);
+          // A refused alternative leaves the greedy completion standing.
+          if (r.outcome != ScheduleOutcome::kDone && first)
             return answer(failed(ErrorCode::kServerBusy, std::string("server busy (") +
                                                              schedule_outcome_name(r.outcome) + "): " +
                                                              r.result.status().message()),
@@ -379,7 +391,12 @@ void CompletionService::start_completion(int client, const CompletionQuery& quer
           completion::OpenDocument* open = nullptr;
           if (auto c = clients_.find(client); c != clients_.end())
             if (auto d = c->second->documents.find(uri); d != c->second->documents.end()) open = &d->second.doc;
-          answer(to_answer(completer_.finish(open, *pending, std::move(r.result)), at), received, done);
+          Result<GenerationResult> result = std::move(r.result);
+          if (r.outcome != ScheduleOutcome::kDone && result.ok())
+            result = Status::Error(std::string("not decoded: ") + schedule_outcome_name(r.outcome));
+          std::optional<completion::Completion> c = completer_.step(open, *pending, std::move(result));
+          if (c) return answer(to_answer(std::move(*c), at), received, done);
+          decode_completion(client, std::move(uri), at, pending, received, service_wait, std::move(done));
         };
         // Decoded (or refused) at once on this thread: finish in the same
         // task, as before there was a scheduler; else as a task of its own.

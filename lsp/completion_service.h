@@ -128,6 +128,12 @@ class CompletionService {
   void start_completion(int client, const CompletionQuery& query,
                         const std::shared_ptr<const CancellationToken>& cancel,
                         std::chrono::steady_clock::time_point posted, std::function<void(CompletionAnswer)> done);
+  // Decodes `pending` through the scheduler and answers; again while the
+  // completer asks for an alternative (a syntax retry).
+  void decode_completion(int client, std::string uri, Position at,
+                         std::shared_ptr<completion::Completer::Pending> pending,
+                         std::chrono::steady_clock::time_point received, double service_wait,
+                         std::function<void(CompletionAnswer)> done);
   CompletionAnswer to_answer(completion::Completion done, const Position& at) const;
   void answer(CompletionAnswer a, std::chrono::steady_clock::time_point received,
               const std::function<void(CompletionAnswer)>& done);

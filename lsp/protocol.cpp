@@ -1,5 +1,7 @@
 #include "lsp/protocol.h"
 
+#include <algorithm>
+
 namespace mtpc::lsp {
 
 using nlohmann::json;
@@ -35,16 +37,18 @@ void apply_settings(const json& j, Settings& s) {
   read_if(o, "fim", s.fim);
   read_if(o, "languages", s.languages);
   read_if(o, "draftLength", s.draft_length);
+  read_if(o, "syntaxRetries", s.syntax_retries);
   if (s.max_lines < 1) s.max_lines = 1;
   if (s.max_tokens < 1) s.max_tokens = 1;
   if (s.deadline_ms < 1) s.deadline_ms = 1;
   if (s.draft_length < 0) s.draft_length = 0;
+  s.syntax_retries = std::clamp(s.syntax_retries, 0, 16);
 }
 
 json settings_json(const Settings& s) {
   return {{"model", s.model},       {"maxLines", s.max_lines}, {"maxTokens", s.max_tokens},
           {"deadlineMs", s.deadline_ms}, {"fim", s.fim},   {"languages", s.languages},
-          {"draftLength", s.draft_length}};
+          {"draftLength", s.draft_length}, {"syntaxRetries", s.syntax_retries}};
 }
 
 void from_json(const json& j, InitializeParams& p) {

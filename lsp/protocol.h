@@ -54,6 +54,7 @@ struct Settings {
   bool fim = true;                   // fill-in-the-middle prompts
   std::vector<std::string> languages;  // languageIds completed; empty: all
   int draft_length = 0;              // drafted tokens per pass; 0: the model's most
+  int syntax_retries = 4;            // alternatives sampled when greedy breaks the syntax; 0: none
 };
 // Applies the keys present in `j` (either {"mtpc": {...}} or flat) over `s`.
 // Throws on a key of the wrong type; unknown keys are ignored.

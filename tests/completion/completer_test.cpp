@@ -26,6 +26,9 @@ class ScriptedModel final : public CompletionModel {
   StopReason reason = StopReason::kMaxTokens;
   std::optional<Status> error;
   int context = 4096;
+  // Sampling requests (the syntax retries) get samples[seed - 1] (the last
+  // one for a larger seed) when there are any.
+  std::vector<std::string> samples;
   int calls = 0, sequences = 0;
   GenerationRequest last;
 
@@ -41,6 +44,9 @@ class ScriptedModel final : public CompletionModel {
     if (error) return *error;
     GenerationResult out;
     out.reason = reason;
+    std::string output = this->output;
+    if (r.mode == DecodeMode::kSampling && !samples.empty())
+      output = samples[std::min<size_t>(r.sampling.seed == 0 ? 0 : r.sampling.seed - 1, samples.size() - 1)];
     out.stats.tokens = static_cast<int64_t>(output.size());
     out.stats.forward_passes = 1;
     for (size_t i = 1; i <= output.size(); ++i) {
@@ -349,6 +355,174 @@ TEST(Completer, ParseLocationSplitsAtTheLastTwoColons) {
   for (const char* bad : {"a.py", "a.py:3", ":3:4", "a.py:0:1", "a.py:1:0", "a.py:x:1", "a.py:1:2x", "a.py:-1:2",
                           "a.py::2", "a.py:1:", "a.py:99999999999999999999:1"})
     EXPECT_FALSE(parse_location(bad).has_value()) << bad;
+}
+
+TEST(SyntaxCheck, CountsTheErrorsACompletionLeavesAroundThePythonCursor) {
+  // The next line is not indented: a block opener breaks it, a statement
+  // does not, nor does an indentation the next line contradicts.
+  Marked m = marked("def f(x):\n    y = 0\n    ^\n    return x\n");
+  Document doc(Language::kPython, m.text);
+  SyntaxCheck check(doc, m.cursor);
+  ASSERT_TRUE(check.available());
+  EXPECT_EQ(check.errors_near("y = x + 1"), 0);
+  EXPECT_GT(check.errors_near("if x:").value_or(0), 0);
+  EXPECT_GT(check.errors_near("    z = 1").value_or(0), 0);
+  EXPECT_GT(check.errors_near("s = 'abc").value_or(0), 0);
+
+  // The next line is indented deeper: only a block opener fits.
+  Marked deeper = marked("def f(x):\n    y = 0\n    ^\n        return x\n    return 0\n");
+  Document doc2(Language::kPython, deeper.text);
+  SyntaxCheck check2(doc2, deeper.cursor);
+  EXPECT_EQ(check2.errors_near("if x > 0:"), 0);
+  EXPECT_GT(check2.errors_near("y = 1").value_or(0), 0);
+  EXPECT_GT(check2.errors_near("# a comment").value_or(0), 0);
+}
+
+TEST(SyntaxCheck, FollowsPythonLogicalLinesStringsAndTheLineTheUserBegan) {
+  // Inside brackets and triple-quoted strings indentation says nothing.
+  Marked list = marked("xs = [1,\n^\n      3]\n");
+  Document d1(Language::kPython, list.text);
+  EXPECT_EQ(SyntaxCheck(d1, list.cursor).errors_near("            2,"), 0);
+  Marked doc = marked("def f():\n    s = \"\"\"\n^\n    \"\"\"\n    return s\n");
+  Document d2(Language::kPython, doc.text);
+  EXPECT_EQ(SyntaxCheck(d2, doc.cursor).errors_near("        if x:"), 0);
+  // A comment line counts for nothing; a dedent must reach an open block.
+  Marked dedent = marked("def f(x):\n    if x:\n        y = 1\n^\n    return x\n");
+  Document d3(Language::kPython, dedent.text);
+  SyntaxCheck c3(d3, dedent.cursor);
+  EXPECT_EQ(c3.errors_near("        # note"), 0);
+  EXPECT_EQ(c3.errors_near("    y = 2"), 0);
+  EXPECT_GT(c3.errors_near("      y = 2").value_or(0), 0);
+  // A block opener closing the file has no body.
+  Marked end = marked("def f(x):\n    return x\n^");
+  Document d4(Language::kPython, end.text);
+  EXPECT_GT(SyntaxCheck(d4, end.cursor).errors_near("if x:").value_or(0), 0);
+  EXPECT_EQ(SyntaxCheck(d4, end.cursor).errors_near("x = f(1)"), 0);
+  // On a line the user began, an opener may wait for its body.
+  Marked typing = marked("def f(xs):\n    for x in xs^\n    return xs\n");
+  Document d5(Language::kPython, typing.text);
+  EXPECT_EQ(SyntaxCheck(d5, typing.cursor).errors_near(":"), 0);
+  Marked typing_end = marked("def f(xs):\n    for x in xs^");
+  Document d6(Language::kPython, typing_end.text);
+  EXPECT_EQ(SyntaxCheck(d6, typing_end.cursor).errors_near(":"), 0);
+}
+
+TEST(SyntaxCheck, IgnoresErrorsAwayFromTheCursorAndLanguagesWithoutAGrammar) {
+  Marked m = marked("def f(x):\n    ^\n    return x\n\n\ndef g(:\n    pass\n");
+  Document doc(Language::kPython, m.text);
+  SyntaxCheck check(doc, m.cursor);
+  EXPECT_EQ(check.errors_near("y = 1"), 0);
+  EXPECT_GT(check.errors_near("if x:").value_or(0), 0);
+
+  Document plain(Language::kPlain, "a b\n");
+  SyntaxCheck none(plain, 2);
+  EXPECT_FALSE(none.available());
+  EXPECT_EQ(none.errors_near("x"), std::nullopt);
+
+  // Brace languages: an unclosed string or call.
+  Marked c = marked("int f(int x) {\n  ^\n  return x;\n}\n");
+  Document cdoc(Language::kC, c.text);
+  SyntaxCheck ccheck(cdoc, c.cursor);
+  EXPECT_EQ(ccheck.errors_near("x = x + 1;"), 0);
+  EXPECT_GT(ccheck.errors_near("x = g(x + 1;").value_or(0), 0);
+  EXPECT_GT(ccheck.errors_near("x = \"abc;").value_or(0), 0);
+}
+
+TEST(Completer, ReplacesAGreedyLineThatBreaksTheSyntaxWithASampledOneThatDoesNot) {
+  ScriptedModel model;
+  model.tok.fim = byte_psm();
+  model.output = "if x:\n";                         // the next line is not indented
+  model.samples = {"    bad = 1\n", "y = x + 1\n"};  // seed 1 breaks it too, seed 2 fits
+  Marked m = marked("def f(x):\n    y = 0\n    ^\n    return y\n");
+  OpenDocument doc(Language::kPython, m.text, "f.py");
+  Completer completer(&model);
+  CompletionRequest r;
+  r.cursor = m.cursor;
+  r.settings.deadline_ms = 60'000;
+  Completion c = completer.complete(doc, r);
+  ASSERT_TRUE(c.ok()) << c.error;
+  EXPECT_EQ(c.text, "y = x + 1");
+  EXPECT_TRUE(c.from_retry);
+  EXPECT_EQ(c.retries, 2);
+  ASSERT_EQ(model.calls, 3);
+  // The alternatives are sampled on the same sequence, prompt and deadline.
+  EXPECT_EQ(model.sequences, 1);
+  EXPECT_EQ(model.last.mode, DecodeMode::kSampling);
+  EXPECT_EQ(model.last.sampling.seed, 2u);
+  EXPECT_DOUBLE_EQ(model.last.sampling.temperature, r.settings.retry_temperature);
+  EXPECT_EQ(*model.last.deadline, r.received + std::chrono::milliseconds(60'000));
+  // The typed-ahead answer continues the proposed text.
+  doc.edit(m.cursor, m.cursor, "y = ");
+  CompletionRequest next = r;
+  next.cursor = m.cursor + 4;
+  Completion rest = completer.complete(doc, next);
+  EXPECT_TRUE(rest.from_typeahead);
+  EXPECT_EQ(rest.text, "x + 1");
+}
+
+TEST(Completer, KeepsTheGreedyLineWhenNoAlternativeFitsOrRetriesAreOff) {
+  ScriptedModel model;
+  model.tok.fim = byte_psm();
+  model.output = "if x:\n";
+  model.samples = {"for i in x:\n"};
+  Marked m = marked("def f(x):\n    y = 0\n    ^\n    return y\n");
+  Completer completer(&model);
+  CompletionRequest r;
+  r.cursor = m.cursor;
+  r.settings.deadline_ms = 60'000;
+  {
+    OpenDocument doc(Language::kPython, m.text);
+    Completion c = completer.complete(doc, r);
+    EXPECT_EQ(c.text, "if x:");
+    EXPECT_FALSE(c.from_retry);
+    EXPECT_EQ(c.retries, r.settings.syntax_retries);
+    EXPECT_EQ(model.calls, 1 + r.settings.syntax_retries);
+  }
+  model.calls = 0;
+  r.settings.syntax_retries = 0;
+  {
+    OpenDocument doc(Language::kPython, m.text);
+    EXPECT_EQ(completer.complete(doc, r).text, "if x:");
+    EXPECT_EQ(model.calls, 1);
+  }
+  // A greedy line that fits is never retried.
+  model.calls = 0;
+  r.settings.syntax_retries = 4;
+  model.output = "y = 2\n";
+  {
+    OpenDocument doc(Language::kPython, m.text);
+    EXPECT_EQ(completer.complete(doc, r).text, "y = 2");
+    EXPECT_EQ(model.calls, 1);
+  }
+  // No time left before the deadline: no retry.
+  model.calls = 0;
+  model.output = "if x:\n";
+  r.received = std::chrono::steady_clock::now() - std::chrono::seconds(120);
+  {
+    OpenDocument doc(Language::kPython, m.text);
+    EXPECT_EQ(completer.complete(doc, r).text, "if x:");
+    EXPECT_EQ(model.calls, 1);
+  }
+  // An alternative that fails leaves the greedy line standing.
+  model.calls = 0;
+  r.received = std::chrono::steady_clock::now();
+  struct FailingRetries final : public CompletionModel {
+    ScriptedModel* inner;
+    explicit FailingRetries(ScriptedModel* m) : inner(m) {}
+    int max_seq_len() const override { return inner->max_seq_len(); }
+    const Tokenizer& tokenizer() const override { return inner->tokenizer(); }
+    Result<std::unique_ptr<Sequence>> new_sequence() override { return inner->new_sequence(); }
+    Result<GenerationResult> generate(Sequence& s, const GenerationRequest& q) override {
+      if (q.mode == DecodeMode::kSampling) return Status::Error("engine failed");
+      return inner->generate(s, q);
+    }
+  } failing(&model);
+  Completer with_failures(&failing);
+  OpenDocument doc(Language::kPython, m.text);
+  Completion c = with_failures.complete(doc, r);
+  ASSERT_TRUE(c.ok()) << c.error;
+  EXPECT_EQ(c.text, "if x:");
+  EXPECT_EQ(c.retries, 1);
 }
 
 }  // namespace

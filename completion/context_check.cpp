@@ -1,0 +1,221 @@
+// SyntaxCheck (context.h): error nodes near a completion, judged on the
+// document with the completion inserted.
+#include <algorithm>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "completion/context.h"
+#include "completion/context_syntax.h"
+
+namespace mtpc::completion {
+namespace {
+
+// Error and missing nodes under `root` that overlap [begin, end]
+// (iteratively: a tree may be nested deeper than the stack allows).
+int count_errors(TSNode root, uint32_t begin, uint32_t end) {
+  int n = 0;
+  std::vector<TSNode> stack{root};
+  while (!stack.empty()) {
+    TSNode node = stack.back();
+    stack.pop_back();
+    const uint32_t s = ts_node_start_byte(node), e = ts_node_end_byte(node);
+    if (e < begin || (e == begin && s < e) || s > end) continue;
+    if (!ts_node_has_error(node)) continue;
+    if (ts_node_is_missing(node) || std::string_view(ts_node_type(node)) == "ERROR") ++n;
+    const uint32_t children = ts_node_child_count(node);
+    for (uint32_t i = 0; i < children; ++i) stack.push_back(ts_node_child(node, i));
+  }
+  return n;
+}
+
+// Python's indentation rules, which tree-sitter's Python grammar does not
+// enforce (it accepts an empty block and ignores an indent that opens none).
+// Logical lines (brackets, strings and backslashes join physical lines;
+// blank and comment-only lines do not count) are scanned from `from`, a line
+// start outside any string or bracket; a logical line that starts inside
+// [begin, end] is an error when:
+//   - the line before it ends with ':' (opens a block) and it is not
+//     indented deeper (IndentationError: expected an indented block);
+//   - it is indented deeper although the line before opens no block
+//     (unexpected indent);
+//   - it dedents to a column no enclosing block is at (unindent does not
+//     match any outer indentation level).
+// A last logical line that opens a block with nothing after it, inside the
+// range, counts too. A block opener that starts at `typed_line` (the
+// cursor's line, when the user had written some of it) may stay without a
+// body: while typing `for x in xs` a completion ":" is right, and the body
+// comes next.
+int python_indentation_errors(std::string_view text, size_t from, size_t begin, size_t end, size_t typed_line) {
+  struct Logical {
+    size_t indent = 0;
+    bool opens_block = false;
+    size_t start = 0;
+  };
+  std::optional<Logical> previous;
+  std::vector<size_t> levels{0};
+  int errors = 0;
+  size_t pos = from;
+  int depth = 0;
+  char quote = 0;
+  bool triple = false;
+  bool continued = false;  // the physical line continues a logical line
+  bool last_opens_in_range = false;
+  while (pos < text.size()) {
+    const size_t eol = detail::line_end(text, pos);
+    std::string_view line = text.substr(pos, eol - pos);
+    if (pos > end && !continued) break;
+    bool starts_logical = false;
+    if (!continued) {
+      const size_t indent = detail::indent_width(line);
+      const bool blank = indent == line.size() || line[indent] == '#' || line[indent] == '\r';
+      if (!blank) {
+        starts_logical = true;
+        const bool judged = pos >= begin && pos <= end;
+        if (previous) {
+          bool bad = false;
+          if (previous->opens_block) {
+            bad = indent <= previous->indent && previous->start != typed_line;
+            if (indent > previous->indent) levels.push_back(indent);
+          } else if (indent > previous->indent) {
+            bad = true;
+          }
+          if (!bad && indent < previous->indent) {
+            while (levels.size() > 1 && levels.back() > indent) levels.pop_back();
+            bad = levels.back() != indent;
+          }
+          if (bad && judged) ++errors;
+          if (bad) {  // carry on from this line's indentation
+            while (levels.size() > 1 && levels.back() > indent) levels.pop_back();
+            if (levels.back() != indent) levels.push_back(indent);
+          }
+        }
+        previous = Logical{indent, false, pos};
+        last_opens_in_range = false;
+        (void)judged;
+      }
+    }
+    // Lex the physical line: strings, comments, brackets, the last
+    // significant character.
+    char last = 0;
+    for (size_t i = pos; i < eol; ++i) {
+      const char c = text[i];
+      if (quote) {
+        if (c == '\\') {
+          ++i;
+        } else if (c == quote && (!triple || text.compare(i, 3, std::string(3, quote)) == 0)) {
+          if (triple) i += 2;
+          quote = 0;
+          last = c;
+        }
+        continue;
+      }
+      if (c == '#') break;
+      if (c == '"' || c == '\'') {
+        quote = c;
+        triple = text.compare(i, 3, std::string(3, c)) == 0;
+        if (triple) i += 2;
+        continue;
+      }
+      if (detail::is_opener(c)) ++depth;
+      if (detail::is_closer(c) && depth > 0) --depth;
+      if (c != ' ' && c != '\t' && c != '\r') last = c;
+    }
+    if (quote && !triple) quote = 0;  // an unclosed one-line string ends with its line
+    const bool backslash = eol > pos && text[eol - 1] == '\\';
+    continued = quote != 0 || depth > 0 || backslash;
+    if (!continued && previous && (starts_logical || last != 0)) {
+      previous->opens_block = last == ':';
+      last_opens_in_range =
+          previous->opens_block && previous->start != typed_line && pos >= begin && pos <= end;
+    }
+    if (eol >= text.size()) {
+      pos = text.size();
+      break;
+    }
+    pos = eol + 1;
+  }
+  // The file ends after a line that opens a block.
+  if (pos >= text.size() && last_opens_in_range) ++errors;
+  return errors;
+}
+
+}  // namespace
+
+struct SyntaxCheck::Impl {
+  Language language = Language::kPlain;
+  bool typed_line = false;  // the cursor's line has text before the cursor
+  std::string text;
+  size_t cursor = 0;
+  detail::ParserHandle parser;
+  detail::TreeHandle base_tree;
+};
+
+SyntaxCheck::SyntaxCheck(const Document& doc, size_t cursor) : impl_(std::make_unique<Impl>()) {
+  const TSTree* tree = detail::document_tree(doc);
+  if (!tree) return;
+  impl_->language = doc.language();
+  impl_->text = doc.text();
+  impl_->cursor = detail::utf8_floor(impl_->text, std::min(cursor, impl_->text.size()));
+  const size_t line = detail::line_start(impl_->text, impl_->cursor);
+  impl_->typed_line = !detail::is_blank(std::string_view(impl_->text).substr(line, impl_->cursor - line));
+  impl_->parser = detail::make_parser(doc.language());
+  if (impl_->parser) impl_->base_tree.reset(ts_tree_copy(tree));
+}
+
+SyntaxCheck::~SyntaxCheck() = default;
+SyntaxCheck::SyntaxCheck(SyntaxCheck&&) noexcept = default;
+
+bool SyntaxCheck::available() const { return impl_->parser && impl_->base_tree; }
+
+std::optional<int> SyntaxCheck::errors_near(std::string_view completion) const {
+  if (!available()) return std::nullopt;
+  const std::string& text = impl_->text;
+  const size_t cursor = impl_->cursor;
+  if (text.size() + completion.size() > detail::kMaxTreeBytes) return std::nullopt;
+  std::string buffer;
+  buffer.reserve(text.size() + completion.size());
+  buffer.append(text, 0, cursor);
+  buffer.append(completion);
+  buffer.append(text, cursor, std::string::npos);
+  detail::TreeHandle edited(ts_tree_copy(impl_->base_tree.get()));
+  if (!edited) return std::nullopt;
+  TSInputEdit e;
+  e.start_byte = e.old_end_byte = static_cast<uint32_t>(cursor);
+  e.new_end_byte = static_cast<uint32_t>(cursor + completion.size());
+  e.start_point = e.old_end_point = detail::point_at(text, cursor);
+  e.new_end_point = detail::advance_point(e.start_point, completion);
+  ts_tree_edit(edited.get(), &e);
+  detail::TreeHandle tree = detail::parse(impl_->parser.get(), edited.get(), buffer);
+  if (!tree) return std::nullopt;
+
+  // From the cursor's line to the end of the first non-blank line after the
+  // inserted text (the line whose indentation or start the completion must
+  // agree with).
+  const std::string_view b(buffer);
+  const size_t begin = detail::line_start(b, cursor);
+  size_t end = detail::line_end(b, cursor + completion.size());
+  while (end < b.size()) {
+    const size_t next = detail::line_end(b, end + 1);
+    end = next;
+    if (!detail::is_blank(b.substr(detail::line_start(b, next), next - detail::line_start(b, next)))) break;
+  }
+  const TSNode root = ts_tree_root_node(tree.get());
+  int errors = count_errors(root, static_cast<uint32_t>(begin), static_cast<uint32_t>(end));
+  if (detail::uses_indent_blocks(impl_->language)) {
+    // From the start of the top-level statement that holds the cursor: a
+    // line at column 0 outside any string or bracket.
+    size_t from = 0;
+    const uint32_t children = ts_node_child_count(root);
+    for (uint32_t i = 0; i < children; ++i) {
+      const TSNode child = ts_node_child(root, i);
+      const size_t start = ts_node_start_byte(child);
+      if (start > begin) break;
+      if (detail::line_start(b, start) == start && !ts_node_has_error(child)) from = start;
+    }
+    errors += python_indentation_errors(b, from, begin, end, impl_->typed_line ? begin : std::string_view::npos);
+  }
+  return errors;
+}
+
+}  // namespace mtpc::completion
