@@ -23,6 +23,8 @@ void add_bench_serve_command(CLI::App& bench, GlobalOptions& global) {
       ->check(CLI::NonNegativeNumber);
   cmd->add_option("--deadline-ms", o->deadline_ms, "the server's completion deadline")
       ->check(CLI::PositiveNumber)->capture_default_str();
+  cmd->add_option("--syntax-retries", o->syntax_retries, "the server's --syntax-retries")
+      ->check(CLI::Range(0, 16))->capture_default_str();
   cmd->add_option("--max-batch", o->max_batch, "the server's --max-batch")->check(CLI::Range(1, 1024))->capture_default_str();
   cmd->add_option("--max-queue", o->max_queue, "the server's --max-queue")->check(CLI::Range(0, 1 << 20))->capture_default_str();
   cmd->add_option("--log-dir", o->log_dir, "where the servers' logs go")->capture_default_str();

@@ -39,6 +39,9 @@ void add_serve_command(CLI::App& app, GlobalOptions& global) {
   cmd->add_option("--dtype", a->dtype)->check(CLI::IsMember({"fp32", "bf16"}))->capture_default_str();
   cmd->add_option("--deadline-ms", a->server.defaults.deadline_ms, "default per-completion deadline")
       ->check(CLI::PositiveNumber)->capture_default_str();
+  cmd->add_option("--syntax-retries", a->server.defaults.syntax_retries,
+                  "default alternatives sampled when the greedy completion breaks the syntax (0: none)")
+      ->check(CLI::Range(0, 16))->capture_default_str();
   cmd->add_option("--max-tokens", a->server.defaults.max_tokens, "default tokens per completion")
       ->check(CLI::PositiveNumber)->capture_default_str();
   cmd->add_option("--max-message-bytes", a->server.framing.max_message_bytes, "largest JSON-RPC message accepted")

@@ -38,7 +38,8 @@ Result<LocationCompletion> complete_at(const std::string& model_dir, const Locat
   }
   out.json = {{"completion", c.text}, {"file", at.path},  {"line", at.line},
               {"column", at.column},  {"language", language_name(language)},
-              {"deadline_hit", c.hit_deadline}, {"total_ms", total_ms}, {"stats", stats}};
+              {"deadline_hit", c.hit_deadline}, {"total_ms", total_ms}, {"stats", stats},
+              {"syntax_retries", c.retries},    {"from_retry", c.from_retry}};
   char line[512];
   std::snprintf(line, sizeof line, "-- %.1f ms", total_ms);
   out.summary = line;

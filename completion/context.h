@@ -147,7 +147,11 @@ class StopRule {
 // indentation errors there that its grammar lets pass (a block opener with
 // no indented line after it, an indent that opens no block, a dedent to no
 // enclosing column; an opener on a line the user had begun may stay
-// without a body, as while typing one). The completer uses it to
+// without a body, as while typing one), and each distinct name the
+// completion reads that the document never mentions and that is no builtin
+// nor bound by the completion itself (`np` without numpy imported, a
+// variable the model made up; not checked inside strings and comments, nor
+// when the document imports `*`). The completer uses it to
 // replace a greedy completion that breaks the code there (a Python line
 // that opens a block where the next line is not indented, an indented line
 // where it cannot be) with an alternative that does not. Copies what it

@@ -1,6 +1,9 @@
 // SyntaxCheck (context.h): error nodes near a completion, judged on the
 // document with the completion inserted.
 #include <algorithm>
+#include <cctype>
+#include <cstring>
+#include <unordered_set>
 #include <optional>
 #include <string>
 #include <vector>
@@ -140,11 +143,178 @@ int python_indentation_errors(std::string_view text, size_t from, size_t begin, 
   return errors;
 }
 
+bool is_word_start(char c) { return std::isalpha(static_cast<unsigned char>(c)) || c == '_' || static_cast<unsigned char>(c) >= 0x80; }
+bool is_word(char c) { return is_word_start(c) || std::isdigit(static_cast<unsigned char>(c)); }
+
+// Python's keywords, soft keywords and builtins (3.12): names a completion
+// may use that no document defines.
+const std::unordered_set<std::string_view>& python_known_names() {
+  static const std::unordered_set<std::string_view> names = {
+      "False", "None", "True", "and", "as", "assert", "async", "await", "break", "class", "continue", "def",
+      "del", "elif", "else", "except", "finally", "for", "from", "global", "if", "import", "in", "is", "lambda",
+      "nonlocal", "not", "or", "pass", "raise", "return", "try", "while", "with", "yield", "match", "case",
+      "type", "_", "abs", "aiter", "all", "anext", "any", "ascii", "bin", "bool", "breakpoint", "bytearray",
+      "bytes", "callable", "chr", "classmethod", "compile", "complex", "copyright", "credits", "delattr", "dict",
+      "dir", "divmod", "enumerate", "eval", "exec", "exit", "filter", "float", "format", "frozenset", "getattr",
+      "globals", "hasattr", "hash", "help", "hex", "id", "input", "int", "isinstance", "issubclass", "iter",
+      "len", "license", "list", "locals", "map", "max", "memoryview", "min", "next", "object", "oct", "open",
+      "ord", "pow", "print", "property", "quit", "range", "repr", "reversed", "round", "set", "setattr",
+      "slice", "sorted", "staticmethod", "str", "sum", "super", "tuple", "vars", "zip", "__import__",
+      "__name__", "__file__", "__doc__", "__debug__", "__builtins__", "__spec__", "__loader__", "__package__",
+      "NotImplemented", "Ellipsis", "BaseException", "BaseExceptionGroup", "Exception", "ExceptionGroup",
+      "ArithmeticError", "AssertionError", "AttributeError", "BufferError", "EOFError", "FloatingPointError",
+      "GeneratorExit", "ImportError", "ModuleNotFoundError", "IndexError", "KeyError", "KeyboardInterrupt",
+      "LookupError", "MemoryError", "NameError", "NotImplementedError", "OSError", "OverflowError",
+      "RecursionError", "ReferenceError", "RuntimeError", "StopIteration", "StopAsyncIteration", "SyntaxError",
+      "IndentationError", "TabError", "SystemError", "SystemExit", "TypeError", "UnboundLocalError",
+      "UnicodeError", "UnicodeEncodeError", "UnicodeDecodeError", "UnicodeTranslateError", "ValueError",
+      "ZeroDivisionError", "EnvironmentError", "IOError", "Warning", "UserWarning", "DeprecationWarning",
+      "PendingDeprecationWarning", "SyntaxWarning", "RuntimeWarning", "FutureWarning", "ImportWarning",
+      "UnicodeWarning", "BytesWarning", "ResourceWarning", "EncodingWarning", "ConnectionError",
+      "BlockingIOError", "BrokenPipeError", "ChildProcessError", "ConnectionAbortedError",
+      "ConnectionRefusedError", "ConnectionResetError", "FileExistsError", "FileNotFoundError",
+      "InterruptedError", "IsADirectoryError", "NotADirectoryError", "PermissionError", "ProcessLookupError",
+      "TimeoutError"};
+  return names;
+}
+
+// Every identifier-like word of `text` (strings and comments included: a
+// name the document mentions anywhere counts as known).
+std::unordered_set<std::string> words_of(std::string_view text) {
+  std::unordered_set<std::string> out;
+  for (size_t i = 0; i < text.size();) {
+    if (!is_word_start(text[i])) {
+      ++i;
+      continue;
+    }
+    size_t j = i;
+    while (j < text.size() && is_word(text[j])) ++j;
+    if (i == 0 || !std::isdigit(static_cast<unsigned char>(text[i - 1]))) out.emplace(text.substr(i, j - i));
+    i = j;
+  }
+  return out;
+}
+
+// Python: the distinct names `code` reads from its byte `from` on that are
+// neither in `known` (the document's words) nor builtins, nor bound by
+// `code` itself (assignment targets, for/as/def/class/import/lambda/global
+// names, parameters). Attributes (after '.') and keyword arguments are not
+// reads. Strings and comments are skipped.
+int python_unknown_names(std::string_view code, size_t from, const std::unordered_set<std::string>& known) {
+  struct Token {
+    std::string_view word;  // empty: punctuation in `punct`
+    char punct = 0;
+    size_t end = 0;
+    int depth = 0;
+  };
+  std::vector<Token> tokens;
+  int depth = 0;
+  for (size_t i = 0; i < code.size();) {
+    const char c = code[i];
+    if (c == '#') {
+      while (i < code.size() && code[i] != '\n') ++i;
+      continue;
+    }
+    if (c == '"' || c == '\'') {
+      const bool triple = code.compare(i, 3, std::string(3, c)) == 0;
+      i += triple ? 3 : 1;
+      while (i < code.size()) {
+        if (code[i] == '\\') {
+          i += 2;
+        } else if (triple ? code.compare(i, 3, std::string(3, c)) == 0 : (code[i] == c || code[i] == '\n')) {
+          i += triple ? 3 : 1;
+          break;
+        } else {
+          ++i;
+        }
+      }
+      tokens.push_back({{}, '"', i, depth});
+      continue;
+    }
+    if (is_word_start(c)) {
+      size_t j = i;
+      while (j < code.size() && is_word(code[j])) ++j;
+      // A string prefix (f"...", rb'...') belongs to its string.
+      if (j < code.size() && (code[j] == '"' || code[j] == '\'') && j - i <= 2) {
+        i = j;
+        continue;
+      }
+      tokens.push_back({code.substr(i, j - i), 0, j, depth});
+      i = j;
+      continue;
+    }
+    if (std::isdigit(static_cast<unsigned char>(c))) {
+      while (i < code.size() && (is_word(code[i]) || code[i] == '.')) ++i;
+      tokens.push_back({{}, '0', i, depth});
+      continue;
+    }
+    if (detail::is_opener(c)) ++depth;
+    if (detail::is_closer(c) && depth > 0) --depth;
+    if (c == '\n') {
+      tokens.push_back({{}, '\n', i + 1, depth});
+    } else if (c != ' ' && c != '\t' && c != '\r' && c != '\\') {
+      // '=' alone (not ==, <=, >=, !=, :=, +=, ...) marks an assignment or a
+      // keyword argument; ':=' binds too.
+      char p = c;
+      if (c == '=' && i + 1 < code.size() && code[i + 1] == '=') p = 'E';
+      else if (c == '=' && i > 0 && std::strchr("=<>!:+-*/%&|^@", code[i - 1])) p = 'A';
+      tokens.push_back({{}, p, i + 1, depth});
+    }
+    ++i;
+  }
+  std::unordered_set<std::string_view> bound;
+  // Bindings: a statement's words before its top-level '=' (or an augmented
+  // one), words after for (up to in), as, def, class, import, global,
+  // nonlocal, lambda (up to ':'), a def's parameters, before ':='.
+  size_t stmt = 0;
+  for (size_t t = 0; t < tokens.size(); ++t) {
+    const Token& k = tokens[t];
+    if (k.punct == '\n' && k.depth == 0) stmt = t + 1;
+    if (!k.word.empty()) {
+      const std::string_view w = k.word;
+      auto bind_until = [&](auto stop) {
+        for (size_t u = t + 1; u < tokens.size() && !stop(tokens[u]); ++u)
+          if (!tokens[u].word.empty() && (u == 0 || tokens[u - 1].punct != '.')) bound.insert(tokens[u].word);
+      };
+      if (w == "for") bind_until([](const Token& x) { return x.word == "in" || x.punct == '\n'; });
+      if (w == "as" || w == "class" || w == "global" || w == "nonlocal")
+        bind_until([](const Token& x) { return x.punct == ':' || x.punct == '\n' || x.punct == '(' || x.punct == ')'; });
+      if (w == "import") bind_until([](const Token& x) { return x.punct == '\n' || x.punct == ';'; });
+      if (w == "lambda") bind_until([](const Token& x) { return x.punct == ':' || x.punct == '\n'; });
+      if (w == "def") {
+        const int d = k.depth;
+        bind_until([d](const Token& x) { return (x.punct == ':' && x.depth == d) || x.punct == '\n'; });
+      }
+    }
+    if ((k.punct == '=' && k.depth == 0) || k.punct == 'A') {
+      for (size_t u = stmt; u < t; ++u)
+        if (!tokens[u].word.empty() && (u == 0 || tokens[u - 1].punct != '.')) bound.insert(tokens[u].word);
+    }
+    if (k.punct == ':' && t + 1 < tokens.size() && tokens[t + 1].punct == 'A' && t > 0) bound.insert(tokens[t - 1].word);
+  }
+  const auto& builtins = python_known_names();
+  std::unordered_set<std::string_view> unknown;
+  for (size_t t = 0; t < tokens.size(); ++t) {
+    const Token& k = tokens[t];
+    if (k.word.empty() || k.end <= from) continue;
+    if (t > 0 && tokens[t - 1].punct == '.') continue;                     // an attribute
+    if (t + 1 < tokens.size() && tokens[t + 1].punct == '=' && k.depth > 0) continue;  // a keyword argument
+    if (t > 0 && !tokens[t - 1].word.empty() && tokens[t - 1].word == "from") continue;  // from MODULE import
+    if (builtins.count(k.word) || bound.count(k.word) || known.count(std::string(k.word))) continue;
+    unknown.insert(k.word);
+  }
+  return static_cast<int>(unknown.size());
+}
+
 }  // namespace
 
 struct SyntaxCheck::Impl {
   Language language = Language::kPlain;
   bool typed_line = false;  // the cursor's line has text before the cursor
+  // Python: names are checked unless the cursor is in a string or comment
+  // or the document imports `*` (any name may be defined then).
+  bool check_names = false;
+  std::unordered_set<std::string> words;  // the document's words
   std::string text;
   size_t cursor = 0;
   detail::ParserHandle parser;
@@ -161,6 +331,21 @@ SyntaxCheck::SyntaxCheck(const Document& doc, size_t cursor) : impl_(std::make_u
   impl_->typed_line = !detail::is_blank(std::string_view(impl_->text).substr(line, impl_->cursor - line));
   impl_->parser = detail::make_parser(doc.language());
   if (impl_->parser) impl_->base_tree.reset(ts_tree_copy(tree));
+  if (detail::uses_indent_blocks(doc.language()) && impl_->text.find("import *") == std::string::npos) {
+    bool in_text = false;
+    const uint32_t at = static_cast<uint32_t>(impl_->cursor);
+    for (TSNode n = ts_node_descendant_for_byte_range(ts_tree_root_node(tree), at, at); !ts_node_is_null(n);
+         n = ts_node_parent(n)) {
+      const std::string_view type = ts_node_type(n);
+      if ((type == "string" || type == "comment" || type == "string_content") && ts_node_start_byte(n) < at &&
+          (ts_node_end_byte(n) > at || type == "comment")) {
+        in_text = true;
+        break;
+      }
+    }
+    impl_->check_names = !in_text;
+    if (impl_->check_names) impl_->words = words_of(impl_->text);
+  }
 }
 
 SyntaxCheck::~SyntaxCheck() = default;
@@ -214,6 +399,16 @@ std::optional<int> SyntaxCheck::errors_near(std::string_view completion) const {
       if (detail::line_start(b, start) == start && !ts_node_has_error(child)) from = start;
     }
     errors += python_indentation_errors(b, from, begin, end, impl_->typed_line ? begin : std::string_view::npos);
+    if (impl_->check_names) {
+      // The cursor's line around the completion: whole words and what
+      // precedes and follows them ('.', '=').
+      const size_t line = detail::line_start(text, cursor);
+      std::string code(text, line, cursor - line);
+      const size_t completion_from = code.size();
+      code.append(completion);
+      code.append(text, cursor, detail::line_end(text, cursor) - cursor);
+      errors += python_unknown_names(code, completion_from, impl_->words);
+    }
   }
   return errors;
 }

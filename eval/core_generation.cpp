@@ -39,6 +39,8 @@ GeneratedSample complete_hole(completion::Completer& completer, const std::strin
   s.prompt_truncated = c.prompt_truncated;
   s.wall_ms = wall_ms;
   s.deadline_hit = c.hit_deadline;
+  s.syntax_retries = c.retries;
+  s.from_retry = c.from_retry;
   return s;
 }
 

@@ -51,6 +51,8 @@ json to_json(const GeneratedSample& s) {
   if (s.wall_ms) {
     j["wall_ms"] = *s.wall_ms;
     j["deadline_hit"] = s.deadline_hit;
+    j["syntax_retries"] = s.syntax_retries;
+    j["from_retry"] = s.from_retry;
   }
   return j;
 }
@@ -89,6 +91,9 @@ Result<GeneratedSample> generated_sample_from_json(const json& j) {
     if (!read_field(j, "wall_ms", &wall_ms, &why) || !read_field(j, "deadline_hit", &s.deadline_hit, &why))
       return Status::Error(why);
     s.wall_ms = wall_ms;
+    if ((j.contains("syntax_retries") && !read_field(j, "syntax_retries", &s.syntax_retries, &why)) ||
+        (j.contains("from_retry") && !read_field(j, "from_retry", &s.from_retry, &why)))
+      return Status::Error(why);
   }
   if (s.stats.proposed.size() != s.stats.accepted.size())
     return Status::Error("\"proposed\" and \"accepted\" differ in length");

@@ -120,6 +120,12 @@ struct GeneratedSample {
   // Stored as "wall_ms" and "deadline_hit" when set.
   std::optional<double> wall_ms;
   bool deadline_hit = false;
+  // Through the core: alternatives decoded because the greedy text broke
+  // the syntax, and whether one of them is the completion. Stored as
+  // "syntax_retries" and "from_retry" with "wall_ms" (0 and false when an
+  // older file lacks them).
+  int syntax_retries = 0;
+  bool from_retry = false;
 
   bool ok() const { return error.empty(); }
 };

@@ -54,6 +54,8 @@ std::optional<InfillLatency> summarize_infill_latency(const std::vector<Generate
     ms.push_back(*s.wall_ms);
     if (s.deadline_hit) ++l.cut_by_deadline;
     else ++l.answered;
+    if (s.syntax_retries > 0) ++l.retried;
+    if (s.from_retry) ++l.replaced;
   }
   if (ms.empty()) return std::nullopt;
   std::sort(ms.begin(), ms.end());

@@ -226,6 +226,8 @@ EvalExit run_nextline_eval(const EvalOptions& a) {
                           {"server_deadline_ms", l->server_deadline_ms},
                           {"answered", l->answered},
                           {"cut_by_deadline", l->cut_by_deadline},
+                          {"syntax_retried", l->retried},
+                          {"syntax_replaced", l->replaced},
                           {"within_server_deadline", within_server}};
   }
   if (Status s = write_file_atomic(out + "/results.jsonl", results); !s.ok()) return fail(s.message());
@@ -252,6 +254,9 @@ EvalExit run_nextline_eval(const EvalOptions& a) {
                   l["p50_ms"].get<double>(), l["p95_ms"].get<double>(), l["p99_ms"].get<double>(),
                   l["max_ms"].get<double>(), l["answered"].get<int>(), l["completions"].get<int>(),
                   l["deadline_ms"].get<int>(), within_server, server_deadline_ms);
+      std::printf("syntax: %d greedy completions broke the syntax around the hole and decoded alternatives; %d "
+                  "answered with one\n",
+                  l["syntax_retried"].get<int>(), l["syntax_replaced"].get<int>());
     }
     std::printf("generation: %s; %.2f tokens per forward pass, %d prompts truncated\n", decoder.c_str(),
                 speed.tokens_per_forward, speed.prompts_truncated);

@@ -202,6 +202,8 @@ json to_json(const InfillSummary& f) {
                {"server_deadline_ms", l.server_deadline_ms},
                {"answered", l.answered},
                {"cut_by_deadline", l.cut_by_deadline},
+               {"syntax_retried", l.retried},
+               {"syntax_replaced", l.replaced},
                {"answer_rate", l.completions > 0 ? double(l.answered) / l.completions : 0.0}};
   }
   return {{"variant", f.variant},
@@ -234,6 +236,8 @@ std::string render_infill_markdown(const InfillSummary& f, const EvalSummary& s)
           std::to_string(l.server_deadline_ms) + " ms) | " + std::to_string(l.answered) + " of " +
           std::to_string(l.completions) + " (" + percent(l.completions > 0 ? double(l.answered) / l.completions : 0) +
           "); " + std::to_string(l.cut_by_deadline) + " cut by it |\n";
+    md += "| greedy text broke the syntax: alternatives decoded | " + std::to_string(l.retried) + " completions, " +
+          std::to_string(l.replaced) + " answered with an alternative |\n";
   }
   return md;
 }

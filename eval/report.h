@@ -93,6 +93,10 @@ struct InfillLatency {
   int server_deadline_ms = 0;  // the language server's default deadline
   int answered = 0;            // ended by their own stop rule before the deadline
   int cut_by_deadline = 0;     // answered with what was decoded by the deadline
+  // Completions whose greedy text broke the syntax and that decoded
+  // alternatives (Settings::syntax_retries), and those answered with one.
+  int retried = 0;
+  int replaced = 0;
 };
 
 // What the infilling benchmark adds to a summary.

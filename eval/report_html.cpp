@@ -128,6 +128,8 @@ std::string run_section(const EvalSummary& s) {
                    percent(l.completions > 0 ? double(l.answered) / l.completions : 0) + ") within " +
                    std::to_string(l.deadline_ms) + " ms (the server's default: " +
                    std::to_string(l.server_deadline_ms) + " ms); " + std::to_string(l.cut_by_deadline) + " cut by it");
+      h += row("greedy text broke the syntax", std::to_string(l.retried) + " completions decoded alternatives, " +
+                                                   std::to_string(l.replaced) + " answered with one");
     }
     h += "</table>\n";
     if (floor_bars.size() > 1)

@@ -45,6 +45,9 @@ void print_infill_summary(const InfillSummary& f) {
                 "deadline (server default %d ms), %d cut by it\n",
                 l.p50_ms, l.p95_ms, l.p99_ms, l.max_ms, l.answered, l.completions, l.deadline_ms,
                 l.server_deadline_ms, l.cut_by_deadline);
+    std::printf("syntax: %d greedy completions broke the syntax around the hole and decoded alternatives; %d "
+                "answered with one\n",
+                l.retried, l.replaced);
   }
 }
 

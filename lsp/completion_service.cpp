@@ -285,6 +285,8 @@ void CompletionService::answer(CompletionAnswer a, std::chrono::steady_clock::ti
     if (a.hit_deadline) ++stats_.deadline;
     if (!a.ok && a.error == ErrorCode::kServerBusy) ++stats_.busy;
     if (a.stats) stats_.tokens += a.stats->tokens;
+    if (a.syntax_retries > 0) ++stats_.syntax_retried;
+    if (a.from_retry) ++stats_.syntax_replaced;
   }
   done(std::move(a));
 }
@@ -315,6 +317,8 @@ CompletionAnswer CompletionService::to_answer(completion::Completion done, const
   a.hit_deadline = done.hit_deadline;
   a.stats = done.stats;
   a.stop_reason = done.stop_reason;
+  a.syntax_retries = done.retries;
+  a.from_retry = done.from_retry;
   if (!done.text.empty()) a.items.push_back({std::move(done.text), Range{at, at}});
   return a;
 }

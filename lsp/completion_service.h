@@ -61,6 +61,10 @@ struct CompletionAnswer {
   // answered from the typed-ahead completion) and why it stopped.
   std::optional<GenerationStats> stats;
   std::string stop_reason;
+  // Alternatives decoded because the greedy text broke the syntax, and
+  // whether the answer is one (completion::Completion's).
+  int syntax_retries = 0;
+  bool from_retry = false;
 };
 
 // Counters over the service's life (all clients).
@@ -68,6 +72,9 @@ struct ServiceStats {
   int64_t requests = 0, answered = 0, from_typeahead = 0, cancelled = 0, deadline = 0, errors = 0;
   int64_t busy = 0;    // refused by the scheduler (ErrorCode::kServerBusy), counted in errors too
   int64_t tokens = 0;  // tokens the model decoded for answered completions
+  // Completions whose greedy text broke the syntax and that decoded
+  // alternatives, and those answered with one.
+  int64_t syntax_retried = 0, syntax_replaced = 0;
 };
 
 using ServiceOptions = completion::CompleterOptions;

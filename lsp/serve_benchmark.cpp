@@ -210,7 +210,8 @@ Result<json> run_once(const ServeBenchmarkOptions& o, const std::string& script,
   std::remove(log.c_str());
   std::vector<std::string> argv = {o.mtpc_binary, "--threads", std::to_string(o.threads), "--device", o.device,
                                    "serve", "--model", o.model, "--listen", "127.0.0.1:0", "--log", log,
-                                   "--deadline-ms", std::to_string(o.deadline_ms), "--max-batch",
+                                   "--deadline-ms", std::to_string(o.deadline_ms), "--syntax-retries",
+                                   std::to_string(o.syntax_retries), "--max-batch",
                                    std::to_string(o.max_batch), "--max-queue", std::to_string(o.max_queue)};
   if (!batching) argv.push_back("--no-batching");
   auto server = ServerProcess::spawn(argv);
@@ -294,6 +295,7 @@ Result<json> run_serve_benchmark(const ServeBenchmarkOptions& o) {
               {"gain", gain},
               {"keystroke_ms", o.keystroke_ms},
               {"deadline_ms", o.deadline_ms},
+              {"syntax_retries", o.syntax_retries},
               {"max_batch", o.max_batch},
               {"machine", machine_description(o.device, o.threads)}};
 }

@@ -25,6 +25,7 @@ struct ServeBenchmarkOptions {
   int keystroke_ms = 150;
   int max_keystrokes = 0;         // 0: the whole file
   int deadline_ms = 300;          // the server's completion deadline
+  int syntax_retries = 4;         // the server's --syntax-retries
   int max_batch = 16;             // the server's --max-batch
   int max_queue = 256;            // the server's --max-queue
   int timeout_ms = 30000;         // longest wait for a reply that must come
@@ -39,7 +40,7 @@ struct ServeBenchmarkOptions {
 //   "cancelled", "errors", "p50_ms", "p95_ms", "p99_ms", "tokens",
 //   "tokens_per_s", "seconds"}...], "gain": [{"clients",
 //   "p99_ratio" (no batching / batching), "tokens_per_s_ratio",
-//   "on_time_ratio"}...], "keystroke_ms", "deadline_ms", "max_batch",
+//   "on_time_ratio"}...], "keystroke_ms", "deadline_ms", "syntax_retries", "max_batch",
 //   "machine"}. An error: a server could not start or listen.
 Result<nlohmann::json> run_serve_benchmark(const ServeBenchmarkOptions& options);
 

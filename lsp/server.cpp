@@ -513,7 +513,9 @@ void LspServer::on_stats(const json&, Reply reply) {
                 {"deadline", s.deadline},
                 {"errors", s.errors},
                 {"busy", s.busy},
-                {"tokens", s.tokens}};
+                {"tokens", s.tokens},
+                {"syntaxRetried", s.syntax_retried},
+                {"syntaxReplaced", s.syntax_replaced}};
   if (options_.access) {
     AccessStats a = options_.access->stats();
     result["access"] = {{"authFailures", a.auth_failures},     {"rejectedConnections", a.rejected_connections},

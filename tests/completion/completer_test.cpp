@@ -153,6 +153,9 @@ TEST(Completer, TypedAheadAnswersWithoutTheModelAndOneSequencePerDocument) {
   Completer completer(&model);
   CompletionRequest r;
   r.cursor = m.cursor;
+  // (The third request's text reads a name the document lacks, "totQtotal":
+  // no syntax retries, so that each request is one call.)
+  r.settings.syntax_retries = 0;
   Completion first = completer.complete(doc, r);
   ASSERT_EQ(first.text, "total + 1");
   // The user types "tot": the rest is the answer, the model does not run.
@@ -405,6 +408,35 @@ TEST(SyntaxCheck, FollowsPythonLogicalLinesStringsAndTheLineTheUserBegan) {
   Marked typing_end = marked("def f(xs):\n    for x in xs^");
   Document d6(Language::kPython, typing_end.text);
   EXPECT_EQ(SyntaxCheck(d6, typing_end.cursor).errors_near(":"), 0);
+}
+
+TEST(SyntaxCheck, CountsNamesTheDocumentNeverMentionsOutsideStrings) {
+  Marked m = marked("import os\n\ndef f(xs, limit):\n    total = 0\n    ^\n    return total\n");
+  Document doc(Language::kPython, m.text);
+  SyntaxCheck check(doc, m.cursor);
+  // Known: the document's names, builtins, attributes, keyword arguments,
+  // and what the completion binds itself.
+  EXPECT_EQ(check.errors_near("total = sum(x for x in xs if x < limit)"), 0);
+  EXPECT_EQ(check.errors_near("total += len(os.path.join(*xs).split(sep='/'))"), 0);
+  EXPECT_EQ(check.errors_near("for i, x in enumerate(sorted(xs, key=abs)): total += i"), 0);
+  EXPECT_EQ(check.errors_near("total = max(map(lambda v: v * 2, xs), default=0)"), 0);
+  EXPECT_EQ(check.errors_near("total = f'{limit} {undefined_in_a_string}'  # and comment words"), 0);
+  EXPECT_EQ(check.errors_near("with open(xs[0]) as fh: total = fh.read()"), 0);
+  // Unknown: made-up names and modules never imported (each name once).
+  EXPECT_EQ(check.errors_near("total = np.sum(np.array(xs))"), 1);
+  EXPECT_EQ(check.errors_near("total = limit_value + offset"), 2);
+  // Inside a string or comment at the cursor, or with `import *`: no check.
+  Marked in_string = marked("def f():\n    s = 'abc ^'\n    return s\n");
+  Document d2(Language::kPython, in_string.text);
+  EXPECT_EQ(SyntaxCheck(d2, in_string.cursor).errors_near("words here"), 0);
+  Marked star = marked("from numpy import *\n\nx = ^\n");
+  Document d3(Language::kPython, star.text);
+  EXPECT_EQ(SyntaxCheck(d3, star.cursor).errors_near("array([1])"), 0);
+  // A word the completion finishes is judged whole.
+  Marked word = marked("def f(values):\n    return len(val^)\n");
+  Document d4(Language::kPython, word.text);
+  EXPECT_EQ(SyntaxCheck(d4, word.cursor).errors_near("ues"), 0);
+  EXPECT_EQ(SyntaxCheck(d4, word.cursor).errors_near("idated"), 1);
 }
 
 TEST(SyntaxCheck, IgnoresErrorsAwayFromTheCursorAndLanguagesWithoutAGrammar) {

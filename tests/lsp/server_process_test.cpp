@@ -83,6 +83,56 @@ TEST(ServerProcess, TypedAheadIsAnsweredFromTheShownCompletion) {
   EXPECT_EQ(s.wait(kWait), 0);
 }
 
+// A completion that breaks the syntax around the cursor makes the server
+// (through its scheduler) and `mtpc complete` (directly) decode the same
+// alternatives; the fixture only ever writes 'x', so none fits and both
+// answer with the greedy text after the same number of retries.
+TEST(ServerProcess, SyntaxRetriesRunThroughTheSchedulerAsInTheCore) {
+  TempDir dir;
+  const std::string text = "def f(a):\n    \n        return a\n";
+  write_file(dir / "f.py", text);
+  CommandResult cli = run_command(quoted(kBinary) + " complete --model " + quoted(repeating_model_dir('x')) + " " +
+                                  quoted(dir / "f.py") + ":2:5 --json --deadline-ms 20000 --max-tokens 12");
+  ASSERT_EQ(cli.exit_code, 0) << cli.output;
+  json c = json::parse(cli.output.substr(cli.output.find('{')));
+  EXPECT_EQ(c["completion"], std::string(12, 'x'));
+  EXPECT_EQ(c["syntax_retries"], 4) << c.dump();
+  EXPECT_EQ(c["from_retry"], false);
+
+  auto spawned = lsp::ServerProcess::spawn(
+      {kBinary, "serve", "--model", repeating_model_dir('x'), "--deadline-ms", "20000", "--max-tokens", "12"});
+  ASSERT_TRUE(spawned.ok());
+  auto& s = **spawned;
+  ASSERT_TRUE(s.send(request(1, "initialize", {{"capabilities", {{"general", {{"positionEncodings", {"utf-8"}}}}}}})).ok());
+  EXPECT_TRUE(reply_to(s, 1).contains("result"));
+  const std::string uri = "file:///f.py";
+  s.send(notification("textDocument/didOpen",
+                      {{"textDocument", {{"uri", uri}, {"languageId", "python"}, {"version", 1}, {"text", text}}}}));
+  s.send(request(2, "textDocument/inlineCompletion", inline_at(uri, 1, 4)));
+  json reply = reply_to(s, 2);
+  ASSERT_EQ(reply["result"]["items"].size(), 1u) << reply.dump();
+  EXPECT_EQ(reply["result"]["items"][0]["insertText"], c["completion"]);
+  // Without retries (the client's setting): the same text, nothing retried.
+  s.send(notification("workspace/didChangeConfiguration", {{"settings", {{"mtpc", {{"syntaxRetries", 0}}}}}}));
+  s.send(notification("textDocument/didChange",
+                      {{"textDocument", {{"uri", uri}, {"version", 2}}},
+                       {"contentChanges", json::array({{{"text", text + "\n"}}})}}));
+  s.send(request(3, "textDocument/inlineCompletion", inline_at(uri, 1, 4)));
+  json again = reply_to(s, 3);
+  ASSERT_EQ(again["result"]["items"].size(), 1u) << again.dump();
+  EXPECT_EQ(again["result"]["items"][0]["insertText"], c["completion"]);
+  s.send(request(4, "mtpc/stats", json::object()));
+  json stats = reply_to(s, 4)["result"];
+  EXPECT_EQ(stats["requests"], 2) << stats.dump();
+  EXPECT_EQ(stats["answered"], 2) << stats.dump();
+  EXPECT_EQ(stats["syntaxRetried"], 1) << stats.dump();
+  EXPECT_EQ(stats["syntaxReplaced"], 0) << stats.dump();
+  s.send(request(5, "shutdown", nullptr));
+  reply_to(s, 5);
+  s.send(notification("exit", nullptr));
+  EXPECT_EQ(s.wait(kWait), 0);
+}
+
 // A minimal blocking LSP client over a TCP socket.
 class TcpClient {
  public:
