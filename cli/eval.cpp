@@ -148,6 +148,9 @@ void add_eval_command(CLI::App& app, GlobalOptions& global) {
                       "humaneval-infill, nextline: alternatives sampled when the greedy completion breaks the "
                       "syntax around the hole (the server's; 0: greedy alone)")
           ->check(CLI::Range(0, 16))->capture_default_str(),
+      cmd->add_option("--retry-temperature", a->retry_temperature,
+                      "humaneval-infill, nextline: the sampling temperature of those alternatives")
+          ->check(CLI::Range(0.01, 10.0))->capture_default_str(),
       cmd->add_option("--max-prompt-tokens", a->max_prompt_tokens,
                       "humaneval-infill, nextline: the core's prompt budget in tokens (0: the server's)")
           ->check(CLI::NonNegativeNumber)->capture_default_str(),

@@ -141,7 +141,15 @@ Completer::Pending Completer::begin(OpenDocument& open, const CompletionRequest&
   p.cursor = cursor;
   p.text_then = text;
   p.language = open.language();
-  if (settings.syntax_retries > 0 && settings.retry_temperature > 0) {
+  // Only where the completion writes the line from its start: on a line
+  // the user has begun, the code around the cursor is usually mid-edit and
+  // broken whatever follows, and there the sampled alternatives matched the
+  // held-out lines worse than the greedy text (next-line benchmark: edit
+  // similarity 20.62 -> 19.39 inside lines, 17.74 -> 18.16 at line starts).
+  const size_t line = text.rfind('\n', cursor == 0 ? 0 : cursor - 1);
+  const size_t line_begin = cursor == 0 || line == std::string::npos ? 0 : line + 1;
+  const bool whole_line = text.find_first_not_of(" \t", line_begin) >= cursor;
+  if (whole_line && settings.syntax_retries > 0 && settings.retry_temperature > 0) {
     auto check = std::make_shared<const SyntaxCheck>(open.document(), cursor);
     if (check->available()) {
       p.check = std::move(check);
@@ -197,7 +205,14 @@ std::optional<Completion> Completer::step(OpenDocument* open, Pending& p, Result
 
   const std::optional<int> errors = p.check->errors_near(c.text);
   if (!p.best) {
-    p.greedy_decode_ms = c.stats ? c.stats->decode_ms : 0;
+    // An alternative is sampled one token per pass: as long as the greedy
+    // text, it takes about that many of the greedy decode's passes.
+    if (c.stats && c.stats->forward_passes > 1 && c.stats->tokens > 0) {
+      const double pass_ms = c.stats->decode_ms / static_cast<double>(c.stats->forward_passes - 1);
+      p.greedy_decode_ms = pass_ms * static_cast<double>(c.stats->tokens);
+    } else {
+      p.greedy_decode_ms = c.stats ? c.stats->decode_ms : 0;
+    }
     p.best = std::move(c);
     p.best_errors = errors.value_or(0);
   } else if (errors && *errors < p.best_errors && !c.hit_deadline && !c.text.empty()) {

@@ -44,11 +44,14 @@ struct Settings {
   // When the greedy completion leaves syntax errors around the cursor
   // (context.h's SyntaxCheck: a line that opens a block the next line does
   // not indent, an indentation the next line contradicts, an unclosed
-  // string), up to this many alternatives are sampled (seeds 1, 2, ...;
-  // each only while the deadline leaves as long as the greedy decode took),
+  // string, a Python name the document never mentions), up to this many
+  // alternatives are sampled (seeds 1, 2, ...; each only while the deadline
+  // leaves the time the greedy text's tokens take one pass each),
   // and the first that leaves none is proposed instead; when none does, the
-  // greedy completion stays. 0: greedy alone. Languages without a grammar
-  // never retry.
+  // greedy completion stays. Only when the cursor's line is blank up to the
+  // cursor (the completion writes the line): on a line the user began, the
+  // alternatives did worse than greedy. 0: greedy alone. Languages without
+  // a grammar never retry.
   int syntax_retries = 4;
   double retry_temperature = 0.8;  // the alternatives' sampling temperature (> 0)
 };
@@ -185,7 +188,7 @@ class Completer {
     int retries = 0;
     std::optional<Completion> best;
     int best_errors = 0;
-    double greedy_decode_ms = 0;
+    double greedy_decode_ms = 0;  // what an alternative is expected to take
   };
   Pending begin(OpenDocument& document, const CompletionRequest& request);
   // After each decode of `pending.request` on `pending.sequence`: the

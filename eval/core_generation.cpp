@@ -58,7 +58,8 @@ nlohmann::json core_settings_json(const completion::Settings& s) {
           {"deadline_ms", s.deadline_ms},
           {"fim", s.fim},
           {"draft_length", s.draft_length},
-          {"syntax_retries", s.syntax_retries}};
+          {"syntax_retries", s.syntax_retries},
+          {"retry_temperature", s.retry_temperature}};
 }
 
 Result<GenerationRun> generate_through_core(const std::vector<std::string>& ids,

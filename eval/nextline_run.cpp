@@ -130,6 +130,7 @@ EvalExit run_nextline_eval(const EvalOptions& a) {
   settings.max_tokens = a.max_tokens;
   settings.max_lines = a.max_lines;
   settings.syntax_retries = a.syntax_retries;
+  settings.retry_temperature = a.retry_temperature;
   settings.draft_length = a.draft_length;
   settings.fim = !a.no_fim;
   const std::string model_name = std::filesystem::path(identity->at("path").get<std::string>()).filename().string();

@@ -342,6 +342,7 @@ EvalExit run_infill_eval(const EvalOptions& a) {
     g.settings.max_tokens = a.max_tokens;
     g.settings.max_lines = a.max_lines;
     g.settings.syntax_retries = a.syntax_retries;
+    g.settings.retry_temperature = a.retry_temperature;
     g.settings.draft_length = a.draft_length;
     g.settings.fim = !a.no_fim;
     g.max_prompt_tokens = a.max_prompt_tokens;

@@ -63,6 +63,7 @@ struct EvalOptions {
   int max_tokens = completion::Settings{}.max_tokens;
   int max_lines = completion::Settings{}.max_lines;
   int syntax_retries = completion::Settings{}.syntax_retries;  // humaneval-infill, nextline
+  double retry_temperature = completion::Settings{}.retry_temperature;
   // humaneval-infill and nextline: the core's prompt budget in tokens (0: the
   // completer's default, CompleterOptions::max_prompt_tokens, within the
   // model's context) and prefix-only prompts (no fill-in-the-middle).

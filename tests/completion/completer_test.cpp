@@ -526,6 +526,19 @@ TEST(Completer, KeepsTheGreedyLineWhenNoAlternativeFitsOrRetriesAreOff) {
     EXPECT_EQ(completer.complete(doc, r).text, "y = 2");
     EXPECT_EQ(model.calls, 1);
   }
+  // A line the user began is never retried.
+  model.calls = 0;
+  model.output = "if x:\n";
+  {
+    Marked begun = marked("def f(x):\n    y = 0\n    y = ^\n    return y\n");
+    OpenDocument doc(Language::kPython, begun.text);
+    CompletionRequest at = r;
+    at.cursor = begun.cursor;
+    Completion c = completer.complete(doc, at);
+    EXPECT_EQ(c.text, "if x:");
+    EXPECT_EQ(c.retries, 0);
+    EXPECT_EQ(model.calls, 1);
+  }
   // No time left before the deadline: no retry.
   model.calls = 0;
   model.output = "if x:\n";
