@@ -55,6 +55,7 @@ M.defaults = {
     fim = nil,          -- fill-in-the-middle when the model has it
     languages = nil,    -- languageIds the server completes
     draftLength = nil,  -- tokens drafted per pass (self-speculative decoding)
+    syntaxRetries = nil,  -- alternatives sampled when greedy breaks the code (0: none)
   },
 }
 
