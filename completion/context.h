@@ -148,7 +148,8 @@ class StopRule {
 // no indented line after it, an indent that opens no block, a dedent to no
 // enclosing column; an opener on a line the user had begun may stay
 // without a body, as while typing one), and each distinct name the
-// completion reads that the document never mentions and that is no builtin
+// completion reads that the document's code never uses (its strings and
+// comments do not count) and that is no builtin
 // nor bound by the completion itself (`np` without numpy imported, a
 // variable the model made up; not checked inside strings and comments, nor
 // when the document imports `*`). The completer uses it to

@@ -178,19 +178,26 @@ const std::unordered_set<std::string_view>& python_known_names() {
   return names;
 }
 
-// Every identifier-like word of `text` (strings and comments included: a
-// name the document mentions anywhere counts as known).
-std::unordered_set<std::string> words_of(std::string_view text) {
+// The identifiers of a Python tree's code: every `identifier` node outside
+// strings (but inside f-string interpolations) and comments. A word that
+// only a docstring or a comment uses is no name the code has.
+std::unordered_set<std::string> code_names(TSNode root, std::string_view text) {
   std::unordered_set<std::string> out;
-  for (size_t i = 0; i < text.size();) {
-    if (!is_word_start(text[i])) {
-      ++i;
+  std::vector<std::pair<TSNode, bool>> stack{{root, false}};  // (node, inside a string)
+  while (!stack.empty()) {
+    auto [node, in_string] = stack.back();
+    stack.pop_back();
+    const std::string_view type = ts_node_type(node);
+    if (type == "comment") continue;
+    if (type == "string") in_string = true;
+    if (type == "interpolation") in_string = false;
+    if (!in_string && type == "identifier") {
+      const size_t b = ts_node_start_byte(node), e = ts_node_end_byte(node);
+      if (b < e && e <= text.size()) out.emplace(text.substr(b, e - b));
       continue;
     }
-    size_t j = i;
-    while (j < text.size() && is_word(text[j])) ++j;
-    if (i == 0 || !std::isdigit(static_cast<unsigned char>(text[i - 1]))) out.emplace(text.substr(i, j - i));
-    i = j;
+    const uint32_t n = ts_node_child_count(node);
+    for (uint32_t i = 0; i < n; ++i) stack.emplace_back(ts_node_child(node, i), in_string);
   }
   return out;
 }
@@ -314,7 +321,7 @@ struct SyntaxCheck::Impl {
   // Python: names are checked unless the cursor is in a string or comment
   // or the document imports `*` (any name may be defined then).
   bool check_names = false;
-  std::unordered_set<std::string> words;  // the document's words
+  std::unordered_set<std::string> words;  // the names the document's code uses
   std::string text;
   size_t cursor = 0;
   detail::ParserHandle parser;
@@ -344,7 +351,7 @@ SyntaxCheck::SyntaxCheck(const Document& doc, size_t cursor) : impl_(std::make_u
       }
     }
     impl_->check_names = !in_text;
-    if (impl_->check_names) impl_->words = words_of(impl_->text);
+    if (impl_->check_names) impl_->words = code_names(ts_tree_root_node(tree), impl_->text);
   }
 }
 

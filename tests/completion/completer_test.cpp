@@ -411,7 +411,9 @@ TEST(SyntaxCheck, FollowsPythonLogicalLinesStringsAndTheLineTheUserBegan) {
 }
 
 TEST(SyntaxCheck, CountsNamesTheDocumentNeverMentionsOutsideStrings) {
-  Marked m = marked("import os\n\ndef f(xs, limit):\n    total = 0\n    ^\n    return total\n");
+  Marked m = marked(
+      "import os\n\ndef f(xs, limit):\n    \"\"\"Sums xs below the threshold.\"\"\"\n    total = 0  # the running sum\n"
+      "    name = f'{os.sep}'\n    ^\n    return total\n");
   Document doc(Language::kPython, m.text);
   SyntaxCheck check(doc, m.cursor);
   // Known: the document's names, builtins, attributes, keyword arguments,
@@ -425,6 +427,10 @@ TEST(SyntaxCheck, CountsNamesTheDocumentNeverMentionsOutsideStrings) {
   // Unknown: made-up names and modules never imported (each name once).
   EXPECT_EQ(check.errors_near("total = np.sum(np.array(xs))"), 1);
   EXPECT_EQ(check.errors_near("total = limit_value + offset"), 2);
+  // Words of docstrings and comments are no names of the code.
+  EXPECT_EQ(check.errors_near("total = threshold"), 1);
+  EXPECT_EQ(check.errors_near("total = running"), 1);
+  EXPECT_EQ(check.errors_near("total = name"), 0);
   // Inside a string or comment at the cursor, or with `import *`: no check.
   Marked in_string = marked("def f():\n    s = 'abc ^'\n    return s\n");
   Document d2(Language::kPython, in_string.text);
