@@ -321,7 +321,9 @@ struct SyntaxCheck::Impl {
   // Python: names are checked unless the cursor is in a string or comment
   // or the document imports `*` (any name may be defined then).
   bool check_names = false;
-  std::unordered_set<std::string> words;  // the names the document's code uses
+  // The names the document's code uses: built at the first check, so a
+  // request whose greedy text is never checked does not walk the tree.
+  mutable std::optional<std::unordered_set<std::string>> words;
   std::string text;
   size_t cursor = 0;
   detail::ParserHandle parser;
@@ -351,7 +353,6 @@ SyntaxCheck::SyntaxCheck(const Document& doc, size_t cursor) : impl_(std::make_u
       }
     }
     impl_->check_names = !in_text;
-    if (impl_->check_names) impl_->words = code_names(ts_tree_root_node(tree), impl_->text);
   }
 }
 
@@ -366,19 +367,8 @@ std::optional<int> SyntaxCheck::errors_near(std::string_view completion) const {
   const size_t cursor = impl_->cursor;
   if (text.size() + completion.size() > detail::kMaxTreeBytes) return std::nullopt;
   std::string buffer;
-  buffer.reserve(text.size() + completion.size());
-  buffer.append(text, 0, cursor);
-  buffer.append(completion);
-  buffer.append(text, cursor, std::string::npos);
-  detail::TreeHandle edited(ts_tree_copy(impl_->base_tree.get()));
-  if (!edited) return std::nullopt;
-  TSInputEdit e;
-  e.start_byte = e.old_end_byte = static_cast<uint32_t>(cursor);
-  e.new_end_byte = static_cast<uint32_t>(cursor + completion.size());
-  e.start_point = e.old_end_point = detail::point_at(text, cursor);
-  e.new_end_point = detail::advance_point(e.start_point, completion);
-  ts_tree_edit(edited.get(), &e);
-  detail::TreeHandle tree = detail::parse(impl_->parser.get(), edited.get(), buffer);
+  detail::TreeHandle tree =
+      detail::parse_with_insertion(impl_->parser.get(), impl_->base_tree.get(), text, cursor, completion, buffer);
   if (!tree) return std::nullopt;
 
   // From the cursor's line to the end of the first non-blank line after the
@@ -414,7 +404,8 @@ std::optional<int> SyntaxCheck::errors_near(std::string_view completion) const {
       const size_t completion_from = code.size();
       code.append(completion);
       code.append(text, cursor, detail::line_end(text, cursor) - cursor);
-      errors += python_unknown_names(code, completion_from, impl_->words);
+      if (!impl_->words) impl_->words = code_names(ts_tree_root_node(impl_->base_tree.get()), impl_->text);
+      errors += python_unknown_names(code, completion_from, *impl_->words);
     }
   }
   return errors;

@@ -177,6 +177,22 @@ TSPoint advance_point(TSPoint start, std::string_view inserted) {
   return start;
 }
 
+TreeHandle parse_with_insertion(TSParser* parser, const TSTree* base_tree, std::string_view text, size_t at,
+                                std::string_view inserted, std::string& buffer) {
+  buffer.assign(text.substr(0, at));
+  buffer.append(inserted);
+  buffer.append(text.substr(at));
+  TreeHandle edited(ts_tree_copy(base_tree));
+  if (!edited) return nullptr;
+  TSInputEdit e;
+  e.start_byte = e.old_end_byte = static_cast<uint32_t>(at);
+  e.new_end_byte = static_cast<uint32_t>(at + inserted.size());
+  e.start_point = e.old_end_point = point_at(text, at);
+  e.new_end_point = advance_point(e.start_point, inserted);
+  ts_tree_edit(edited.get(), &e);
+  return parse(parser, edited.get(), buffer);
+}
+
 }  // namespace detail
 
 Document::Document(Language language, std::string text, std::string name)

@@ -74,18 +74,7 @@ struct StopRule::Impl {
   // incrementally from the document's tree. Null when there is no tree.
   detail::TreeHandle parse_with(std::string_view completion, std::string& buffer) {
     if (!parser || !base_tree) return nullptr;
-    buffer.assign(text, 0, cursor);
-    buffer.append(completion);
-    buffer.append(text, cursor, std::string::npos);
-    detail::TreeHandle edited(ts_tree_copy(base_tree.get()));
-    if (!edited) return nullptr;
-    TSInputEdit e;
-    e.start_byte = e.old_end_byte = static_cast<uint32_t>(cursor);
-    e.new_end_byte = static_cast<uint32_t>(cursor + completion.size());
-    e.start_point = e.old_end_point = detail::point_at(text, cursor);
-    e.new_end_point = detail::advance_point(e.start_point, completion);
-    ts_tree_edit(edited.get(), &e);
-    return detail::parse(parser.get(), edited.get(), buffer);
+    return detail::parse_with_insertion(parser.get(), base_tree.get(), text, cursor, completion, buffer);
   }
 
   // Python: does the completed line starting at `line_begin` of `completion`

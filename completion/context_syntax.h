@@ -40,6 +40,12 @@ ParserHandle make_parser(Language language);
 // text is too large or the parse failed or timed out (the parser is reset).
 TreeHandle parse(TSParser* parser, const TSTree* old_tree, std::string_view text);
 
+// `text` with `inserted` put at byte `at` (written into `buffer`), parsed
+// incrementally from `base_tree` (the tree of `text`). Null when the parse
+// fails or times out.
+TreeHandle parse_with_insertion(TSParser* parser, const TSTree* base_tree, std::string_view text, size_t at,
+                                std::string_view inserted, std::string& buffer);
+
 // The row/column point of byte `offset` (clamped) in `text`.
 TSPoint point_at(std::string_view text, size_t offset);
 // The point reached from `start` after the bytes of `inserted`.
