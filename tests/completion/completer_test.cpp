@@ -445,6 +445,22 @@ TEST(SyntaxCheck, CountsNamesTheDocumentNeverMentionsOutsideStrings) {
   EXPECT_EQ(SyntaxCheck(d4, word.cursor).errors_near("idated"), 1);
 }
 
+TEST(SyntaxCheck, BadInputGivesACountNotACrash) {
+  // Deep nesting (iterated, not recursed), invalid UTF-8, a cursor past the
+  // end or inside a character, CRLF line ends, an empty document.
+  std::string deep(20000, '(');
+  Document d1(Language::kPython, deep + "\n");
+  EXPECT_TRUE(SyntaxCheck(d1, 5).errors_near("x").has_value());
+  Document d2(Language::kPython, "x = '\xff\xfe'\n\xc3\n");
+  EXPECT_TRUE(SyntaxCheck(d2, 1000).errors_near("\xe9\x80").has_value());
+  Document d3(Language::kPython, "s = '\xc3\xa9'\n");
+  EXPECT_TRUE(SyntaxCheck(d3, 7).errors_near("y").has_value());
+  Document d4(Language::kPython, "def f():\r\n    \r\n    return 1\r\n");
+  EXPECT_EQ(SyntaxCheck(d4, 14).errors_near("y = 1"), 0);
+  Document d5(Language::kPython, "");
+  EXPECT_EQ(SyntaxCheck(d5, 0).errors_near(""), 0);
+}
+
 TEST(SyntaxCheck, IgnoresErrorsAwayFromTheCursorAndLanguagesWithoutAGrammar) {
   Marked m = marked("def f(x):\n    ^\n    return x\n\n\ndef g(:\n    pass\n");
   Document doc(Language::kPython, m.text);
